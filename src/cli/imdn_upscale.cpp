@@ -1,0 +1,106 @@
+// imdn-upscale: the native command line.
+//
+//   imdn-upscale --model IMDN_x4.imdn input.png output.png [--scale-to WxH] [--threads N]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "image.h"
+#include "model.h"
+#include "upscaler.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: imdn-upscale --model FILE.imdn INPUT OUTPUT.png [--scale-to WxH] [--threads N] [--quiet]\n"
+    "  INPUT     PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM; grey, alpha and 16-bit kept (output is 8-bit PNG)\n"
+    "  --model   a model converted with tools/convert.py (IMDN x2/x3/x4, IMDN_AS, IMDN_RTC, IMDN_RTE)\n"
+    "  --scale-to WxH  IMDN_AS only: output size (bicubic resize, then restoration); default: input size\n"
+    "  --threads N     worker threads (default: one per core)\n";
+
+bool parse_size(const std::string& s, size_t* w, size_t* h) {
+  const size_t x = s.find_first_of("xX");
+  if (x == std::string::npos) return false;
+  char* end = nullptr;
+  const unsigned long long a = std::strtoull(s.c_str(), &end, 10);
+  if (end != s.c_str() + x) return false;
+  const unsigned long long b = std::strtoull(s.c_str() + x + 1, &end, 10);
+  if (*end != '\0' || a == 0 || b == 0) return false;
+  *w = size_t(a);
+  *h = size_t(b);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_path, input, output;
+  imdn::UpscaleOptions options;
+  size_t threads = 0;
+  bool quiet = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "imdn-upscale: %s needs a value\n%s", flag, kUsage);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--model") {
+      model_path = value("--model");
+    } else if (a == "--scale-to") {
+      if (!parse_size(value("--scale-to"), &options.target_width, &options.target_height)) {
+        std::fprintf(stderr, "imdn-upscale: --scale-to takes WIDTHxHEIGHT, e.g. 1024x768\n");
+        return 2;
+      }
+    } else if (a == "--threads") {
+      const std::string v = value("--threads");
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || n < 0 || n > 256) {
+        std::fprintf(stderr, "imdn-upscale: --threads takes a number from 0 (all cores) to 256\n");
+        return 2;
+      }
+      threads = size_t(n);
+    } else if (a == "--quiet") {
+      quiet = true;
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "imdn-upscale: unknown option %s\n%s", a.c_str(), kUsage);
+      return 2;
+    } else if (input.empty()) {
+      input = a;
+    } else if (output.empty()) {
+      output = a;
+    } else {
+      std::fprintf(stderr, "imdn-upscale: too many arguments\n%s", kUsage);
+      return 2;
+    }
+  }
+  if (model_path.empty() || input.empty() || output.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  try {
+    const imdn::Model model = imdn::Model::load(model_path);
+    imdn::Upscaler up(model, threads);
+    const imdn::Image in = imdn::load_image(input);
+    const auto t0 = std::chrono::steady_clock::now();
+    const imdn::Image out = up.upscale(in, options);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    imdn::save_png(output, out);
+    if (!quiet) {
+      std::printf("%s: %zux%zu -> %zux%zu with %s in %.0f ms\n", output.c_str(), in.width, in.height, out.width,
+                  out.height, imdn::arch_name(model.info().arch), ms);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "imdn-upscale: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,119 @@
+#include "image.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "model.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#define STBI_MAX_DIMENSIONS (1 << 20)
+#include <stb/stb_image.h>
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#include <stb/stb_image_write.h>
+
+namespace imdn {
+
+uint8_t to_u8(float v) {
+  if (!(v > 0.f)) return 0;  // also NaN
+  if (v >= 1.f) return 255;
+  return uint8_t(std::nearbyint(v * 255.f));  // round half to even
+}
+
+std::vector<uint8_t> read_file(const std::string& path, size_t max_size) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot open " + path);
+  f.seekg(0, std::ios::end);
+  const std::streamoff n = f.tellg();
+  if (n < 0) throw Error("cannot read " + path);
+  if (size_t(n) > max_size) throw Error(path + " is too large (" + std::to_string(n) + " bytes)");
+  f.seekg(0);
+  std::vector<uint8_t> bytes(static_cast<size_t>(n));
+  f.read(reinterpret_cast<char*>(bytes.data()), n);
+  if (!f) throw Error("cannot read " + path);
+  return bytes;
+}
+
+Image decode_image(const uint8_t* bytes, size_t size) {
+  if (size == 0) throw Error("cannot decode image: the data is empty");
+  if (size > size_t(INT32_MAX)) throw Error("cannot decode image: over 2 GB of data");
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(bytes, int(size), &w, &h, &comp)) {
+    throw Error(std::string("cannot decode image: ") + stbi_failure_reason());
+  }
+  if (w <= 0 || h <= 0) throw Error("cannot decode image: it has no pixels");
+  if (size_t(w) * size_t(h) > kMaxImagePixels) {
+    throw Error("image is too large: " + std::to_string(w) + "x" + std::to_string(h) + " pixels");
+  }
+  Image img;
+  const bool sixteen = stbi_is_16_bit_from_memory(bytes, int(size));
+  int got = 0;
+  if (sixteen) {
+    std::unique_ptr<stbi_us, void (*)(void*)> px(stbi_load_16_from_memory(bytes, int(size), &w, &h, &got, 0), stbi_image_free);
+    if (!px) throw Error(std::string("cannot decode image: ") + stbi_failure_reason());
+    img.width = size_t(w);
+    img.height = size_t(h);
+    img.channels = got;
+    img.bit_depth = 16;
+    img.data.resize(img.width * img.height * size_t(got));
+    for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = px.get()[i] / 65535.f;
+  } else {
+    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, int(size), &w, &h, &got, 0), stbi_image_free);
+    if (!px) throw Error(std::string("cannot decode image: ") + stbi_failure_reason());
+    img.width = size_t(w);
+    img.height = size_t(h);
+    img.channels = got;
+    img.data.resize(img.width * img.height * size_t(got));
+    for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = px.get()[i] / 255.f;
+  }
+  if (img.channels < 1 || img.channels > 4) throw Error("cannot decode image: unsupported channel count");
+  return img;
+}
+
+Image load_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file(path, size_t(1) << 31);
+  try {
+    return decode_image(bytes.data(), bytes.size());
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+std::vector<uint8_t> encode_png(const Image& image) {
+  if (image.width == 0 || image.height == 0 || image.channels < 1 || image.channels > 4 ||
+      image.data.size() != image.width * image.height * size_t(image.channels)) {
+    throw Error("cannot encode an empty or malformed image");
+  }
+  if (image.width > INT32_MAX / 4 || image.height > INT32_MAX) throw Error("image too large for PNG");
+  std::vector<uint8_t> px(image.data.size());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = to_u8(image.data[i]);
+  std::vector<uint8_t> out;
+  auto sink = [](void* ctx, void* data, int n) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
+  };
+  if (!stbi_write_png_to_func(sink, &out, int(image.width), int(image.height), image.channels, px.data(),
+                              int(image.width) * image.channels)) {
+    throw Error("PNG encoding failed");
+  }
+  return out;
+}
+
+void save_png(const std::string& path, const Image& image) {
+  const std::vector<uint8_t> png = encode_png(image);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) throw Error("cannot write " + path);
+    f.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size()));
+    if (!f) throw Error("cannot write " + path);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write " + path);
+}
+
+}  // namespace imdn

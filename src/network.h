@@ -1,0 +1,51 @@
+// One IMDN network built from XNNPACK operators, for whole images of any size.
+//
+//   imdn::Network net(imdn::Model::load("IMDN_x4.imdn"), /*threads=*/2);
+//   auto [oh, ow] = net.output_size(h, w);
+//   std::vector<float> out(oh * ow * 3);
+//   net.run(rgb_hwc, h, w, out.data());   // RGB in [0,1] in, raw RGB (unclamped) out
+//
+// Operators are created once, when the network is built, and reshaped when the input size changes.
+// Feature maps are NHWC float32. The channel split and concatenation inside a block cost no copies:
+// each distillation step is two convolutions over the same input, one writing its "distilled"
+// channels straight into their slice of the concatenation buffer (output channel stride), the other
+// writing the "remaining" channels that the next step reads. IMDN's 1x1 fusion over all six block
+// outputs is accumulated block by block, so the six outputs are never held at once.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <utility>
+
+#include "model.h"
+
+namespace imdn {
+
+class Network {
+ public:
+  // threads: 0 = one per core (native), 1 = the calling thread only.
+  explicit Network(const Model& model, size_t threads = 1);
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const ModelInfo& info() const;
+
+  // Output height and width for an input of h x w (h*scale x w*scale).
+  std::pair<size_t, size_t> output_size(size_t h, size_t w) const;
+
+  // Bytes of feature maps a whole-image pass over h x w allocates.
+  size_t memory_needed(size_t h, size_t w) const;
+
+  // input: h*w*3 floats, RGB in [0,1] (the network's own input range is applied inside).
+  // output: oh*ow*3 floats, raw network output scaled back to [0,1] (not clamped).
+  // h and w must be multiples of info().size_multiple (IMDN_AS: 4; see Upscaler for any size).
+  // Throws imdn::Error for sizes it cannot handle.
+  void run(const float* input, size_t h, size_t w, float* output);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imdn

@@ -1,0 +1,151 @@
+#include "upscaler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "resize.h"
+
+namespace imdn {
+
+namespace {
+
+std::string dims(size_t w, size_t h) { return std::to_string(w) + "x" + std::to_string(h); }
+
+// Copies rows [y0, y0+ch) x cols [x0, x0+cw) of an h x w RGB image.
+std::vector<float> crop(const float* rgb, size_t w, size_t y0, size_t x0, size_t ch, size_t cw) {
+  std::vector<float> out(ch * cw * 3);
+  for (size_t y = 0; y < ch; ++y) std::copy_n(rgb + ((y0 + y) * w + x0) * 3, cw * 3, out.data() + y * cw * 3);
+  return out;
+}
+
+}  // namespace
+
+Upscaler::Upscaler(const Model& model, size_t threads) : net_(model, threads) {}
+
+std::pair<size_t, size_t> Upscaler::output_size(size_t w, size_t h, const UpscaleOptions& o) const {
+  if (w == 0 || h == 0) throw Error("image is empty (" + dims(w, h) + ")");
+  size_t ow = w * info().scale, oh = h * info().scale;
+  if (o.target_width || o.target_height) {
+    if (info().arch != Arch::kIMDN_AS) {
+      throw Error(std::string("a target size needs the IMDN_AS model; ") + arch_name(info().arch) + " upscales by x" +
+                  std::to_string(info().scale));
+    }
+    if (!o.target_width || !o.target_height) throw Error("a target size needs both width and height");
+    ow = o.target_width;
+    oh = o.target_height;
+  }
+  if (w > (1u << 20) || h > (1u << 20) || ow > (1u << 20) || oh > (1u << 20) || ow * oh > kMaxImagePixels) {
+    throw Error("output of " + dims(ow, oh) + " pixels is too large (limit " + std::to_string(kMaxImagePixels >> 20) +
+                " Mpx)");
+  }
+  return {ow, oh};
+}
+
+void Upscaler::run_checked(const float* rgb, size_t h, size_t w, float* out) {
+  const size_t need = net_.memory_needed(h, w);
+  if (need > memory_limit_) {
+    throw Error("a " + dims(w, h) + " input needs " + std::to_string(need >> 20) + " MiB of feature maps, over the " +
+                std::to_string(memory_limit_ >> 20) + " MiB limit");
+  }
+  net_.run(rgb, h, w, out);
+}
+
+std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t w) {
+  // The authors' crop_forward (test_IMDN_AS.py), shave 32: four crops of h_size x w_size, each side
+  // a multiple of 4, from the four corners; each contributes the quadrant nearest its corner.
+  const size_t shave = 32, h_half = h / 2, w_half = w / 2;
+  const size_t h_size = h_half + shave - (h_half + shave) % 4, w_size = w_half + shave - (w_half + shave) % 4;
+  std::vector<float> out(h * w * 3);
+  if (h_size <= h && w_size <= w) {
+    std::vector<float> part(h_size * w_size * 3);
+    const size_t ys[2] = {0, h - h_size}, xs[2] = {0, w - w_size};
+    for (int qy = 0; qy < 2; ++qy)
+      for (int qx = 0; qx < 2; ++qx) {
+        const std::vector<float> in = crop(rgb, w, ys[qy], xs[qx], h_size, w_size);
+        run_checked(in.data(), h_size, w_size, part.data());
+        const size_t y0 = qy ? h_half : 0, y1 = qy ? h : h_half, x0 = qx ? w_half : 0, x1 = qx ? w : w_half;
+        for (size_t y = y0; y < y1; ++y)
+          std::copy_n(part.data() + ((y - ys[qy]) * w_size + (x0 - xs[qx])) * 3, (x1 - x0) * 3, out.data() + (y * w + x0) * 3);
+      }
+    return out;
+  }
+  // Too small for the crops: replicate the edges up to multiples of 4 and cut the result back.
+  const size_t ph = (h + 3) / 4 * 4, pw = (w + 3) / 4 * 4;
+  std::vector<float> padded(ph * pw * 3), result(ph * pw * 3);
+  for (size_t y = 0; y < ph; ++y)
+    for (size_t x = 0; x < pw; ++x)
+      std::copy_n(rgb + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
+  run_checked(padded.data(), ph, pw, result.data());
+  for (size_t y = 0; y < h; ++y) std::copy_n(result.data() + y * pw * 3, w * 3, out.data() + y * w * 3);
+  return out;
+}
+
+std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow) {
+  const auto [out_w, out_h] = output_size(w, h);
+  *oh = out_h;
+  *ow = out_w;
+  const size_t m = info().size_multiple;
+  if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w);
+  std::vector<float> out(out_h * out_w * 3);
+  run_checked(rgb, h, w, out.data());
+  return out;
+}
+
+Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
+  if (input.channels < 1 || input.channels > 4 || input.data.size() != input.width * input.height * size_t(input.channels)) {
+    throw Error("malformed image: " + std::to_string(input.channels) + " channels, " + std::to_string(input.data.size()) +
+                " values for " + dims(input.width, input.height));
+  }
+  const auto [out_w, out_h] = output_size(input.width, input.height, options);
+  const Image* src = &input;
+  Image resized;
+  if (options.target_width) {
+    resized = input;
+    resized.width = out_w;
+    resized.height = out_h;
+    resized.data = resize_bicubic(input.data.data(), input.height, input.width, size_t(input.channels), out_h, out_w);
+    for (float& v : resized.data) v = float(to_u8(v)) / 255.f;
+    src = &resized;
+  }
+  const size_t h = src->height, w = src->width, n = h * w, ch = size_t(src->channels);
+  const bool gray = ch <= 2;
+  const size_t alpha = src->has_alpha() ? ch - 1 : 0;
+
+  std::vector<float> rgb(n * 3);
+  for (size_t p = 0; p < n; ++p)
+    for (size_t c = 0; c < 3; ++c) rgb[p * 3 + c] = src->data[p * ch + (gray ? 0 : c)];
+  size_t oh = 0, ow = 0;
+  const std::vector<float> colour = run_rgb(rgb.data(), h, w, &oh, &ow);
+
+  Image out;
+  out.width = ow;
+  out.height = oh;
+  out.channels = src->channels;
+  out.bit_depth = 8;
+  out.data.resize(ow * oh * ch);
+  const size_t on = ow * oh;
+  for (size_t p = 0; p < on; ++p) {
+    if (gray) {
+      out.data[p * ch] = (colour[p * 3] + colour[p * 3 + 1] + colour[p * 3 + 2]) / 3.f;
+    } else {
+      for (size_t c = 0; c < 3; ++c) out.data[p * ch + c] = colour[p * 3 + c];
+    }
+  }
+  if (alpha) {
+    bool opaque = true;
+    for (size_t p = 0; p < n && opaque; ++p) opaque = src->data[p * ch + alpha] >= 1.f;
+    if (opaque) {
+      for (size_t p = 0; p < on; ++p) out.data[p * ch + alpha] = 1.f;
+    } else {
+      for (size_t p = 0; p < n; ++p) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = src->data[p * ch + alpha];
+      const std::vector<float> a = run_rgb(rgb.data(), h, w, &oh, &ow);
+      for (size_t p = 0; p < on; ++p) {
+        out.data[p * ch + alpha] = std::min(1.f, std::max(0.f, (a[p * 3] + a[p * 3 + 1] + a[p * 3 + 2]) / 3.f));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace imdn

@@ -1,0 +1,57 @@
+// Whole images through a network: grayscale, alpha, 16-bit sources, IMDN_AS at any size and any
+// output size. This is what the CLI and the WebAssembly bindings call.
+//
+//   imdn::Upscaler up(imdn::Model::load("IMDN_x4.imdn"), /*threads=*/0);
+//   imdn::Image out = up.upscale(imdn::load_image("in.png"));
+//   imdn::save_png("out.png", out);
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "image.h"
+#include "model.h"
+#include "network.h"
+
+namespace imdn {
+
+struct UpscaleOptions {
+  // IMDN_AS only ("any scale"): the output size. The input is first resized to it with MATLAB-style
+  // bicubic and quantized to 8 bits, as the authors prepared their inputs, then restored.
+  // 0 x 0 (default) restores at the input size. Other models refuse a target size.
+  size_t target_width = 0, target_height = 0;
+};
+
+class Upscaler {
+ public:
+  // threads: 0 = one per core, 1 = the calling thread only.
+  explicit Upscaler(const Model& model, size_t threads = 1);
+
+  const ModelInfo& info() const { return net_.info(); }
+
+  // Output width and height for an input of w x h with these options; throws imdn::Error for sizes
+  // that cannot be made.
+  std::pair<size_t, size_t> output_size(size_t w, size_t h, const UpscaleOptions& options = {}) const;
+
+  // Any image (1-4 channels) in, the upscaled image with the same channels out. Colour goes through
+  // the network; alpha, unless fully opaque, goes through it as a grey image of its own.
+  Image upscale(const Image& input, const UpscaleOptions& options = {});
+
+  // RGB floats (h*w*3, [0,1]) in, raw RGB floats out (unclamped); *oh x *ow = output size.
+  // IMDN_AS with sides that are not multiples of 4 uses the authors' adaptive cropping strategy
+  // (four overlapping crops whose sides are multiples of 4), or edge padding for tiny images.
+  std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow);
+
+  // Refuse whole-image passes whose feature maps would exceed this many bytes (default 8 GiB).
+  void set_memory_limit(size_t bytes) { memory_limit_ = bytes; }
+
+ private:
+  void run_checked(const float* rgb, size_t h, size_t w, float* out);
+  std::vector<float> run_as_any_size(const float* rgb, size_t h, size_t w);
+
+  Network net_;
+  size_t memory_limit_ = size_t(8) << 30;
+};
+
+}  // namespace imdn
