@@ -4,7 +4,9 @@
 #include <pthreadpool.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -65,7 +67,9 @@ class Conv {
  public:
   Conv(const Model& model, const std::string& prefix, const ConvSpec& spec, size_t o0, size_t o1, size_t i0,
        size_t cin, size_t in_stride, size_t out_stride, bool with_bias)
-      : name_(prefix + spec.name) {
+      : name_(prefix + spec.name),
+        kind_("conv" + std::to_string(spec.kernel) + "x" + std::to_string(spec.kernel) + (spec.stride > 1 ? "/2 " : " ") +
+              std::to_string(cin) + "->" + std::to_string(o1 - o0)) {
     const Tensor& w = model.tensor(name_ + ".weight");
     const size_t k = spec.kernel, cin_all = spec.cin, cout = o1 - o0;
     // PyTorch (out, in, kh, kw) -> XNNPACK (out, kh, kw, in)
@@ -108,9 +112,10 @@ class Conv {
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
+  const std::string& kind() const { return kind_; }
 
  private:
-  std::string name_;
+  std::string name_, kind_;
   xnn_operator_t op_ = nullptr;
 };
 
@@ -142,6 +147,24 @@ struct Network::Impl {
   // Feature maps (see memory_needed for their sizes).
   Buffer in, stem_mid, fea, x[2], cat, rem[2], acc, tmp, upbuf, workspace;
   size_t h = 0, w = 0;  // input size the operators are shaped for
+  uint64_t memory_limit = sizeof(size_t) < 8 ? uint64_t(3) << 30 : uint64_t(8) << 30;
+  bool profiling = false;
+  std::map<std::string, double> profile_ms;
+
+  // Runs f, adding its wall time to `kind` when profiling.
+  template <typename F>
+  void timed(const std::string& kind, const F& f) {
+    if (!profiling) {
+      f();
+      return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    profile_ms[kind] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  void conv(Conv& c, const float* in, float* out) {
+    timed(c.kind(), [&] { c.run(in, out, workspace.data(), pool); });
+  }
 
   Impl(const Model& model, size_t threads) : info(model.info()), arch(Architecture::of(model.info())) {
     initialize_xnnpack();
@@ -221,18 +244,27 @@ struct Network::Impl {
                   std::to_string(info.size_multiple) + ", got " + std::to_string(iw) + "x" + std::to_string(ih));
     }
     if (ih > (1u << 20) || iw > (1u << 20)) throw Error("image side over 1048576 pixels");
+    const uint64_t need = memory_needed(ih, iw);
+    if (need > memory_limit) {
+      throw Error("a " + std::to_string(iw) + "x" + std::to_string(ih) + " input needs " + std::to_string(need >> 20) +
+                  " MiB of feature maps, over the " + std::to_string(memory_limit >> 20) + " MiB limit");
+    }
   }
 
-  size_t memory_needed(size_t ih, size_t iw) const {
-    const auto [bh, bw] = body_size(ih, iw);
-    const size_t P = bh * bw, nf = arch.block.nf, r = arch.upsample;
-    size_t mid = 0;
-    if (arch.stem.size() > 1) {
-      size_t mh = out_side(ih, arch.stem[0].stride), mw = out_side(iw, arch.stem[0].stride);
-      mid = mh * mw * arch.stem[0].cout;
+  uint64_t memory_needed(size_t ih, size_t iw) const {
+    uint64_t bh = ih, bw = iw;
+    for (const ConvSpec& s : arch.stem) {
+      bh = (bh + s.stride - 1) / s.stride;
+      bw = (bw + s.stride - 1) / s.stride;
     }
-    size_t floats = ih * iw * 3 + mid + P * (nf * (arch.fusion ? 6 : 3) + arch.block.cat_channels() + 2 * rem_max) +
-                    P * 3 * r * r;
+    const uint64_t P = bh * bw, nf = arch.block.nf, r = arch.upsample;
+    uint64_t mid = 0;
+    if (arch.stem.size() > 1) {
+      const uint64_t st = arch.stem[0].stride;
+      mid = ((ih + st - 1) / st) * ((iw + st - 1) / st) * arch.stem[0].cout;
+    }
+    const uint64_t floats = uint64_t(ih) * iw * 3 + mid +
+                            P * (nf * (arch.fusion ? 5 : 3) + arch.block.cat_channels() + 2 * rem_max) + P * 3 * r * r;
     return floats * sizeof(float);
   }
 
@@ -286,27 +318,29 @@ struct Network::Impl {
     for (size_t k = 0; k < blk.steps.size(); ++k) {
       Step& st = blk.steps[k];
       float* cat_slice = cat.data() + k * d;
-      st.distilled->run(step_in, cat_slice, workspace.data(), pool);
+      conv(*st.distilled, step_in, cat_slice);
       if (st.remaining) {
         float* r = rem[k % 2].data();
-        st.remaining->run(step_in, r, workspace.data(), pool);
+        conv(*st.remaining, step_in, r);
         if (st.act == Act::kLeakyReLU) {
-          ops::leaky_relu(r, P, st.rem_channels, st.rem_channels, pool);
-          ops::leaky_relu(cat_slice, P, d, catc, pool);
+          timed("leaky_relu", [&] {
+            ops::leaky_relu(r, P, st.rem_channels, st.rem_channels, pool);
+            ops::leaky_relu(cat_slice, P, d, catc, pool);
+          });
         }
         step_in = r;
       } else if (st.act == Act::kLeakyReLU) {
-        ops::leaky_relu(cat_slice, P, catc - k * d, catc, pool);
+        timed("leaky_relu", [&] { ops::leaky_relu(cat_slice, P, catc - k * d, catc, pool); });
       }
     }
     if (arch.block.cca) {
       std::vector<double> mean, stdev;
-      ops::channel_stats(cat.data(), P, catc, pool, &mean, &stdev);
+      timed("cca_stats", [&] { ops::channel_stats(cat.data(), P, catc, pool, &mean, &stdev); });
       const std::vector<float> z = ops::cca_weights(mean, stdev, blk.cca0_w, blk.cca0_b, blk.cca1_w, blk.cca1_b);
-      ops::scale_channels(cat.data(), P, catc, z.data(), pool);
+      timed("cca_scale", [&] { ops::scale_channels(cat.data(), P, catc, z.data(), pool); });
     }
-    blk.fuse->run(cat.data(), output, workspace.data(), pool);
-    ops::add(output, input, P * arch.block.nf, pool);
+    conv(*blk.fuse, cat.data(), output);
+    timed("add", [&] { ops::add(output, input, P * arch.block.nf, pool); });
   }
 
   void run(const float* input, size_t ih, size_t iw, float* output) {
@@ -315,17 +349,19 @@ struct Network::Impl {
     const auto [bh, bw] = body_size(ih, iw);
     const size_t P = bh * bw, nf = arch.block.nf;
     const float range = info.input_range;
-    ops::scale_copy(input, in.data(), ih * iw * 3, range, pool);
+    timed("input", [&] { ops::scale_copy(input, in.data(), ih * iw * 3, range, pool); });
 
     // Stem
     const float* s_in = in.data();
     size_t sh = ih, sw = iw;
     for (size_t i = 0; i < stem.size(); ++i) {
       float* s_out = i + 1 == stem.size() ? fea.data() : stem_mid.data();
-      stem[i]->run(s_in, s_out, workspace.data(), pool);
+      conv(*stem[i], s_in, s_out);
       sh = out_side(sh, arch.stem[i].stride);
       sw = out_side(sw, arch.stem[i].stride);
-      if (arch.stem[i].act == Act::kLeakyReLU) ops::leaky_relu(s_out, sh * sw, arch.stem[i].cout, arch.stem[i].cout, pool);
+      if (arch.stem[i].act == Act::kLeakyReLU) {
+        timed("leaky_relu", [&] { ops::leaky_relu(s_out, sh * sw, arch.stem[i].cout, arch.stem[i].cout, pool); });
+      }
       s_in = s_out;
     }
     // Body
@@ -335,24 +371,27 @@ struct Network::Impl {
       run_block(blocks[b], b_in, b_out, P);
       if (blocks[b].fusion) {
         if (b == 0) {
-          blocks[b].fusion->run(b_out, acc.data(), workspace.data(), pool);
+          conv(*blocks[b].fusion, b_out, acc.data());
         } else {
-          blocks[b].fusion->run(b_out, tmp.data(), workspace.data(), pool);
-          ops::add(acc.data(), tmp.data(), P * nf, pool);
+          conv(*blocks[b].fusion, b_out, tmp.data());
+          timed("add", [&] { ops::add(acc.data(), tmp.data(), P * nf, pool); });
         }
       }
       b_in = b_out;
     }
     if (arch.fusion) {
-      ops::leaky_relu(acc.data(), P, nf, nf, pool);
+      timed("leaky_relu", [&] { ops::leaky_relu(acc.data(), P, nf, nf, pool); });
       b_in = acc.data();
     }
     float* lr_out = x[blocks.size() % 2].data();  // the buffer the last block did not write
-    lr->run(b_in, lr_out, workspace.data(), pool);
-    ops::add(lr_out, fea.data(), P * nf, pool);
-    up->run(lr_out, upbuf.data(), workspace.data(), pool);
-    const auto [oh, ow] = output_size(ih, iw);
-    ops::pixel_shuffle(upbuf.data(), bh, bw, arch.upsample, output, oh, ow, 1.f / range, pool);
+    conv(*lr, b_in, lr_out);
+    timed("add", [&] { ops::add(lr_out, fea.data(), P * nf, pool); });
+    conv(*up, lr_out, upbuf.data());
+    const std::pair<size_t, size_t> out_size = output_size(ih, iw);
+    const size_t uh = bh, uw = bw;
+    timed("pixel_shuffle", [&] {
+      ops::pixel_shuffle(upbuf.data(), uh, uw, arch.upsample, output, out_size.first, out_size.second, 1.f / range, pool);
+    });
   }
 
   std::pair<size_t, size_t> output_size(size_t ih, size_t iw) const {
@@ -364,7 +403,18 @@ Network::Network(const Model& model, size_t threads) : impl_(std::make_unique<Im
 Network::~Network() = default;
 const ModelInfo& Network::info() const { return impl_->info; }
 std::pair<size_t, size_t> Network::output_size(size_t h, size_t w) const { return impl_->output_size(h, w); }
-size_t Network::memory_needed(size_t h, size_t w) const { return impl_->memory_needed(h, w); }
+uint64_t Network::memory_needed(size_t h, size_t w) const { return impl_->memory_needed(h, w); }
+void Network::set_memory_limit(uint64_t bytes) { impl_->memory_limit = bytes; }
+uint64_t Network::memory_limit() const { return impl_->memory_limit; }
+void Network::set_profiling(bool on) {
+  impl_->profiling = on;
+  impl_->profile_ms.clear();
+}
+std::vector<std::pair<std::string, double>> Network::profile() const {
+  std::vector<std::pair<std::string, double>> out(impl_->profile_ms.begin(), impl_->profile_ms.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
 void Network::run(const float* input, size_t h, size_t w, float* output) { impl_->run(input, h, w, output); }
 
 }  // namespace imdn

@@ -14,7 +14,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 #include <utility>
 
 #include "model.h"
@@ -35,7 +38,17 @@ class Network {
   std::pair<size_t, size_t> output_size(size_t h, size_t w) const;
 
   // Bytes of feature maps a whole-image pass over h x w allocates.
-  size_t memory_needed(size_t h, size_t w) const;
+  uint64_t memory_needed(size_t h, size_t w) const;
+
+  // run() refuses inputs whose feature maps would exceed this many bytes, with an imdn::Error
+  // rather than an allocation failure. Default: 8 GiB natively, 3 GiB in 32-bit WebAssembly.
+  void set_memory_limit(uint64_t bytes);
+  uint64_t memory_limit() const;
+
+  // Per-operation wall time, summed over runs while enabled (for tools/ benchmarks): pairs of
+  // (operation kind, milliseconds), e.g. ("conv3x3 64->64", 812.5).
+  void set_profiling(bool on);
+  std::vector<std::pair<std::string, double>> profile() const;
 
   // input: h*w*3 floats, RGB in [0,1] (the network's own input range is applied inside).
   // output: oh*ow*3 floats, raw network output scaled back to [0,1] (not clamped).

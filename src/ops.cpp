@@ -25,18 +25,23 @@ constexpr size_t kGrain = 1 << 14;  // floats per chunk for flat passes
 
 }  // namespace
 
+// max(v, 0.05 v) is exactly v for v >= 0 and 0.05 v below. Written so that both operands are
+// computed unconditionally: compilers then emit a vector max instead of a branch per value (a
+// conditional multiply is not speculated under the default -ftrapping-math; measured 30x slower).
+inline void leaky_relu_run(float* __restrict x, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i], s = v * kLeakySlope;
+    x[i] = v < s ? s : v;
+  }
+}
+
 void leaky_relu(float* x, size_t pixels, size_t channels, size_t stride, pthreadpool_t pool) {
   if (channels == stride) {
-    parallel_for(pool, pixels * channels, kGrain, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) x[i] = x[i] < 0.f ? x[i] * kLeakySlope : x[i];
-    });
+    parallel_for(pool, pixels * channels, kGrain, [x](size_t b, size_t e) { leaky_relu_run(x + b, e - b); });
     return;
   }
-  parallel_for(pool, pixels, std::max<size_t>(1, kGrain / stride), [&](size_t b, size_t e) {
-    for (size_t p = b; p < e; ++p) {
-      float* row = x + p * stride;
-      for (size_t c = 0; c < channels; ++c) row[c] = row[c] < 0.f ? row[c] * kLeakySlope : row[c];
-    }
+  parallel_for(pool, pixels, std::max<size_t>(1, kGrain / stride), [=](size_t b, size_t e) {
+    for (size_t p = b; p < e; ++p) leaky_relu_run(x + p * stride, channels);
   });
 }
 

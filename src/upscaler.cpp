@@ -42,15 +42,6 @@ std::pair<size_t, size_t> Upscaler::output_size(size_t w, size_t h, const Upscal
   return {ow, oh};
 }
 
-void Upscaler::run_checked(const float* rgb, size_t h, size_t w, float* out) {
-  const size_t need = net_.memory_needed(h, w);
-  if (need > memory_limit_) {
-    throw Error("a " + dims(w, h) + " input needs " + std::to_string(need >> 20) + " MiB of feature maps, over the " +
-                std::to_string(memory_limit_ >> 20) + " MiB limit");
-  }
-  net_.run(rgb, h, w, out);
-}
-
 std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t w) {
   // The authors' crop_forward (test_IMDN_AS.py), shave 32: four crops of h_size x w_size, each side
   // a multiple of 4, from the four corners; each contributes the quadrant nearest its corner.
@@ -63,7 +54,7 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
     for (int qy = 0; qy < 2; ++qy)
       for (int qx = 0; qx < 2; ++qx) {
         const std::vector<float> in = crop(rgb, w, ys[qy], xs[qx], h_size, w_size);
-        run_checked(in.data(), h_size, w_size, part.data());
+        net_.run(in.data(), h_size, w_size, part.data());
         const size_t y0 = qy ? h_half : 0, y1 = qy ? h : h_half, x0 = qx ? w_half : 0, x1 = qx ? w : w_half;
         for (size_t y = y0; y < y1; ++y)
           std::copy_n(part.data() + ((y - ys[qy]) * w_size + (x0 - xs[qx])) * 3, (x1 - x0) * 3, out.data() + (y * w + x0) * 3);
@@ -76,7 +67,7 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
   for (size_t y = 0; y < ph; ++y)
     for (size_t x = 0; x < pw; ++x)
       std::copy_n(rgb + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
-  run_checked(padded.data(), ph, pw, result.data());
+  net_.run(padded.data(), ph, pw, result.data());
   for (size_t y = 0; y < h; ++y) std::copy_n(result.data() + y * pw * 3, w * 3, out.data() + y * w * 3);
   return out;
 }
@@ -88,7 +79,7 @@ std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_
   const size_t m = info().size_multiple;
   if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w);
   std::vector<float> out(out_h * out_w * 3);
-  run_checked(rgb, h, w, out.data());
+  net_.run(rgb, h, w, out.data());
   return out;
 }
 

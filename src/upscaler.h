@@ -29,6 +29,7 @@ class Upscaler {
   explicit Upscaler(const Model& model, size_t threads = 1);
 
   const ModelInfo& info() const { return net_.info(); }
+  Network& network() { return net_; }
 
   // Output width and height for an input of w x h with these options; throws imdn::Error for sizes
   // that cannot be made.
@@ -43,15 +44,13 @@ class Upscaler {
   // (four overlapping crops whose sides are multiples of 4), or edge padding for tiny images.
   std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow);
 
-  // Refuse whole-image passes whose feature maps would exceed this many bytes (default 8 GiB).
-  void set_memory_limit(size_t bytes) { memory_limit_ = bytes; }
+  // Refuse whole-image passes whose feature maps would exceed this many bytes (Network's default).
+  void set_memory_limit(uint64_t bytes) { net_.set_memory_limit(bytes); }
 
  private:
-  void run_checked(const float* rgb, size_t h, size_t w, float* out);
   std::vector<float> run_as_any_size(const float* rgb, size_t h, size_t w);
 
   Network net_;
-  size_t memory_limit_ = size_t(8) << 30;
 };
 
 }  // namespace imdn

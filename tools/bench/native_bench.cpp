@@ -1,6 +1,6 @@
 // imdn-bench: native speed of one model on one input size, whole image, 1 and N threads.
 //
-//   imdn-bench --model IMDN_x4.imdn [--size 256] [--threads 1,2] [--runs 5]
+//   imdn-bench --model IMDN_x4.imdn [--size 256] [--threads 1,2] [--runs 5] [--profile 1]
 //
 // Prints median milliseconds and GMAC/s (multiply-accumulates of all convolutions per second).
 // For comparison, onnxruntime-node needs about 0.8 s for IMDN x4 at 256x256 on one thread here.
@@ -19,11 +19,13 @@
 int main(int argc, char** argv) {
   std::string model_path;
   size_t size = 256, runs = 5;
+  bool profile = false;
   std::vector<size_t> threads = {1, 2};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--model") model_path = v;
     else if (a == "--size") size = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--profile") profile = v == "1";
     else if (a == "--runs") runs = std::max<size_t>(1, std::strtoul(v.c_str(), nullptr, 10));
     else if (a == "--threads") {
       threads.clear();
@@ -57,6 +59,12 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         net.run(in.data(), side, side, out.data());
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      }
+      if (profile) {
+        net.set_profiling(true);
+        net.run(in.data(), side, side, out.data());
+        for (const auto& [kind, t_ms] : net.profile()) std::printf("  %-22s %8.1f ms\n", kind.c_str(), t_ms);
+        net.set_profiling(false);
       }
       std::sort(ms.begin(), ms.end());
       const double med = ms[ms.size() / 2];
