@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "image.h"
 #include "model.h"
@@ -18,7 +19,8 @@ const char* kUsage =
     "  INPUT     PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM; grey, alpha and 16-bit kept (output is 8-bit PNG)\n"
     "  --model   a model converted with tools/convert.py (IMDN x2/x3/x4, IMDN_AS, IMDN_RTC, IMDN_RTE)\n"
     "  --scale-to WxH  IMDN_AS only: output size (bicubic resize, then restoration); default: input size\n"
-    "  --threads N     worker threads (default: one per core)\n";
+    "  --threads N     worker threads (default: one per core)\n"
+    "  --raw FILE      also write the network's raw RGB output as float32 (height x width x 3, no header)\n";
 
 bool parse_size(const std::string& s, size_t* w, size_t* h) {
   const size_t x = s.find_first_of("xX");
@@ -36,7 +38,7 @@ bool parse_size(const std::string& s, size_t* w, size_t* h) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path, input, output;
+  std::string model_path, input, output, raw_path;
   imdn::UpscaleOptions options;
   size_t threads = 0;
   bool quiet = false;
@@ -65,6 +67,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       threads = size_t(n);
+    } else if (a == "--raw") {
+      raw_path = value("--raw");
     } else if (a == "--quiet") {
       quiet = true;
     } else if (a == "-h" || a == "--help") {
@@ -94,6 +98,15 @@ int main(int argc, char** argv) {
     const imdn::Image out = up.upscale(in, options);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     imdn::save_png(output, out);
+    if (!raw_path.empty()) {
+      if (in.channels != 3) throw imdn::Error("--raw needs an RGB input");
+      size_t oh = 0, ow = 0;
+      const std::vector<float> raw = up.run_rgb(in.data.data(), in.height, in.width, &oh, &ow);
+      std::FILE* f = std::fopen(raw_path.c_str(), "wb");
+      if (!f || std::fwrite(raw.data(), sizeof(float), raw.size(), f) != raw.size() || std::fclose(f) != 0) {
+        throw imdn::Error("cannot write " + raw_path);
+      }
+    }
     if (!quiet) {
       std::printf("%s: %zux%zu -> %zux%zu with %s in %.0f ms\n", output.c_str(), in.width, in.height, out.width,
                   out.height, imdn::arch_name(model.info().arch), ms);

@@ -1,0 +1,192 @@
+// The package's JavaScript API under Node, over the built WebAssembly module and worker threads.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { createUpscaler, decodeImage, encodePng, readImage } from '../../wasm/node.js';
+import { IMDN, NATIVE_BIN, SET5, model, psnrY, skipWithoutData } from './helpers.mjs';
+
+const PAPER = { 2: 37.996, 3: 34.36, 4: 32.21 };
+
+for (const workers of [1, 2, 4]) {
+  test(`Set5 x2/x3/x4 reproduce the paper with ${workers} worker(s)`, { skip: skipWithoutData }, async () => {
+    for (const s of [2, 3, 4]) {
+      const up = await createUpscaler({ model: model(`IMDN_x${s}.imdn`), workers });
+      try {
+        let sum = 0;
+        for (const name of SET5) {
+          const lr = await readImage(join(IMDN, 'datasets', 'Set5_LR', `x${s}`, `${name}x${s}.bmp`));
+          const hr = await readImage(join(IMDN, 'datasets', 'Set5_HR', `${name}.bmp`));
+          const out = await up.upscale(lr);
+          assert.equal(out.width, lr.width * s);
+          assert.equal(out.height, lr.height * s);
+          sum += psnrY(out, hr, s);
+        }
+        const mean = sum / SET5.length;
+        assert.ok(Math.abs(mean - PAPER[s]) <= 0.005, `x${s}: mean Y-PSNR ${mean.toFixed(4)} vs ${PAPER[s]}`);
+      } finally {
+        up.dispose();
+      }
+    }
+  });
+}
+
+test('raw output matches the native engine within 1e-4', { skip: skipWithoutData || (!existsSync(join(NATIVE_BIN, 'imdn-upscale')) && 'no native build') }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imdn-'));
+  for (const [m, s] of [['IMDN_x4.imdn', 4], ['IMDN_RTC.imdn', 2]]) {
+    const input = join(IMDN, 'datasets', 'Set5_LR', `x${s}`, `butterflyx${s}.bmp`);
+    execFileSync(join(NATIVE_BIN, 'imdn-upscale'), ['--quiet', '--threads', '1', '--model', model(m), input, join(dir, 'n.png'), '--raw', join(dir, 'n.f32')]);
+    const b = readFileSync(join(dir, 'n.f32'));
+    const native = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    for (const workers of [1, 2]) {
+      const up = await createUpscaler({ model: model(m), workers });
+      const out = await up.upscale(input, { raw: true, tileSize: 4096 });
+      up.dispose();
+      assert.equal(out.data.length, native.length);
+      let max = 0;
+      for (let i = 0; i < native.length; i++) max = Math.max(max, Math.abs(out.data[i] - native[i]));
+      assert.ok(max <= 1e-4, `${m} (${workers} workers): max |wasm - native| = ${max}`);
+    }
+  }
+});
+
+test('tiles of IMDN_RTC (no attention) equal the whole image, with 1, 2 and 4 workers', { skip: skipWithoutData }, async () => {
+  const input = join(IMDN, 'datasets', 'Set5_LR', 'x2', 'babyx2.bmp');
+  const whole = await (async () => {
+    const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1 });
+    const r = await up.upscale(input, { raw: true, tileSize: 4096 });
+    up.dispose();
+    return r.data;
+  })();
+  for (const workers of [1, 2, 4]) {
+    const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers, tileSize: 32 });
+    let last;
+    const out = await up.upscale(input, { raw: true, onProgress: (p) => (last = p) });
+    up.dispose();
+    assert.equal(last.done, last.total);
+    assert.equal(last.total, 64); // 256x256 in 32 px tiles
+    let max = 0;
+    for (let i = 0; i < whole.length; i++) max = Math.max(max, Math.abs(out.data[i] - whole[i]));
+    assert.ok(max <= 1e-5, `${workers} workers: max |tiled - whole| = ${max}`);
+  }
+});
+
+test('progress reaches the total and abort rejects quickly, leaving the upscaler usable', { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers: 2, tileSize: 32 });
+  try {
+    const image = { data: new Uint8Array(128 * 128 * 3).map((_, i) => (i * 31) % 256), width: 128, height: 128 };
+    const controller = new AbortController();
+    let done = 0;
+    const started = performance.now();
+    let tileMs = 0;
+    const p = up.upscale(image, {
+      signal: controller.signal,
+      onProgress: (pr) => {
+        done = pr.done;
+        if (pr.done === 1) {
+          tileMs = performance.now() - started;
+          controller.abort();
+        }
+      },
+    });
+    await assert.rejects(p, (e) => e.name === 'AbortError');
+    assert.ok(done < 16, `aborted after ${done} of 16 tiles`);
+    // The next call runs to the end.
+    let last;
+    const out = await up.upscale(image, { onProgress: (pr) => (last = pr) });
+    assert.equal(out.width, 512);
+    assert.deepEqual([last.done, last.total], [16, 16]);
+    assert.ok(tileMs > 0);
+  } finally {
+    up.dispose();
+  }
+});
+
+test('an already aborted signal rejects at once', { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1 });
+  const c = new AbortController();
+  c.abort();
+  await assert.rejects(up.upscale({ data: new Uint8Array(12), width: 2, height: 2 }, { signal: c.signal }), { name: 'AbortError' });
+  up.dispose();
+});
+
+test('several calls at once are served fairly and all finish', { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1, tileSize: 16 });
+  try {
+    const order = [];
+    const image = (seed) => ({ data: new Uint8Array(64 * 64 * 3).map((_, i) => (i * seed) % 256), width: 64, height: 64 });
+    const calls = [1, 2, 3].map((k) => up.upscale(image(k + 6), { onProgress: () => order.push(k) }));
+    const results = await Promise.all(calls);
+    for (const r of results) assert.equal(r.width, 128);
+    // Round robin: the first six finished tiles belong to all three calls, not to the first alone.
+    assert.deepEqual(new Set(order.slice(0, 6)), new Set([1, 2, 3]), order.join(','));
+  } finally {
+    up.dispose();
+  }
+});
+
+test('a crashed worker fails its call with a clear error and is replaced', { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1 });
+  try {
+    const image = { data: new Uint8Array(16 * 16 * 3).fill(100), width: 16, height: 16 };
+    await assert.rejects(up.upscale(image, { _testCrash: true }), /worker crashed \(test crash\)/);
+    const out = await up.upscale(image);
+    assert.equal(out.width, 32);
+  } finally {
+    up.dispose();
+  }
+});
+
+test('bad inputs reject with clear errors', { skip: skipWithoutData }, async () => {
+  await assert.rejects(createUpscaler({ model: new Uint8Array(100) }), /model refused: not an imdn model file/);
+  await assert.rejects(createUpscaler({ model: readFileSync(model('IMDN_x4.imdn')).subarray(0, 5000) }), /model refused: .*truncated/);
+  await assert.rejects(createUpscaler({ model: 'x4' , modelBaseUrl: '/nonexistent' }), /cannot read .*IMDN_x4.imdn: no such file/);
+  await assert.rejects(createUpscaler({}), /needs \{ model \}/);
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1 });
+  try {
+    const png = await encodePng({ data: new Uint8Array(8 * 8 * 3).fill(7), width: 8, height: 8 });
+    await assert.rejects(up.upscale(png.subarray(0, png.length - 20)), /cannot decode image/);
+    await assert.rejects(up.upscale(Buffer.from('not an image')), /cannot decode image/);
+    await assert.rejects(up.upscale({ data: new Uint8Array(0), width: 0, height: 0 }), /invalid size 0x0/);
+    await assert.rejects(up.upscale({ data: new Uint8Array(30), width: 100000, height: 100000 }), /too large/);
+    await assert.rejects(up.upscale({ data: new Uint8Array(10), width: 2, height: 2 }), /does not fit 2x2/);
+    await assert.rejects(up.upscale({ data: new Uint8Array(12), width: 2, height: 2 }, { targetWidth: 8, targetHeight: 8 }), /needs the IMDN_AS model/);
+    // Still usable after all that.
+    assert.equal((await up.upscale({ data: new Uint8Array(12), width: 2, height: 2 })).width, 4);
+  } finally {
+    up.dispose();
+  }
+});
+
+test('alpha is kept and grey stays grey', { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 2, tileSize: 16 });
+  try {
+    const w = 40;
+    const h = 30;
+    const rgba = new Uint8Array(w * h * 4);
+    for (let p = 0; p < w * h; p++) {
+      rgba.set([200, (p * 7) % 256, 50, p % w < w / 2 ? 0 : 255], p * 4);
+    }
+    const out = await up.upscale({ data: rgba, width: w, height: h });
+    // Left half transparent, right half opaque, away from the edge between them.
+    assert.ok(out.data[(10 * 80 + 5) * 4 + 3] <= 2, `alpha ${out.data[(10 * 80 + 5) * 4 + 3]}`);
+    assert.ok(out.data[(10 * 80 + 75) * 4 + 3] >= 253, `alpha ${out.data[(10 * 80 + 75) * 4 + 3]}`);
+    const grey = await up.upscale({ data: new Uint8Array(w * h).map((_, i) => i % 256), width: w, height: h, channels: 1 });
+    for (let p = 0; p < grey.width * grey.height; p++) {
+      const [r, g, b, a] = grey.data.subarray(p * 4, p * 4 + 4);
+      assert.ok(r === g && g === b && a === 255);
+    }
+  } finally {
+    up.dispose();
+  }
+});
+
+test('decode and encode round trip through the WebAssembly stb', async () => {
+  const img = { data: new Uint8Array(5 * 3 * 4).map((_, i) => (i * 37) % 256), width: 5, height: 3, channels: 4 };
+  const back = await decodeImage(await encodePng(img));
+  assert.deepEqual([back.width, back.height, back.channels], [5, 3, 4]);
+  assert.deepEqual(Array.from(back.data), Array.from(img.data));
+});

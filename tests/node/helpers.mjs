@@ -1,0 +1,41 @@
+// Shared by the Node tests: where things are, and the paper's Y-PSNR.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SHARED = process.env.IMDN_SHARED_DIR ?? join(ROOT, '..', 'shared');
+export const IMDN = join(SHARED, 'imdn');
+export const MODELS = process.env.IMDN_MODELS_DIR ?? join(ROOT, 'build', 'models');
+export const NATIVE_BIN = process.env.IMDN_NATIVE_BIN ?? join(ROOT, 'build', 'native');
+export const SET5 = ['baby', 'bird', 'butterfly', 'head', 'woman'];
+
+export const haveSet5 = existsSync(join(IMDN, 'datasets', 'Set5_HR', 'baby.bmp'));
+export const haveModels = existsSync(join(MODELS, 'IMDN_x4.imdn'));
+export const skipWithoutData = !(haveSet5 && haveModels) && 'needs ../shared Set5 and converted models (tools/test.sh makes them)';
+
+export const model = (name) => join(MODELS, name);
+
+/** Y of BT.601 (MATLAB rgb2ycbcr), kept as a float, from 8-bit RGB(A) values. */
+function luma(data, channels, i) {
+  const r = data[i * channels] / 255;
+  const g = channels >= 3 ? data[i * channels + 1] / 255 : r;
+  const b = channels >= 3 ? data[i * channels + 2] / 255 : r;
+  return 16 + 65.481 * r + 128.553 * g + 24.966 * b;
+}
+
+/** The paper's PSNR: Y channel, `shave` border pixels removed, reference cropped to the result. */
+export function psnrY(result, reference, shave) {
+  const rc = result.channels ?? 4;
+  const hc = reference.channels ?? 4;
+  let se = 0;
+  let n = 0;
+  for (let y = shave; y < result.height - shave; y++) {
+    for (let x = shave; x < result.width - shave; x++) {
+      const d = luma(result.data, rc, y * result.width + x) - luma(reference.data, hc, y * reference.width + x);
+      se += d * d;
+      n++;
+    }
+  }
+  return 10 * Math.log10((255 * 255) / (se / n));
+}

@@ -1,0 +1,54 @@
+// The package as users import it: by name from a plain ES module and from CommonJS, and its CLI.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { readImage } from '../../wasm/node.js';
+import { IMDN, MODELS, ROOT, psnrY, skipWithoutData } from './helpers.mjs';
+
+const env = { ...process.env, IMDN_MODELS_DIR: MODELS };
+
+test('imports by name from a plain ES module', { skip: skipWithoutData }, () => {
+  const script = `
+    import { createUpscaler, KNOWN_MODELS } from 'imdn-wasm';
+    const up = await createUpscaler({ model: 'rtc', workers: 1 });
+    const r = await up.upscale({ data: new Uint8Array(4 * 4 * 3).fill(128), width: 4, height: 4 });
+    up.dispose();
+    console.log(JSON.stringify({ w: r.width, names: Object.keys(KNOWN_MODELS).length }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, env }).toString();
+  assert.deepEqual(JSON.parse(out), { w: 8, names: 6 });
+});
+
+test('requires from CommonJS', { skip: skipWithoutData }, () => {
+  const script = `
+    const imdn = require('imdn-wasm');
+    imdn.createUpscaler({ model: 'rtc', workers: 1 })
+      .then((up) => up.upscale({ data: new Uint8Array(6 * 2 * 3).fill(9), width: 6, height: 2 }).then((r) => { up.dispose(); console.log(r.width + 'x' + r.height); }));`;
+  const out = execFileSync(process.execPath, ['-e', script], { cwd: ROOT, env }).toString().trim();
+  assert.equal(out, '12x4');
+});
+
+test('the Node CLI upscales a file to a PNG with the paper quality', { skip: skipWithoutData }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imdn-cli-'));
+  const output = join(dir, 'butterfly.png');
+  execFileSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'), '-o', output, '--model', 'x4', '--workers', '2', '-q'], { env });
+  const out = await readImage(output);
+  const hr = await readImage(join(IMDN, 'datasets', 'Set5_HR', 'butterfly.bmp'));
+  assert.deepEqual([out.width, out.height], [256, 256]);
+  // The official code's butterfly x4 (reference PNG) scores the same.
+  const ref = await readImage(join(IMDN, 'reference', 'IMDN_x4_butterfly_SR.png'));
+  assert.ok(Math.abs(psnrY(out, hr, 4) - psnrY(ref, hr, 4)) < 0.001);
+});
+
+test('the Node CLI explains its errors', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), 'missing.png', '-o', '/tmp/x.png', '--model', 'nothing.imdn'], { env });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr.toString(), /no model file nothing.imdn/);
+  const u = spawnSync(process.execPath, [join(ROOT, 'wasm', 'cli.js')], { env });
+  assert.equal(u.status, 2);
+  assert.match(u.stderr.toString(), /usage: imdn-upscale/);
+  assert.ok(readFileSync(join(ROOT, 'wasm', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node'));
+});

@@ -1,0 +1,100 @@
+// Browser entry of the package: createUpscaler over Web Workers, with the browser's own decoders
+// for Blob/File, ImageBitmap, <img> and canvas inputs.
+import { createUpscalerWith, KNOWN_MODELS, MAX_PIXELS } from './core.js';
+import { hasWasmSimd } from './engine.js';
+
+export { KNOWN_MODELS, hasWasmSimd };
+
+function isPixels(x) {
+  return x && typeof x === 'object' && 'data' in x && 'width' in x && 'height' in x && ArrayBuffer.isView(x.data);
+}
+
+function drawToPixels(source, width, height) {
+  if (!width || !height) throw new RangeError('imdn: the image has no pixels');
+  if (width * height > MAX_PIXELS) throw new RangeError(`imdn: image of ${width}x${height} pixels is too large`);
+  const canvas = typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(width, height) : Object.assign(document.createElement('canvas'), { width, height });
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0);
+  const d = ctx.getImageData(0, 0, width, height);
+  return { data: d.data, width, height, channels: 4 };
+}
+
+async function toPixels(input) {
+  if (isPixels(input)) return input; // ImageData or { data, width, height, channels? }
+  if (typeof Blob === 'function' && input instanceof Blob) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(input, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+    } catch (e) {
+      throw new Error(`imdn: cannot decode the image${input.name ? ` ${input.name}` : ''}: it is not an image this browser can read`);
+    }
+    try {
+      return drawToPixels(bitmap, bitmap.width, bitmap.height);
+    } finally {
+      bitmap.close();
+    }
+  }
+  if (typeof HTMLCanvasElement === 'function' && input instanceof HTMLCanvasElement) {
+    return { ...pick(input.getContext('2d').getImageData(0, 0, input.width, input.height)), channels: 4 };
+  }
+  if (typeof OffscreenCanvas === 'function' && input instanceof OffscreenCanvas) {
+    return { ...pick(input.getContext('2d').getImageData(0, 0, input.width, input.height)), channels: 4 };
+  }
+  if (typeof ImageBitmap === 'function' && input instanceof ImageBitmap) return drawToPixels(input, input.width, input.height);
+  if (typeof HTMLImageElement === 'function' && input instanceof HTMLImageElement) {
+    if (!input.complete) await input.decode();
+    return drawToPixels(input, input.naturalWidth, input.naturalHeight);
+  }
+  throw new TypeError('imdn: unsupported input; pass ImageData, ImageBitmap, a Blob or File, an <img>, a canvas, or { data, width, height }');
+}
+
+function pick(d) {
+  return { data: d.data, width: d.width, height: d.height };
+}
+
+const platform = {
+  cores: () => (typeof navigator === 'object' && navigator.hardwareConcurrency) || 4,
+  async readBytes(src) {
+    let response;
+    try {
+      response = await fetch(src);
+    } catch (e) {
+      throw new Error(`imdn: cannot load ${src}: ${e.message}`);
+    }
+    if (!response.ok) throw new Error(`imdn: cannot load ${src}: HTTP ${response.status}`);
+    return response.arrayBuffer();
+  },
+  join(base, file) {
+    const b = String(base);
+    return new URL(file, new URL(b.endsWith('/') ? b : `${b}/`, globalThis.location?.href)).href;
+  },
+  spawnWorker() {
+    const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    return {
+      post: (m, t) => w.postMessage(m, t),
+      onMessage: (f) => w.addEventListener('message', (e) => f(e.data)),
+      onFailure: (f) => {
+        w.addEventListener('error', (e) => {
+          e.preventDefault();
+          f(e.message || 'worker error');
+        });
+        w.addEventListener('messageerror', () => f('a message could not be read'));
+      },
+      setBusy: () => {},
+      terminate: () => w.terminate(),
+    };
+  },
+  toPixels,
+};
+
+/**
+ * Creates an upscaler whose tiles run in Web Workers. See index.d.ts for the options.
+ */
+export function createUpscaler(options) {
+  return createUpscalerWith(platform, options);
+}
+
+/** Wraps a result as ImageData, for putImageData or createImageBitmap. */
+export function toImageData(result) {
+  return new ImageData(result.data, result.width, result.height);
+}

@@ -1,0 +1,121 @@
+// Loading the WebAssembly module and wrapping its Embind Engine. Shared by the main thread (model
+// validation, and decoding/encoding under Node) and the workers (the actual upscaling).
+//
+// The module is always handed a compiled WebAssembly.Module through `instantiateWasm`, never left
+// to fetch its .wasm itself: browsers, workers, bundlers and Node then load it the same way.
+import createImdnModule from '../dist/imdn.js';
+
+// A 30-byte module using a v128 instruction: WebAssembly.validate() says whether SIMD is there.
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+
+/** Whether this JavaScript engine runs WebAssembly SIMD, which imdn-wasm needs. */
+export function hasWasmSimd() {
+  try {
+    return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** Where the package's .wasm is, unless the caller says otherwise. */
+export const DEFAULT_WASM_URL = new URL('../dist/imdn.wasm', import.meta.url);
+
+/**
+ * Compiles the module from a WebAssembly.Module (returned as is), bytes, or a location that
+ * `readBytes` (the platform's reader: fetch in browsers, fs or fetch under Node) can read.
+ */
+export async function compileWasm(source, readBytes) {
+  if (!hasWasmSimd()) {
+    throw new Error(
+      'imdn: this browser or runtime lacks WebAssembly SIMD, which imdn-wasm needs ' +
+        '(Chrome/Edge 91+, Firefox 89+, Safari 16.4+, Node 16.4+)',
+    );
+  }
+  if (source instanceof WebAssembly.Module) return source;
+  const bytes = ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : await readBytes(source ?? DEFAULT_WASM_URL);
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (e) {
+    throw new Error(`imdn: cannot compile the WebAssembly module: ${e.message}`);
+  }
+}
+
+/** Instantiates the Emscripten module around a compiled WebAssembly.Module. */
+export async function instantiate(wasmModule) {
+  let lastError = '';
+  return createImdnModule({
+    instantiateWasm(imports, receive) {
+      WebAssembly.instantiate(wasmModule, imports).then(
+        (instance) => receive(instance, wasmModule),
+        (e) => {
+          lastError = e.message;
+        },
+      );
+      return {};
+    },
+    // Without these, a trap can end a Node process with no message (../shared/DEPS.md, quirk 3).
+    print: () => {},
+    printErr: (text) => {
+      lastError = String(text);
+    },
+    onAbort: (what) => {
+      lastError = `WebAssembly aborted: ${what} ${lastError}`;
+    },
+    quit: (status, toThrow) => {
+      throw toThrow ?? new Error(`imdn: WebAssembly module exited (${status})`);
+    },
+  });
+}
+
+/** A model loaded into one module instance. Throws Error with the loader's reason for bad files. */
+export class WasmEngine {
+  constructor(module, modelBytes) {
+    this.module = module;
+    this.engine = new module.Engine(modelBytes);
+    const error = this.engine.error();
+    if (error) {
+      this.engine.delete();
+      this.engine = null;
+      throw new Error(`imdn: model refused: ${error}`);
+    }
+    this.info = this.engine.info();
+  }
+
+  /**
+   * pixels: width*height*channels bytes (channels 1-4).
+   * options: { raw, targetWidth, targetHeight }.
+   * Returns { width, height, channels, data } (data: Uint8Array, or Float32Array RGB when raw).
+   */
+  upscale(pixels, width, height, channels, options = {}) {
+    const r = this.engine.upscale(pixels, width, height, channels, options);
+    if (r.error) throw new Error(`imdn: ${r.error}`);
+    return r;
+  }
+
+  profile(width, height) {
+    const r = this.engine.profile(width, height);
+    if (r.error) throw new Error(`imdn: ${r.error}`);
+    return r;
+  }
+
+  dispose() {
+    if (this.engine) this.engine.delete();
+    this.engine = null;
+  }
+}
+
+/** Decodes PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM bytes with stb_image inside the module. */
+export function decodeWithModule(module, bytes) {
+  const r = module.decodeImage(bytes);
+  if (r.error) throw new Error(`imdn: ${r.error}`);
+  return r;
+}
+
+/** Encodes 8-bit pixels (1-4 channels) as PNG inside the module. */
+export function encodePngWithModule(module, pixels, width, height, channels) {
+  const r = module.encodePng(pixels, width, height, channels);
+  if (r.error) throw new Error(`imdn: ${r.error}`);
+  return r.data;
+}

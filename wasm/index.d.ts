@@ -1,0 +1,134 @@
+// Types of the imdn-wasm package (browser and Node entries alike; Node-only functions are marked).
+
+/** Pixels in memory: ImageData, or any interleaved 8-bit image. */
+export interface Pixels {
+  /** width * height * channels values, row by row. */
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. Default: data.length / (width * height). */
+  channels?: 1 | 2 | 3 | 4;
+}
+
+/**
+ * What upscale() accepts.
+ * Browsers: ImageData, ImageBitmap, Blob or File, HTMLImageElement, HTMLCanvasElement, OffscreenCanvas.
+ * Node: a file path, a file: URL, or a Buffer / Uint8Array / ArrayBuffer of an image file
+ * (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM; decoded by stb_image inside the WebAssembly module).
+ * Everywhere: Pixels.
+ */
+export type ImageInput = Pixels | Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | string | URL | ArrayBuffer | Uint8Array;
+
+/** Where a model comes from: a URL, a path (Node), bytes, or a known name resolved in modelBaseUrl. */
+export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView;
+
+export interface UpscalerOptions {
+  /**
+   * The model (required): bytes of a .imdn file, its URL (or path, under Node), or a known name:
+   * 'x2', 'x3', 'x4' (IMDN), 'as' (IMDN_AS), 'rtc' (IMDN_RTC), 'rte' (IMDN_RTE). The package ships
+   * no weights: convert the authors' checkpoints with tools/convert.py.
+   */
+  model: ModelSource;
+  /**
+   * Where known names are found: a URL or (Node) a directory holding IMDN_x4.imdn etc.
+   * Default: none in browsers; under Node, $IMDN_MODELS_DIR.
+   */
+  modelBaseUrl?: string | URL;
+  /**
+   * How many workers (Web Workers / worker_threads), each with one single-threaded WebAssembly
+   * instance, created when first needed. Default: navigator.hardwareConcurrency in browsers,
+   * os.availableParallelism() under Node.
+   */
+  workers?: number;
+  /**
+   * Tile side in input pixels (at least 16). Each tile is computed with a halo of real neighbour
+   * pixels as wide as the model's receptive field (27 px for IMDN), so smaller tiles cost more
+   * compute; larger tiles need more memory per worker. Default: 256.
+   */
+  tileSize?: number;
+  /**
+   * The WebAssembly module: a compiled WebAssembly.Module, its bytes, or its URL (Node: or path).
+   * Default: dist/imdn.wasm of this package, located with new URL(..., import.meta.url).
+   */
+  wasm?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | string | URL;
+}
+
+export interface Progress {
+  /** Tiles finished so far, and in all. */
+  done: number;
+  total: number;
+  /** The tile just finished, in output pixels. */
+  tile: { x: number; y: number; width: number; height: number };
+}
+
+export interface UpscaleOptions {
+  /** Called after each finished tile. Default: none. */
+  onProgress?: (progress: Progress) => void;
+  /** Aborting rejects the call with an AbortError at once; the upscaler stays usable. Default: none. */
+  signal?: AbortSignal;
+  /** Overrides the upscaler's tileSize for this call. */
+  tileSize?: number;
+  /** IMDN_AS only: output size (bicubic resize to it, then restoration). Default: the input size. */
+  targetWidth?: number;
+  targetHeight?: number;
+  /** Resolve to the network's raw RGB floats (unclamped, [0,1] scale) instead of bytes. Default: false. */
+  raw?: boolean;
+}
+
+/** An upscaled image: RGBA bytes, usable as ImageData (new ImageData(r.data, r.width, r.height)). */
+export interface UpscaleResult {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
+/** With { raw: true }: RGB floats, width * height * 3. */
+export interface RawUpscaleResult {
+  width: number;
+  height: number;
+  channels: 3;
+  data: Float32Array;
+}
+
+export interface ModelInfo {
+  arch: 'IMDN' | 'IMDN_AS' | 'IMDN_RTC' | 'IMDN_RTE';
+  nf: number;
+  blocks: number;
+  /** Output side / input side (1 for IMDN_AS). */
+  scale: number;
+  upsample: number;
+  inputRange: number;
+  receptiveRadius: number;
+  sizeMultiple: number;
+  alignment: number;
+}
+
+export interface Upscaler {
+  readonly info: ModelInfo;
+  upscale(input: ImageInput, options: UpscaleOptions & { raw: true }): Promise<RawUpscaleResult>;
+  upscale(input: ImageInput, options?: UpscaleOptions): Promise<UpscaleResult>;
+  outputSize(width: number, height: number, options?: { targetWidth?: number; targetHeight?: number }): { width: number; height: number };
+  /** Terminates the workers; calls still running reject. */
+  dispose(): void;
+}
+
+/** Loads the WebAssembly module and the model (validating it), and returns an upscaler. */
+export function createUpscaler(options: UpscalerOptions): Promise<Upscaler>;
+
+/** Whether this runtime has WebAssembly SIMD, which imdn-wasm needs. */
+export function hasWasmSimd(): boolean;
+
+/** Known model names and their file names. */
+export const KNOWN_MODELS: Readonly<Record<'x2' | 'x3' | 'x4' | 'as' | 'rtc' | 'rte', string>>;
+
+/** Browser only: a result as ImageData. */
+export function toImageData(result: UpscaleResult): ImageData;
+
+/** Node only: decodes an image file's bytes. */
+export function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<Required<Pixels> & { bitDepth: number }>;
+/** Node only: reads and decodes an image file. */
+export function readImage(path: string | URL): Promise<Required<Pixels> & { bitDepth: number }>;
+/** Node only: PNG bytes of an 8-bit image. */
+export function encodePng(image: Pixels): Promise<Uint8Array>;
+/** Node only: writes an 8-bit image as a PNG file. */
+export function writePng(path: string, image: Pixels): Promise<void>;

@@ -1,0 +1,114 @@
+// Node entry of the package: createUpscaler over worker_threads, plus decoding and PNG encoding
+// with stb inside the WebAssembly module (no native add-on).
+import { readFile, writeFile, rename } from 'node:fs/promises';
+import { availableParallelism, cpus } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+import { checkPixels, createUpscalerWith, KNOWN_MODELS } from './core.js';
+import { compileWasm, decodeWithModule, encodePngWithModule, hasWasmSimd, instantiate } from './engine.js';
+
+export { KNOWN_MODELS, hasWasmSimd };
+
+function isRemote(src) {
+  const s = String(src);
+  return s.startsWith('http://') || s.startsWith('https://');
+}
+
+async function readBytes(src) {
+  if (isRemote(src)) {
+    const response = await fetch(src);
+    if (!response.ok) throw new Error(`imdn: cannot load ${src}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  const path = src instanceof URL || String(src).startsWith('file:') ? fileURLToPath(src) : String(src);
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new Error(`imdn: cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
+}
+
+let mainModule = null;
+async function module() {
+  mainModule ??= compileWasm(undefined, readBytes).then(instantiate);
+  return mainModule;
+}
+
+function isPixels(x) {
+  return x && typeof x === 'object' && 'data' in x && 'width' in x && 'height' in x && ArrayBuffer.isView(x.data);
+}
+
+async function toPixels(input, wasm) {
+  if (isPixels(input)) return input;
+  let bytes;
+  if (typeof input === 'string' || input instanceof URL) bytes = await readBytes(input);
+  else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
+  else if (input instanceof Uint8Array) bytes = input;
+  else throw new TypeError('imdn: unsupported input; pass a path, a Buffer or Uint8Array of an image file, or { data, width, height }');
+  return decodeWithModule(wasm ?? (await module()), bytes);
+}
+
+const platform = {
+  cores: () => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length),
+  readBytes,
+  join: (base, file) => (isRemote(base) || base instanceof URL ? new URL(file, String(base).replace(/\/?$/, '/')).href : joinPath(String(base), file)),
+  defaultModelBase: () => process.env.IMDN_MODELS_DIR,
+  spawnWorker() {
+    // The worker is an ES module file: options meant for the main script (--input-type) must not
+    // reach it.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(new URL('./worker.js', import.meta.url), { execArgv });
+    let terminated = false;
+    let failed = null;
+    return {
+      post: (m, t) => w.postMessage(m, t),
+      onMessage: (f) => w.on('message', f),
+      onFailure: (f) => {
+        failed = f;
+        w.on('error', (e) => f(e.message));
+        w.on('exit', (code) => {
+          if (!terminated) failed(`worker exited with code ${code}`);
+        });
+      },
+      // Idle workers must not keep the process alive; busy ones must.
+      setBusy: (busy) => (busy ? w.ref() : w.unref()),
+      terminate: () => {
+        terminated = true;
+        w.terminate();
+      },
+    };
+  },
+  toPixels,
+};
+
+/**
+ * Creates an upscaler whose tiles run in worker_threads. See index.d.ts for the options.
+ */
+export function createUpscaler(options) {
+  return createUpscalerWith(platform, options);
+}
+
+/** Decodes an image file's bytes (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM). */
+export async function decodeImage(bytes) {
+  return decodeWithModule(await module(), bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+}
+
+/** Reads and decodes an image file. */
+export async function readImage(path) {
+  return decodeImage(await readBytes(path));
+}
+
+/** Encodes { data, width, height, channels? } (8-bit) as PNG bytes. */
+export async function encodePng(image) {
+  const { data, width, height, channels } = checkPixels(image);
+  return encodePngWithModule(await module(), data, width, height, channels);
+}
+
+/** Writes an image as a PNG file (atomically: a temporary file, then a rename). */
+export async function writePng(path, image) {
+  const png = await encodePng(image);
+  await writeFile(`${path}.tmp`, png);
+  await rename(`${path}.tmp`, path);
+}

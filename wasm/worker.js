@@ -1,0 +1,63 @@
+// One worker of the pool: a single-threaded WebAssembly instance that upscales the tiles it is
+// sent. The same file runs as a module Web Worker in browsers and as a worker_threads worker in
+// Node.
+//
+// Messages in:  { type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer }
+//               { type: 'tile', id, pixels: ArrayBuffer, width, height, channels, options }
+// Messages out: { type: 'ready', info } | { type: 'init-error', message }
+//               { type: 'result', id, width, height, channels, data: ArrayBuffer }
+//               { type: 'tile-error', id, message, fatal }
+import { instantiate, WasmEngine } from './engine.js';
+
+const isNode = typeof process === 'object' && typeof process.versions?.node === 'string' && typeof self === 'undefined';
+
+async function channel() {
+  if (isNode) {
+    const { parentPort } = await import('node:worker_threads');
+    return { post: (m, t) => parentPort.postMessage(m, t), listen: (f) => parentPort.on('message', f) };
+  }
+  return { post: (m, t) => self.postMessage(m, t), listen: (f) => self.addEventListener('message', (e) => f(e.data)) };
+}
+
+const port = await channel();
+let engine = null;
+let ready = null;
+
+port.listen((msg) => {
+  if (msg.type === 'init') {
+    ready = (async () => {
+      const module = await instantiate(msg.wasm);
+      engine = new WasmEngine(module, new Uint8Array(msg.model));
+      return engine.info;
+    })();
+    ready.then(
+      (info) => port.post({ type: 'ready', info }),
+      (e) => port.post({ type: 'init-error', message: e.message }),
+    );
+    return;
+  }
+  if (msg.type === 'tile') {
+    (ready ?? Promise.reject(new Error('imdn: worker was sent a tile before init')))
+      .then(() => {
+        if (msg.options?._testCrash) {
+          // Only the test suite sends this: an uncaught error, as a real crash would be.
+          setTimeout(() => {
+            throw new Error('test crash');
+          });
+          return;
+        }
+        const { _testCrash, ...options } = msg.options ?? {};
+        const r = engine.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
+        const data = r.data;
+        port.post(
+          { type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: data.buffer },
+          [data.buffer],
+        );
+      })
+      .catch((e) => {
+        // A trap leaves the instance unusable: say so, and the pool replaces this worker.
+        const fatal = e instanceof WebAssembly.RuntimeError || !engine;
+        port.post({ type: 'tile-error', id: msg.id, message: e.message, fatal });
+      });
+  }
+});
