@@ -1,0 +1,90 @@
+# Shared by tools/setup.sh and tools/test.sh. Everything here is idempotent: steps that are done
+# are skipped, so reruns (and CI on a machine that has run them) are fast.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${IMDN_CACHE_DIR:-$HOME/.cache/imdn-wasm}
+BUILD=$ROOT/build
+export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}   # emcc's optimizer needs acorn from there
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# Installs the Debian packages behind any missing command or file; asks apt only when something
+# is missing, so an offline machine that has everything never touches the network.
+ensure_packages() {
+  local want=()
+  need() { [ -e "$2" ] || command -v "$2" >/dev/null 2>&1 || want+=("$1"); }
+  need cmake cmake
+  need ninja-build ninja
+  need g++ g++
+  need python3 python3
+  need git git
+  need curl curl
+  need libgtest-dev /usr/include/gtest/gtest.h
+  need libstb-dev /usr/include/stb/stb_image.h
+  need emscripten emcc
+  need binaryen wasm-opt
+  need nodejs node
+  need npm npm
+  for extra in "$@"; do
+    local pkg=${extra%%:*} what=${extra#*:}
+    need "$pkg" "$what"
+  done
+  if [ ${#want[@]} -gt 0 ]; then
+    say "Installing ${want[*]}"
+    [ "$(id -u)" = 0 ] || { echo "run as root, or install: ${want[*]}" >&2; exit 1; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null
+  fi
+}
+
+build_native() {
+  say "Building the native engine, CLI and tests (build/native)"
+  cmake -S "$ROOT" -B "$BUILD/native" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD/native"
+}
+
+build_wasm() {
+  say "Building the WebAssembly module (dist/imdn.js, dist/imdn.wasm)"
+  emcmake cmake -S "$ROOT" -B "$BUILD/wasm" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD/wasm"
+}
+
+ensure_node_modules() {
+  if [ ! -d "$ROOT/node_modules/playwright-core" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    say "Installing the npm dev dependencies"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --prefer-offline --ignore-scripts >/dev/null)
+  fi
+}
+
+# The official checkpoints: $IMDN_CHECKPOINTS, else ../shared/imdn/checkpoints, else downloaded
+# from the authors' repository (commit 8f158e6) into the cache and checked against
+# models/manifest.json's sha256.
+checkpoint_dir() {
+  if [ -n "${IMDN_CHECKPOINTS:-}" ]; then echo "$IMDN_CHECKPOINTS"; return; fi
+  if [ -f "$ROOT/../shared/imdn/checkpoints/IMDN_x4.pth" ]; then echo "$ROOT/../shared/imdn/checkpoints"; return; fi
+  local dir=$CACHE/checkpoints
+  mkdir -p "$dir"
+  python3 - "$ROOT/models/manifest.json" "$dir" <<'PY'
+import hashlib, json, os, sys, urllib.request
+manifest, out = json.load(open(sys.argv[1])), sys.argv[2]
+for m in manifest["models"]:
+    path = os.path.join(out, m["checkpoint"])
+    if not (os.path.exists(path) and hashlib.sha256(open(path, "rb").read()).hexdigest() == m["sha256"]):
+        print(f"downloading {m['checkpoint']}", file=sys.stderr)
+        data = urllib.request.urlopen(manifest["source"]["raw"] + m["checkpoint"]).read()
+        if hashlib.sha256(data).hexdigest() != m["sha256"]:
+            sys.exit(f"{m['checkpoint']}: sha256 mismatch; refusing it")
+        open(path, "wb").write(data)
+PY
+  echo "$dir"
+}
+
+convert_models() {
+  local src
+  src=$(checkpoint_dir)
+  if [ ! -f "$BUILD/models/IMDN_x4.imdn" ] || [ "$ROOT/tools/convert.py" -nt "$BUILD/models/IMDN_x4.imdn" ]; then
+    say "Converting the official checkpoints from $src (build/models)"
+    python3 "$ROOT/tools/convert.py" --all "$src" "$BUILD/models"
+  fi
+}

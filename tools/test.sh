@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Quick start, step 2: every test. Builds whatever is missing first (tools/setup.sh --no-sample),
+# then runs the native suite (CTest: GoogleTest, converter, CLI on Set5) and the Node suite
+# (node --test over the built package), and prints one closing line with the totals.
+source "$(dirname "$0")/lib.sh"
+
+"$ROOT/tools/setup.sh" --no-sample
+
+export IMDN_MODELS_DIR=$BUILD/models IMDN_NATIVE_BIN=$BUILD/native
+log=$(mktemp -d)
+status=0
+
+say "Native tests (ctest)"
+ctest --test-dir "$BUILD/native" --output-on-failure -j2 2>&1 | tee "$log/ctest" || status=1
+
+say "Node tests (node --test)"
+(cd "$ROOT" && node --test tests/node/) 2>&1 | tee "$log/node" || status=1
+
+# Totals of both runners, in the plain form CI reads.
+c_total=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log/ctest" | tail -1)
+c_failed=${c_total%% *}; c_all=${c_total##* }
+n_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log/node" | tail -1)
+n_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log/node" | tail -1)
+passed=$(( ${c_all:-0} - ${c_failed:-0} + ${n_pass:-0} ))
+failed=$(( ${c_failed:-0} + ${n_fail:-0} ))
+[ -z "$c_total" ] || [ -z "$n_pass" ] && status=1
+[ "$failed" -gt 0 ] && status=1
+echo "tests: $passed passed, $failed failed"
+exit $status
