@@ -88,19 +88,25 @@ function compact({ data, width, height, channels }) {
 // Tiles
 
 /**
- * Splits a width x height input into tiles of at most `tileSize` pixels a side. Each tile has a
- * core (what it contributes) and a crop (the core plus `halo` pixels of real neighbours on every
- * side that the image has). Tile corners sit on multiples of `align` (the stem's stride), so a tile
- * sees the same sampling grid as the whole image.
+ * Splits a width x height input into tiles of at most `tileSize` pixels a side, as equal as the
+ * grid allows (no thin slivers at the right and bottom). Each tile has a core (what it
+ * contributes) and a crop (the core plus `halo` pixels of real neighbours on every side that the
+ * image has). Tile corners sit on multiples of `align` (the stem's stride), so a tile sees the
+ * same sampling grid as the whole image.
  */
 export function planTiles(width, height, { tileSize, halo, align = 1 }) {
-  const step = Math.max(align, Math.floor(tileSize / align) * align);
+  const steps = (n) => {
+    const count = Math.ceil(n / tileSize);
+    return Math.max(align, Math.ceil(Math.ceil(n / count) / align) * align);
+  };
+  const sx = steps(width);
+  const sy = steps(height);
   const pad = Math.ceil(halo / align) * align;
   const tiles = [];
-  for (let y = 0; y < height; y += step) {
-    for (let x = 0; x < width; x += step) {
-      const w = Math.min(step, width - x);
-      const h = Math.min(step, height - y);
+  for (let y = 0; y < height; y += sy) {
+    for (let x = 0; x < width; x += sx) {
+      const w = Math.min(sx, width - x);
+      const h = Math.min(sy, height - y);
       const cx = Math.max(0, x - pad);
       const cy = Math.max(0, y - pad);
       tiles.push({ x, y, w, h, cx, cy, cw: Math.min(width, x + w + pad) - cx, ch: Math.min(height, y + h + pad) - cy });

@@ -190,3 +190,21 @@ test('decode and encode round trip through the WebAssembly stb', async () => {
   assert.deepEqual([back.width, back.height, back.channels], [5, 3, 4]);
   assert.deepEqual(Array.from(back.data), Array.from(img.data));
 });
+
+test('tiles cover the image once, evenly, on the alignment grid', async () => {
+  const { planTiles } = await import('../../wasm/core.js');
+  for (const [w, h, t, align] of [[260, 100, 256, 1], [1000, 37, 128, 2], [17, 17, 16, 1], [1, 1, 16, 1], [513, 300, 64, 2]]) {
+    const tiles = planTiles(w, h, { tileSize: t, halo: 27, align });
+    const seen = new Uint8Array(w * h);
+    for (const tile of tiles) {
+      assert.ok(tile.w <= t + align && tile.h <= t + align);
+      assert.equal(tile.x % align, 0);
+      assert.equal(tile.y % align, 0);
+      assert.ok(tile.cx <= tile.x && tile.cy <= tile.y && tile.cx + tile.cw >= tile.x + tile.w && tile.cy + tile.ch >= tile.y + tile.h);
+      for (let y = tile.y; y < tile.y + tile.h; y++) for (let x = tile.x; x < tile.x + tile.w; x++) seen[y * w + x]++;
+    }
+    assert.ok(seen.every((v) => v === 1), `${w}x${h} tile ${t}`);
+  }
+  // 260 px in tiles of up to 256: two of 130, not 256 + 4.
+  assert.deepEqual(planTiles(260, 10, { tileSize: 256, halo: 0 }).map((t) => t.w), [130, 130]);
+});

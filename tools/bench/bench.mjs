@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Speed of our WebAssembly engine against onnxruntime-web on the same model and inputs, in one
+// process, interleaved run by run (the machine is shared and noisy: compare the ratio, not the ms).
+//
+//   node tools/bench/bench.mjs [--model x4] [--size 256] [--runs 5] [--workers 1,2] [--no-ort]
+//                              [--tile N] [--profile]
+//
+// Prints median ms and GMAC/s for each contender and our speed-up over onnxruntime-web (wasm
+// backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx). --profile adds our per-operation
+// times for one pass. Reports the machine's load average before and after.
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { compileWasm, instantiate, WasmEngine } from '../../wasm/engine.js';
+import { createUpscaler, KNOWN_MODELS } from '../../wasm/node.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: o } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'x4' },
+    size: { type: 'string', default: '256' },
+    runs: { type: 'string', default: '5' },
+    workers: { type: 'string', default: '1,2' },
+    tile: { type: 'string' },
+    'models-dir': { type: 'string', default: process.env.IMDN_MODELS_DIR ?? join(ROOT, 'build', 'models') },
+    'onnx-dir': { type: 'string', default: join(ROOT, '..', 'shared', 'imdn', 'onnx') },
+    'no-ort': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+  },
+});
+const size = Number(o.size);
+const runs = Number(o.runs);
+const workerCounts = o.workers.split(',').map(Number);
+const modelPath = join(o['models-dir'], KNOWN_MODELS[o.model] ?? o.model);
+const onnxName = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC' }[o.model];
+const onnxPath = onnxName && join(o['onnx-dir'], `${onnxName}.onnx`);
+
+// One deterministic RGB input, as bytes for us and as NCHW floats for onnxruntime.
+const rgb = new Uint8Array(size * size * 3);
+let seed = 1;
+for (let i = 0; i < rgb.length; i++) {
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  rgb[i] = seed >>> 24;
+}
+const nchw = new Float32Array(rgb.length);
+for (let p = 0; p < size * size; p++) for (let c = 0; c < 3; c++) nchw[c * size * size + p] = rgb[p * 3 + c] / 255;
+
+// Multiply-accumulates of the convolutions, per input pixel (../shared/imdn/README.md).
+const MACS_PER_PIXEL = { x2: 689088, x3: 697728, x4: 709824, rtc: 19899 };
+const gmac = ((MACS_PER_PIXEL[o.model] ?? NaN) * size * size) / 1e9;
+
+const contenders = [];
+for (const workers of workerCounts) {
+  const tileSize = o.tile ? Number(o.tile) : workers === 1 ? size : Math.ceil(size / 2);
+  const up = await createUpscaler({ model: modelPath, workers, tileSize });
+  const image = { data: rgb, width: size, height: size, channels: 3 };
+  contenders.push({ name: `imdn-wasm ${workers} worker${workers > 1 ? 's' : ''} (tile ${tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
+}
+if (!o['no-ort'] && onnxPath && existsSync(onnxPath)) {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(readFileSync(onnxPath), { executionProviders: ['wasm'] });
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', nchw, [1, 3, size, size]) };
+  contenders.push({ name: 'onnxruntime-web 1 thread', ort: true, run: () => session.run(feeds), close: () => session.release() });
+}
+
+const load0 = loadavg()[0];
+const times = contenders.map(() => []);
+for (const c of contenders) await c.run(); // warm-up: workers, shapes, allocations
+for (let r = 0; r < runs; r++) {
+  for (const [i, c] of contenders.entries()) {
+    const t = performance.now();
+    await c.run();
+    times[i].push(performance.now() - t);
+  }
+}
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const ortIndex = contenders.findIndex((c) => c.ort);
+console.log(`${o.model} on ${size}x${size}, ${runs} runs after warm-up, ${gmac.toFixed(2)} GMAC per image; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
+for (const [i, c] of contenders.entries()) {
+  const ms = median(times[i]);
+  const ratio = ortIndex >= 0 && i !== ortIndex ? `  ${(median(times[ortIndex]) / ms).toFixed(2)}x onnxruntime-web` : '';
+  console.log(`${c.name.padEnd(34)} median ${ms.toFixed(0).padStart(6)} ms  ${(gmac / (ms / 1000)).toFixed(1).padStart(5)} GMAC/s${ratio}`);
+}
+for (const c of contenders) await c.close();
+
+if (o.profile) {
+  const module = await instantiate(await compileWasm(undefined, (p) => readFileSync(p instanceof URL ? fileURLToPath(p) : p)));
+  const engine = new WasmEngine(module, readFileSync(modelPath));
+  console.log('\nper operation, one pass, one thread:');
+  let total = 0;
+  for (const [kind, ms] of engine.profile(size, size)) {
+    total += ms;
+    console.log(`  ${kind.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms`);
+  }
+  console.log(`  ${'total'.padEnd(22)} ${total.toFixed(1).padStart(8)} ms`);
+  engine.dispose();
+}
