@@ -370,6 +370,8 @@ export class Upscaler {
       : planTiles(image.width, image.height, { tileSize, halo: this.info.receptiveRadius, align: this.info.alignment });
     const scale = whole ? 1 : this.info.scale;
     const result = raw ? new Float32Array(out.width * out.height * 3) : new Uint8ClampedArray(out.width * out.height * 4);
+    // The result, filled tile by tile; progress callbacks see it as it grows.
+    const output = raw ? { width: out.width, height: out.height, channels: 3, data: result } : { width: out.width, height: out.height, data: result };
     const tileOptions = { raw, targetWidth, targetHeight, ...(_testCrash ? { _testCrash } : {}) };
 
     return new Promise((resolve, reject) => {
@@ -390,6 +392,7 @@ export class Upscaler {
                 done,
                 total: tiles.length,
                 tile: { x: s.x * scale, y: s.y * scale, width: s.w * scale, height: s.h * scale },
+                output,
               });
             } catch (e) {
               job.fail(e);
@@ -399,7 +402,7 @@ export class Upscaler {
           if (done === tiles.length) {
             job.settled = true;
             signal?.removeEventListener('abort', onAbort);
-            resolve({ width: out.width, height: out.height, data: result, ...(raw ? { channels: 3 } : {}) });
+            resolve(output);
           }
         },
         fail: (e) => {

@@ -59,6 +59,8 @@ export interface Progress {
   total: number;
   /** The tile just finished, in output pixels. */
   tile: { x: number; y: number; width: number; height: number };
+  /** The result being filled: the tiles finished so far are in place (for progressive display). */
+  output: UpscaleResult | RawUpscaleResult;
 }
 
 export interface UpscaleOptions {

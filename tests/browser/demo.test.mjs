@@ -1,0 +1,150 @@
+// The demo page in real headless Chromium (Debian's package, driven by playwright-core): upscale
+// a Set5 image and check its quality, cancel a long run and run again, keep transparency, show
+// errors on the page. Writes a screenshot to build/browser/demo.png.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { serve } from '../../tools/serve.mjs';
+import { encodePng, readImage } from '../../wasm/node.js';
+import { IMDN, MODELS, ROOT, psnrY, skipWithoutData } from '../node/helpers.mjs';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const skip = skipWithoutData || (!existsSync(CHROMIUM) && `no ${CHROMIUM}`);
+
+let server;
+let browser;
+let page;
+const tmp = mkdtempSync(join(tmpdir(), 'imdn-browser-'));
+
+before(async () => {
+  if (skip) return;
+  server = await serve({ port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    // playwright gives every launch a new, empty profile directory of its own.
+  });
+  page = await browser.newPage({ viewport: { width: 1000, height: 1100 } });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  const models = new URL(`${MODELS.startsWith(ROOT) ? MODELS.slice(ROOT.length + 1) : 'build/models'}/`, server.url).href;
+  await page.goto(`${server.url}web/?models=${encodeURIComponent(models)}`);
+  await page.waitForFunction(() => document.body.dataset.state === 'idle');
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function upscale(file, { model, tile = '256', workers = '2' }) {
+  await page.setInputFiles('#file', file);
+  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await page.selectOption('#model', model);
+  await page.selectOption('#tile', tile);
+  await page.fill('#workers', workers);
+  await page.click('#run');
+}
+
+async function canvasPixels() {
+  const b64 = await page.evaluate(() => {
+    const c = document.getElementById('output');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let s = '';
+    for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode(...d.subarray(i, i + 0x8000));
+    return [c.width, c.height, btoa(s)];
+  });
+  const [width, height, data] = b64;
+  return { width, height, channels: 4, data: new Uint8Array(Buffer.from(data, 'base64')) };
+}
+
+test('SIMD is reported available', { skip }, async () => {
+  assert.match(await page.textContent('#simd'), /available/);
+});
+
+test('x4 butterfly through the page matches the official output', { skip }, async () => {
+  await upscale(join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'), { model: 'x4' });
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#error'));
+  const out = await canvasPixels();
+  assert.deepEqual([out.width, out.height], [256, 256]);
+  const hr = await readImage(join(IMDN, 'datasets', 'Set5_HR', 'butterfly.bmp'));
+  const ref = await readImage(join(IMDN, 'reference', 'IMDN_x4_butterfly_SR.png'));
+  const got = psnrY(out, hr, 4);
+  const want = psnrY(ref, hr, 4);
+  assert.ok(Math.abs(got - want) <= 0.01, `page ${got.toFixed(4)} dB vs official ${want.toFixed(4)} dB`);
+  assert.match(await page.textContent('#status'), /64 × 64 → 256 × 256 in [\d.]+ s with IMDN/);
+  assert.match(await page.textContent('#progress-text'), /1 \/ 1 tiles/);
+  mkdirSync(join(ROOT, 'build', 'browser'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'build', 'browser', 'demo.png'), fullPage: true });
+});
+
+test('Cancel stops a long run and the next run succeeds', { skip }, async () => {
+  await upscale(join(IMDN, 'datasets', 'Set5_HR', 'baby.bmp'), { model: 'x4', tile: '64', workers: '2' });
+  await page.waitForFunction(() => /^[1-9]\d* \/ 64 tiles/.test(document.getElementById('progress-text').textContent), null, { timeout: 120000 });
+  const clicked = Date.now();
+  await page.click('#cancel');
+  await page.waitForFunction(() => document.body.dataset.state === 'cancelled', null, { timeout: 30000 });
+  const cancelMs = Date.now() - clicked;
+  assert.match(await page.textContent('#progress-text'), /Cancelled/);
+  console.log(`cancelled ${cancelMs} ms after the click`);
+  await upscale(join(IMDN, 'datasets', 'Set5_LR', 'x2', 'birdx2.bmp'), { model: 'rtc' });
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done');
+  const out = await canvasPixels();
+  assert.deepEqual([out.width, out.height], [288, 288]);
+});
+
+test('transparency survives', { skip }, async () => {
+  const w = 48;
+  const h = 32;
+  const data = new Uint8Array(w * h * 4);
+  for (let p = 0; p < w * h; p++) data.set([30, 140, 220, p % w < w / 2 ? 0 : 255], p * 4);
+  const file = join(tmp, 'alpha.png');
+  writeFileSync(file, await encodePng({ data, width: w, height: h, channels: 4 }));
+  await upscale(file, { model: 'rtc' });
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 60000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done');
+  const out = await canvasPixels();
+  assert.deepEqual([out.width, out.height], [96, 64]);
+  const alpha = (x, y) => out.data[(y * 96 + x) * 4 + 3];
+  assert.ok(alpha(10, 30) <= 2, `left alpha ${alpha(10, 30)}`);
+  assert.ok(alpha(85, 30) >= 253, `right alpha ${alpha(85, 30)}`);
+});
+
+test('a file that is not an image shows a readable error on the page', { skip }, async () => {
+  const file = join(tmp, 'notes.png');
+  writeFileSync(file, 'these are not pixels');
+  await page.setInputFiles('#file', file);
+  await page.waitForFunction(() => document.body.dataset.state === 'error');
+  assert.match(await page.textContent('#error'), /not an image this browser can open/);
+  assert.equal(await page.isVisible('#error'), true);
+});
+
+test('IMDN-AS takes a scale and makes that size', { skip }, async () => {
+  await page.setInputFiles('#file', join(IMDN, 'datasets', 'Set5_LR', 'x4', 'headx4.bmp'));
+  await page.waitForFunction(() => document.body.dataset.state === 'ready');
+  await page.selectOption('#model', 'as');
+  assert.equal(await page.isVisible('#target'), true);
+  await page.fill('#target', '1.5');
+  await page.click('#run');
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 60000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.state), 'done', await page.textContent('#error'));
+  const out = await canvasPixels();
+  assert.deepEqual([out.width, out.height], [105, 105]); // 70 x 1.5
+  await page.selectOption('#model', 'x4');
+  assert.equal(await page.isVisible('#target'), false);
+});
+
+test('the page fits a phone screen', { skip }, async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
+  await page.screenshot({ path: join(ROOT, 'build', 'browser', 'demo-phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1000, height: 1100 });
+});
