@@ -101,12 +101,17 @@ class Conv {
   Conv(const Conv&) = delete;
   Conv& operator=(const Conv&) = delete;
 
-  // Returns the workspace bytes this size needs.
+  // Shapes the operator for an h x w input (a no-op when it already is); returns the workspace
+  // bytes that size needs.
   size_t reshape(size_t h, size_t w, pthreadpool_t pool) {
-    size_t workspace = 0, oh = 0, ow = 0;
-    check(xnn_reshape_convolution2d_nhwc_f32(op_, /*batch_size=*/1, h, w, &workspace, &oh, &ow, pool),
+    if (h == h_ && w == w_) return workspace_;
+    size_t oh = 0, ow = 0;
+    h_ = w_ = 0;
+    check(xnn_reshape_convolution2d_nhwc_f32(op_, /*batch_size=*/1, h, w, &workspace_, &oh, &ow, pool),
           "reshaping " + name_ + " to " + std::to_string(h) + "x" + std::to_string(w));
-    return workspace;
+    h_ = h;
+    w_ = w;
+    return workspace_;
   }
   void run(const float* in, float* out, void* workspace, pthreadpool_t pool) {
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);
@@ -117,6 +122,7 @@ class Conv {
  private:
   std::string name_, kind_;
   xnn_operator_t op_ = nullptr;
+  size_t h_ = 0, w_ = 0, workspace_ = 0;
 };
 
 size_t out_side(size_t n, uint32_t stride) { return (n + stride - 1) / stride; }  // 3x3, pad 1
@@ -144,9 +150,10 @@ struct Network::Impl {
   std::vector<Block> blocks;
   std::unique_ptr<Conv> lr, up;
   size_t rem_max = 0;
-  // Feature maps (see memory_needed for their sizes).
-  Buffer in, stem_mid, fea, x[2], cat, rem[2], acc, tmp, upbuf, workspace;
-  size_t h = 0, w = 0;  // input size the operators are shaped for
+  // Scratch of the stages, grown to the largest size seen (see memory_needed).
+  Buffer in, stem_mid, rem[2], tmp, upbuf, workspace;
+  // Whole-image maps of run().
+  Buffer fea, x, cat, acc;
   uint64_t memory_limit = sizeof(size_t) < 8 ? uint64_t(3) << 30 : uint64_t(8) << 30;
   bool profiling = false;
   std::map<std::string, double> profile_ms;
@@ -185,7 +192,6 @@ struct Network::Impl {
         const ConvSpec& s = arch.block.steps[k];
         Step st;
         st.act = s.act;
-        const size_t out0 = k * d;  // where this step's distilled channels go in the concatenation
         if (k + 1 == arch.block.steps.size()) {
           st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true);
         } else {
@@ -195,7 +201,6 @@ struct Network::Impl {
           rem_max = std::max(rem_max, st.rem_channels);
           in_stride = st.rem_channels;
         }
-        (void)out0;
         blk.steps.push_back(std::move(st));
       }
       if (arch.block.cca) {
@@ -228,6 +233,9 @@ struct Network::Impl {
     if (pool) pthreadpool_destroy(pool);
   }
 
+  size_t nf() const { return arch.block.nf; }
+  size_t catc() const { return arch.block.cat_channels(); }
+
   // Body resolution for an input of h x w.
   std::pair<size_t, size_t> body_size(size_t ih, size_t iw) const {
     for (const ConvSpec& s : arch.stem) {
@@ -251,147 +259,157 @@ struct Network::Impl {
     }
   }
 
-  uint64_t memory_needed(size_t ih, size_t iw) const {
+  // Scratch bytes the stages need for an input of ih x iw (body bh x bw).
+  uint64_t scratch_floats(uint64_t ih, uint64_t iw) const {
     uint64_t bh = ih, bw = iw;
     for (const ConvSpec& s : arch.stem) {
       bh = (bh + s.stride - 1) / s.stride;
       bw = (bw + s.stride - 1) / s.stride;
     }
-    const uint64_t P = bh * bw, nf = arch.block.nf, r = arch.upsample;
+    const uint64_t P = bh * bw, r = arch.upsample;
     uint64_t mid = 0;
     if (arch.stem.size() > 1) {
       const uint64_t st = arch.stem[0].stride;
       mid = ((ih + st - 1) / st) * ((iw + st - 1) / st) * arch.stem[0].cout;
     }
-    const uint64_t floats = uint64_t(ih) * iw * 3 + mid +
-                            P * (nf * (arch.fusion ? 5 : 3) + arch.block.cat_channels() + 2 * rem_max) + P * 3 * r * r;
-    return floats * sizeof(float);
+    return ih * iw * 3 + mid + P * (nf() + 2 * rem_max + 3 * r * r);
   }
 
-  void reshape(size_t ih, size_t iw) {
-    if (ih == h && iw == w) return;
-    h = w = 0;
+  uint64_t memory_needed(size_t ih, size_t iw) const {
     const auto [bh, bw] = body_size(ih, iw);
-    const size_t P = bh * bw, nf = arch.block.nf;
-    size_t ws = 0;
-    size_t sh = ih, sw = iw;
-    for (auto& c : stem) {
-      ws = std::max(ws, c->reshape(sh, sw, pool));
-      const ConvSpec& s = arch.stem[&c - &stem[0]];
-      sh = out_side(sh, s.stride);
-      sw = out_side(sw, s.stride);
-    }
-    for (auto& blk : blocks) {
-      for (auto& st : blk.steps) {
-        ws = std::max(ws, st.distilled->reshape(bh, bw, pool));
-        if (st.remaining) ws = std::max(ws, st.remaining->reshape(bh, bw, pool));
-      }
-      ws = std::max(ws, blk.fuse->reshape(bh, bw, pool));
-      if (blk.fusion) ws = std::max(ws, blk.fusion->reshape(bh, bw, pool));
-    }
-    ws = std::max(ws, lr->reshape(bh, bw, pool));
-    ws = std::max(ws, up->reshape(bh, bw, pool));
+    const uint64_t P = uint64_t(bh) * bw;
+    const uint64_t maps = P * (nf() * (arch.fusion ? 3 : 2) + catc());
+    return (scratch_floats(ih, iw) + maps) * sizeof(float);
+  }
 
+  size_t shape(Conv& c, size_t h, size_t w) {
+    const size_t ws = c.reshape(h, w, pool);
+    workspace.resize(ws / sizeof(float) + 1);
+    return ws;
+  }
+
+  // ---- Stages. Maps are NHWC float at body resolution; a stage over a crop is exact wherever its
+  // ---- receptive field stays inside the crop or meets a true image border (zero padding).
+
+  // fea (bh x bw x nf) of an RGB input in [0,1].
+  void stem_stage(const float* rgb, size_t ih, size_t iw, float* fea_out) {
     in.resize(ih * iw * 3);
-    if (arch.stem.size() > 1) {
-      stem_mid.resize(out_side(ih, arch.stem[0].stride) * out_side(iw, arch.stem[0].stride) * arch.stem[0].cout);
+    timed("input", [&] { ops::scale_copy(rgb, in.data(), ih * iw * 3, info.input_range, pool); });
+    const float* s_in = in.data();
+    size_t sh = ih, sw = iw;
+    for (size_t i = 0; i < stem.size(); ++i) {
+      const ConvSpec& spec = arch.stem[i];
+      const size_t oh = out_side(sh, spec.stride), ow = out_side(sw, spec.stride);
+      float* s_out = fea_out;
+      if (i + 1 < stem.size()) {
+        stem_mid.resize(oh * ow * spec.cout);
+        s_out = stem_mid.data();
+      }
+      shape(*stem[i], sh, sw);
+      conv(*stem[i], s_in, s_out);
+      if (spec.act == Act::kLeakyReLU) timed("leaky_relu", [&] { ops::leaky_relu(s_out, oh * ow, spec.cout, spec.cout, pool); });
+      sh = oh;
+      sw = ow;
+      s_in = s_out;
     }
-    fea.resize(P * nf);
-    x[0].resize(P * nf);
-    x[1].resize(P * nf);
-    cat.resize(P * arch.block.cat_channels());
+  }
+
+  // Block b's distillation steps: x (h x w x nf) -> cat (h x w x catc), before attention.
+  void block_a(size_t b, const float* x_in, size_t h, size_t w, float* cat_out) {
+    Block& blk = blocks[b];
+    const size_t P = h * w, d = arch.block.distilled, cc = catc();
     rem[0].resize(P * rem_max);
     rem[1].resize(P * rem_max);
-    if (arch.fusion) {
-      acc.resize(P * nf);
-      tmp.resize(P * nf);
-    }
-    upbuf.resize(P * arch.up.cout);
-    workspace.resize(ws / sizeof(float) + 1);
-    h = ih;
-    w = iw;
-  }
-
-  void run_block(Block& blk, const float* input, float* output, size_t P) {
-    const size_t d = arch.block.distilled, catc = arch.block.cat_channels();
-    const float* step_in = input;
+    const float* step_in = x_in;
     for (size_t k = 0; k < blk.steps.size(); ++k) {
       Step& st = blk.steps[k];
-      float* cat_slice = cat.data() + k * d;
+      float* cat_slice = cat_out + k * d;
+      shape(*st.distilled, h, w);
       conv(*st.distilled, step_in, cat_slice);
       if (st.remaining) {
         float* r = rem[k % 2].data();
+        shape(*st.remaining, h, w);
         conv(*st.remaining, step_in, r);
         if (st.act == Act::kLeakyReLU) {
           timed("leaky_relu", [&] {
             ops::leaky_relu(r, P, st.rem_channels, st.rem_channels, pool);
-            ops::leaky_relu(cat_slice, P, d, catc, pool);
+            ops::leaky_relu(cat_slice, P, d, cc, pool);
           });
         }
         step_in = r;
       } else if (st.act == Act::kLeakyReLU) {
-        timed("leaky_relu", [&] { ops::leaky_relu(cat_slice, P, catc - k * d, catc, pool); });
+        timed("leaky_relu", [&] { ops::leaky_relu(cat_slice, P, cc - k * d, cc, pool); });
       }
     }
-    if (arch.block.cca) {
-      std::vector<double> mean, stdev;
-      timed("cca_stats", [&] { ops::channel_stats(cat.data(), P, catc, pool, &mean, &stdev); });
-      const std::vector<float> z = ops::cca_weights(mean, stdev, blk.cca0_w, blk.cca0_b, blk.cca1_w, blk.cca1_b);
-      timed("cca_scale", [&] { ops::scale_channels(cat.data(), P, catc, z.data(), pool); });
+  }
+
+  // The attention's channel weights from statistics over the whole image.
+  std::vector<float> attention(size_t b, const ops::ChannelSums& sums) const {
+    const Block& blk = blocks[b];
+    std::vector<double> mean, stdev;
+    ops::stats_from_sums(sums, &mean, &stdev);
+    return ops::cca_weights(mean, stdev, blk.cca0_w, blk.cca0_b, blk.cca1_w, blk.cca1_b);
+  }
+
+  // Block b's pointwise rest over P pixels: cat *= z (attention; z may be null), x += fuse(cat),
+  // acc += fusion_b(x) (IMDN). cat is scaled in place.
+  void block_b(size_t b, const float* z, float* cat_io, float* x_io, float* acc_io, size_t P) {
+    Block& blk = blocks[b];
+    const size_t n = nf();
+    if (z) timed("cca_scale", [&] { ops::scale_channels(cat_io, P, catc(), z, pool); });
+    tmp.resize(P * n);
+    shape(*blk.fuse, 1, P);
+    conv(*blk.fuse, cat_io, tmp.data());
+    timed("add", [&] { ops::add(x_io, tmp.data(), P * n, pool); });
+    if (blk.fusion) {
+      shape(*blk.fusion, 1, P);
+      conv(*blk.fusion, x_io, tmp.data());
+      timed("add", [&] { ops::add(acc_io, tmp.data(), P * n, pool); });
     }
-    conv(*blk.fuse, cat.data(), output);
-    timed("add", [&] { ops::add(output, input, P * arch.block.nf, pool); });
+  }
+
+  // The tail over an h x w crop: [LeakyReLU] -> lr -> + fea -> up -> pixel shuffle, writing the
+  // top-left oh x ow of the h*r x w*r RGB result (scaled back to [0,1]). src (acc for IMDN, else
+  // the last block's output) is modified.
+  void tail(float* src, const float* fea_in, size_t h, size_t w, float* out, size_t oh, size_t ow) {
+    const size_t P = h * w, n = nf();
+    if (arch.fusion) timed("leaky_relu", [&] { ops::leaky_relu(src, P, n, n, pool); });
+    tmp.resize(P * n);
+    shape(*lr, h, w);
+    conv(*lr, src, tmp.data());
+    timed("add", [&] { ops::add(tmp.data(), fea_in, P * n, pool); });
+    upbuf.resize(P * arch.up.cout);
+    shape(*up, h, w);
+    conv(*up, tmp.data(), upbuf.data());
+    const float scale = 1.f / info.input_range;
+    timed("pixel_shuffle", [&] { ops::pixel_shuffle(upbuf.data(), h, w, arch.upsample, out, oh, ow, scale, pool); });
   }
 
   void run(const float* input, size_t ih, size_t iw, float* output) {
     check_size(ih, iw);
-    reshape(ih, iw);
     const auto [bh, bw] = body_size(ih, iw);
-    const size_t P = bh * bw, nf = arch.block.nf;
-    const float range = info.input_range;
-    timed("input", [&] { ops::scale_copy(input, in.data(), ih * iw * 3, range, pool); });
-
-    // Stem
-    const float* s_in = in.data();
-    size_t sh = ih, sw = iw;
-    for (size_t i = 0; i < stem.size(); ++i) {
-      float* s_out = i + 1 == stem.size() ? fea.data() : stem_mid.data();
-      conv(*stem[i], s_in, s_out);
-      sh = out_side(sh, arch.stem[i].stride);
-      sw = out_side(sw, arch.stem[i].stride);
-      if (arch.stem[i].act == Act::kLeakyReLU) {
-        timed("leaky_relu", [&] { ops::leaky_relu(s_out, sh * sw, arch.stem[i].cout, arch.stem[i].cout, pool); });
-      }
-      s_in = s_out;
-    }
-    // Body
-    const float* b_in = fea.data();
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      float* b_out = x[b % 2].data();
-      run_block(blocks[b], b_in, b_out, P);
-      if (blocks[b].fusion) {
-        if (b == 0) {
-          conv(*blocks[b].fusion, b_out, acc.data());
-        } else {
-          conv(*blocks[b].fusion, b_out, tmp.data());
-          timed("add", [&] { ops::add(acc.data(), tmp.data(), P * nf, pool); });
-        }
-      }
-      b_in = b_out;
-    }
+    const size_t P = bh * bw, n = nf();
+    fea.resize(P * n);
+    x.resize(P * n);
+    cat.resize(P * catc());
+    stem_stage(input, ih, iw, fea.data());
+    std::copy_n(fea.data(), P * n, x.data());
     if (arch.fusion) {
-      timed("leaky_relu", [&] { ops::leaky_relu(acc.data(), P, nf, nf, pool); });
-      b_in = acc.data();
+      acc.resize(P * n);
+      std::fill_n(acc.data(), P * n, 0.f);
     }
-    float* lr_out = x[blocks.size() % 2].data();  // the buffer the last block did not write
-    conv(*lr, b_in, lr_out);
-    timed("add", [&] { ops::add(lr_out, fea.data(), P * nf, pool); });
-    conv(*up, lr_out, upbuf.data());
-    const std::pair<size_t, size_t> out_size = output_size(ih, iw);
-    const size_t uh = bh, uw = bw;
-    timed("pixel_shuffle", [&] {
-      ops::pixel_shuffle(upbuf.data(), uh, uw, arch.upsample, output, out_size.first, out_size.second, 1.f / range, pool);
-    });
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      block_a(b, x.data(), bh, bw, cat.data());
+      std::vector<float> z;
+      if (arch.block.cca) {
+        ops::ChannelSums sums;
+        timed("cca_stats", [&] { sums = ops::channel_sums(cat.data(), P, catc(), pool); });
+        z = attention(b, sums);
+      }
+      block_b(b, z.empty() ? nullptr : z.data(), cat.data(), x.data(), arch.fusion ? acc.data() : nullptr, P);
+    }
+    const std::pair<size_t, size_t> out = output_size(ih, iw);
+    tail(arch.fusion ? acc.data() : x.data(), fea.data(), bh, bw, output, out.first, out.second);
   }
 
   std::pair<size_t, size_t> output_size(size_t ih, size_t iw) const {
@@ -416,5 +434,27 @@ std::vector<std::pair<std::string, double>> Network::profile() const {
   return out;
 }
 void Network::run(const float* input, size_t h, size_t w, float* output) { impl_->run(input, h, w, output); }
+
+void Network::stage_stem(const float* rgb, size_t ih, size_t iw, float* fea) { impl_->stem_stage(rgb, ih, iw, fea); }
+void Network::stage_block_a(size_t block, const float* x, size_t h, size_t w, float* cat) {
+  impl_->block_a(block, x, h, w, cat);
+}
+std::vector<float> Network::stage_attention(size_t block, const ops::ChannelSums& sums) const {
+  if (!impl_->arch.block.cca) return {};
+  return impl_->attention(block, sums);
+}
+void Network::stage_block_b(size_t block, const float* z, float* cat, float* x, float* acc, size_t pixels) {
+  impl_->block_b(block, z, cat, x, acc, pixels);
+}
+void Network::stage_tail(float* src, const float* fea, size_t h, size_t w, float* out, size_t oh, size_t ow) {
+  impl_->tail(src, fea, h, w, out, oh, ow);
+}
+size_t Network::blocks() const { return impl_->blocks.size(); }
+size_t Network::features() const { return impl_->nf(); }
+size_t Network::cat_channels() const { return impl_->catc(); }
+bool Network::has_attention() const { return impl_->arch.block.cca; }
+bool Network::has_fusion() const { return impl_->arch.fusion; }
+size_t Network::stem_stride() const { return impl_->arch.stem_stride(); }
+size_t Network::upsample() const { return impl_->arch.upsample; }
 
 }  // namespace imdn

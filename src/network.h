@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "model.h"
+#include "ops.h"
 
 namespace imdn {
 
@@ -44,6 +45,33 @@ class Network {
   // rather than an allocation failure. Default: 8 GiB natively, 3 GiB in 32-bit WebAssembly.
   void set_memory_limit(uint64_t bytes);
   uint64_t memory_limit() const;
+
+  // ---- Stages of block-at-a-time execution, the building blocks of TiledNetwork (tiled.h) and of
+  // ---- the JavaScript worker pool. Maps are NHWC float32 at body resolution (the input divided by
+  // ---- the stem's stride); run() is these stages over the whole image.
+
+  // The stem: an ih x iw RGB crop in [0,1] -> its body-resolution features (nf channels).
+  void stage_stem(const float* rgb, size_t ih, size_t iw, float* fea);
+  // Block b's distillation steps over an h x w crop of its input x (nf channels) -> the crop's
+  // concatenation (cat_channels), before attention.
+  void stage_block_a(size_t block, const float* x, size_t h, size_t w, float* cat);
+  // The attention weights of block b from per-channel sums of its concatenation over the whole
+  // image (empty for models without attention).
+  std::vector<float> stage_attention(size_t block, const ops::ChannelSums& sums) const;
+  // Block b's pointwise rest over `pixels` pixels: cat *= z, x += fuse(cat), acc += fusion_b(x).
+  // z: null for models without attention; acc: null unless has_fusion().
+  void stage_block_b(size_t block, const float* z, float* cat, float* x, float* acc, size_t pixels);
+  // The tail over an h x w crop: src is acc (has_fusion()) or the last block's output, modified;
+  // writes the top-left oh x ow of the h*upsample x w*upsample RGB output.
+  void stage_tail(float* src, const float* fea, size_t h, size_t w, float* out, size_t oh, size_t ow);
+
+  size_t blocks() const;
+  size_t features() const;       // nf
+  size_t cat_channels() const;   // channels of a block's concatenation
+  bool has_attention() const;
+  bool has_fusion() const;
+  size_t stem_stride() const;
+  size_t upsample() const;
 
   // Per-operation wall time, summed over runs while enabled (for tools/ benchmarks): pairs of
   // (operation kind, milliseconds), e.g. ("conv3x3 64->64", 812.5).
