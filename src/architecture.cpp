@@ -106,20 +106,38 @@ Architecture Architecture::of(const ModelInfo& info) {
   return a;
 }
 
-uint64_t Architecture::macs(size_t h, size_t w) const {
-  auto per = [](const ConvSpec& c) { return uint64_t(c.cin) * c.cout * c.kernel * c.kernel; };
+namespace {
+uint64_t conv_macs(const ConvSpec& c) { return uint64_t(c.cin) * c.cout * c.kernel * c.kernel; }
+}  // namespace
+
+uint64_t Architecture::macs_stem(size_t h, size_t w) const {
   uint64_t total = 0;
   for (const ConvSpec& c : stem) {
     h = (h + c.stride - 1) / c.stride;
     w = (w + c.stride - 1) / c.stride;
-    total += per(c) * h * w;
+    total += conv_macs(c) * h * w;
   }
-  // Per body pixel; the attention's tiny 1x1 layers run once per image and are left out.
-  uint64_t per_pixel = per(lr) + per(up);
-  for (const ConvSpec& c : block.steps) per_pixel += uint64_t(blocks) * per(c);
-  per_pixel += uint64_t(blocks) * per(block.fuse);
-  if (fusion) per_pixel += uint64_t(blocks) * block.nf * block.nf;
-  return total + uint64_t(h) * w * per_pixel;
+  return total;
+}
+
+uint64_t Architecture::macs_block_a_per_pixel() const {
+  uint64_t total = 0;
+  for (const ConvSpec& c : block.steps) total += conv_macs(c);
+  return total;
+}
+
+// The attention's tiny 1x1 layers run once per image and are left out.
+uint64_t Architecture::macs_block_b_per_pixel() const {
+  return conv_macs(block.fuse) + (fusion ? uint64_t(block.nf) * block.nf : 0);
+}
+
+uint64_t Architecture::macs_tail_per_pixel() const { return conv_macs(lr) + conv_macs(up); }
+
+uint64_t Architecture::macs(size_t h, size_t w) const {
+  const uint64_t s = stem_stride();
+  const uint64_t body = ((h + s - 1) / s) * ((w + s - 1) / s);
+  return macs_stem(h, w) +
+         body * (uint64_t(blocks) * (macs_block_a_per_pixel() + macs_block_b_per_pixel()) + macs_tail_per_pixel());
 }
 
 std::vector<std::pair<std::string, std::vector<uint32_t>>> Architecture::tensors() const {

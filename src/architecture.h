@@ -44,6 +44,12 @@ struct Architecture {
 
   // Multiply-accumulates of all convolutions for an h x w input.
   uint64_t macs(size_t h, size_t w) const;
+  // The same by stage (see tiled.h): the stem over an h x w input, and per body pixel a block's
+  // distillation steps, its pointwise rest, and the tail.
+  uint64_t macs_stem(size_t h, size_t w) const;
+  uint64_t macs_block_a_per_pixel() const;
+  uint64_t macs_block_b_per_pixel() const;
+  uint64_t macs_tail_per_pixel() const;
 
   static Architecture of(const ModelInfo& info);  // throws Error for an inconsistent header
   // Every tensor with its shape, in file order.

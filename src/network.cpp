@@ -449,6 +449,7 @@ void Network::stage_block_b(size_t block, const float* z, float* cat, float* x, 
 void Network::stage_tail(float* src, const float* fea, size_t h, size_t w, float* out, size_t oh, size_t ow) {
   impl_->tail(src, fea, h, w, out, oh, ow);
 }
+const Architecture& Network::architecture() const { return impl_->arch; }
 size_t Network::blocks() const { return impl_->blocks.size(); }
 size_t Network::features() const { return impl_->nf(); }
 size_t Network::cat_channels() const { return impl_->catc(); }

@@ -20,6 +20,7 @@
 #include <vector>
 #include <utility>
 
+#include "architecture.h"
 #include "model.h"
 #include "ops.h"
 
@@ -65,6 +66,7 @@ class Network {
   // writes the top-left oh x ow of the h*upsample x w*upsample RGB output.
   void stage_tail(float* src, const float* fea, size_t h, size_t w, float* out, size_t oh, size_t ow);
 
+  const Architecture& architecture() const;
   size_t blocks() const;
   size_t features() const;       // nf
   size_t cat_channels() const;   // channels of a block's concatenation

@@ -1,0 +1,161 @@
+#include "tiled.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "ops.h"
+
+namespace imdn {
+
+namespace {
+
+struct Rect {
+  size_t y = 0, x = 0, h = 0, w = 0;
+};
+
+// Tiles of at most `tile` a side, as equal as the grid allows.
+std::vector<Rect> grid(size_t H, size_t W, size_t tile) {
+  auto step = [&](size_t n) {
+    const size_t count = (n + tile - 1) / tile;
+    return (n + count - 1) / count;
+  };
+  const size_t sy = step(H), sx = step(W);
+  std::vector<Rect> out;
+  for (size_t y = 0; y < H; y += sy)
+    for (size_t x = 0; x < W; x += sx) out.push_back({y, x, std::min(sy, H - y), std::min(sx, W - x)});
+  return out;
+}
+
+Rect grow(const Rect& r, size_t m, size_t H, size_t W) {
+  Rect g;
+  g.y = r.y >= m ? r.y - m : 0;
+  g.x = r.x >= m ? r.x - m : 0;
+  g.h = std::min(H, r.y + r.h + m) - g.y;
+  g.w = std::min(W, r.x + r.w + m) - g.x;
+  return g;
+}
+
+// Copies rect r of a map (map_w wide, C channels) into a contiguous buffer.
+void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst) {
+  dst->resize(r.h * r.w * C);
+  for (size_t y = 0; y < r.h; ++y) {
+    std::copy_n(map + ((r.y + y) * map_w + r.x) * C, r.w * C, dst->data() + y * r.w * C);
+  }
+}
+
+// Copies the part `core` of a crop (covering rect `crop`) into the map.
+void put(const float* crop_data, const Rect& crop, const Rect& core, size_t C, float* map, size_t map_w) {
+  for (size_t y = 0; y < core.h; ++y) {
+    const float* src = crop_data + ((core.y - crop.y + y) * crop.w + (core.x - crop.x)) * C;
+    std::copy_n(src, core.w * C, map + ((core.y + y) * map_w + core.x) * C);
+  }
+}
+
+constexpr size_t kStemHalo = 1;  // body pixels; covers every stem (see tiled.h)
+constexpr size_t kTailHalo = 2;  // lr (3x3 or 1x1) and up (3x3)
+constexpr size_t kPointwiseChunk = size_t(1) << 16;
+
+}  // namespace
+
+TiledNetwork::TiledNetwork(Network& net, size_t tile) : net_(net), tile_(tile) {
+  if (tile < 8) throw Error("tile size must be at least 8, got " + std::to_string(tile));
+}
+
+uint64_t TiledNetwork::memory_needed(size_t h, size_t w) const {
+  const uint64_t s = net_.stem_stride();
+  const uint64_t P = ((h + s - 1) / s) * ((w + s - 1) / s);
+  const uint64_t nf = net_.features();
+  const uint64_t maps = P * (2 * nf + net_.cat_channels() + (net_.has_fusion() ? nf : 0));
+  const uint64_t c = tile_ + 2 * net_.architecture().block.steps.size();
+  const uint64_t r = net_.upsample();
+  const uint64_t scratch = c * c * (6 * nf + 3 * r * r) + c * c * s * s * 3;
+  return (maps + scratch) * sizeof(float);
+}
+
+void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
+                       const std::function<void(size_t, size_t)>& progress) {
+  const ModelInfo& info = net_.info();
+  if (h == 0 || w == 0) throw Error("image is empty");
+  if (h % info.size_multiple || w % info.size_multiple) {
+    throw Error(std::string(arch_name(info.arch)) + " needs sides that are multiples of " +
+                std::to_string(info.size_multiple));
+  }
+  const uint64_t need = memory_needed(h, w);
+  if (need > net_.memory_limit()) {
+    throw Error("a " + std::to_string(w) + "x" + std::to_string(h) + " input needs " + std::to_string(need >> 20) +
+                " MiB for tiled inference, over the " + std::to_string(net_.memory_limit() >> 20) + " MiB limit");
+  }
+  const Architecture& arch = net_.architecture();
+  const size_t S = net_.stem_stride(), r = net_.upsample(), nf = net_.features(), cc = net_.cat_channels();
+  const size_t bh = (h + S - 1) / S, bw = (w + S - 1) / S, P = bh * bw;
+  const size_t out_h = h * info.scale, out_w = w * info.scale;
+  const size_t halo_a = arch.block.steps.size();
+  const std::vector<Rect> tiles = grid(bh, bw, tile_);
+  const size_t nb = net_.blocks();
+  const size_t total = tiles.size() * (nb + 2) + nb;
+  size_t done = 0;
+  auto step = [&] {
+    if (progress) progress(++done, total);
+  };
+  macs_ = 0;
+
+  std::vector<float> fea(P * nf), x(P * nf), cat(P * cc), acc(net_.has_fusion() ? P * nf : 0, 0.f);
+  std::vector<float> crop, crop2, out;
+
+  // Stem, tile by tile.
+  for (const Rect& t : tiles) {
+    const Rect c = grow(t, kStemHalo, bh, bw);
+    const size_t iy = c.y * S, ix = c.x * S, ih = std::min(h, (c.y + c.h) * S) - iy, iw = std::min(w, (c.x + c.w) * S) - ix;
+    take(input, w, Rect{iy, ix, ih, iw}, 3, &crop);
+    out.resize(c.h * c.w * nf);
+    net_.stage_stem(crop.data(), ih, iw, out.data());
+    macs_ += arch.macs_stem(ih, iw);
+    put(out.data(), c, t, nf, fea.data(), bw);
+    put(out.data(), c, t, nf, x.data(), bw);
+    step();
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    // A: the distillation steps, tile by tile, and the attention's statistics of the tiles.
+    ops::ChannelSums sums;
+    for (const Rect& t : tiles) {
+      const Rect c = grow(t, halo_a, bh, bw);
+      take(x.data(), bw, c, nf, &crop);
+      out.resize(c.h * c.w * cc);
+      net_.stage_block_a(b, crop.data(), c.h, c.w, out.data());
+      macs_ += arch.macs_block_a_per_pixel() * c.h * c.w;
+      put(out.data(), c, t, cc, cat.data(), bw);
+      if (net_.has_attention()) {
+        for (size_t y = 0; y < t.h; ++y) sums.add(ops::channel_sums(cat.data() + ((t.y + y) * bw + t.x) * cc, t.w, cc, nullptr));
+      }
+      step();
+    }
+    // The barrier: attention weights from the whole image's statistics.
+    const std::vector<float> z = net_.stage_attention(b, sums);
+    // B: pointwise, in chunks.
+    for (size_t p = 0; p < P; p += kPointwiseChunk) {
+      const size_t n = std::min(kPointwiseChunk, P - p);
+      net_.stage_block_b(b, z.empty() ? nullptr : z.data(), cat.data() + p * cc, x.data() + p * nf,
+                         acc.empty() ? nullptr : acc.data() + p * nf, n);
+    }
+    macs_ += arch.macs_block_b_per_pixel() * P;
+    step();
+  }
+  // Tail, tile by tile.
+  float* src_map = acc.empty() ? x.data() : acc.data();
+  for (const Rect& t : tiles) {
+    const Rect c = grow(t, kTailHalo, bh, bw);
+    take(src_map, bw, c, nf, &crop);
+    take(fea.data(), bw, c, nf, &crop2);
+    out.resize(c.h * r * c.w * r * 3);
+    net_.stage_tail(crop.data(), crop2.data(), c.h, c.w, out.data(), c.h * r, c.w * r);
+    macs_ += arch.macs_tail_per_pixel() * c.h * c.w;
+    const size_t oy0 = t.y * r, ox0 = t.x * r;
+    const size_t oy1 = std::min(out_h, (t.y + t.h) * r), ox1 = std::min(out_w, (t.x + t.w) * r);
+    for (size_t y = oy0; y < oy1; ++y) {
+      std::copy_n(out.data() + ((y - c.y * r) * c.w * r + (ox0 - c.x * r)) * 3, (ox1 - ox0) * 3, output + (y * out_w + ox0) * 3);
+    }
+    step();
+  }
+}
+
+}  // namespace imdn
