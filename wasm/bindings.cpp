@@ -11,6 +11,7 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,6 +20,8 @@
 #include "architecture.h"
 #include "image.h"
 #include "model.h"
+#include "network.h"
+#include "ops.h"
 #include "upscaler.h"
 
 using emscripten::val;
@@ -36,6 +39,39 @@ std::vector<uint8_t> bytes_of(const val& array) {
 template <typename T>
 val js_copy(const std::vector<T>& v) {
   return val(emscripten::typed_memory_view(v.size(), v.data())).call<val>("slice");
+}
+
+template <typename T>
+val js_copy(const T* p, size_t n) {
+  return val(emscripten::typed_memory_view(n, p)).call<val>("slice");
+}
+
+// A Float32Array (or Float64Array, for T = double) into C++ memory.
+template <typename T>
+std::vector<T> numbers_of(const val& array) {
+  const size_t n = array["length"].as<size_t>();
+  std::vector<T> out(n);
+  val(emscripten::typed_memory_view(n, out.data())).call<void>("set", array);
+  return out;
+}
+
+struct Core {  // a tile's own rectangle inside its crop
+  size_t x, y, w, h;
+};
+
+Core core_of(const val& c, size_t crop_w, size_t crop_h) {
+  Core r{c["x"].as<size_t>(), c["y"].as<size_t>(), c["w"].as<size_t>(), c["h"].as<size_t>()};
+  if (r.w == 0 || r.h == 0 || r.x + r.w > crop_w || r.y + r.h > crop_h) throw imdn::Error("tile core outside its crop");
+  return r;
+}
+
+// The core rows of an NHWC crop, contiguous.
+std::vector<float> core_rows(const std::vector<float>& crop, size_t crop_w, const Core& c, size_t channels) {
+  std::vector<float> out(c.w * c.h * channels);
+  for (size_t y = 0; y < c.h; ++y) {
+    std::copy_n(crop.data() + ((c.y + y) * crop_w + c.x) * channels, c.w * channels, out.data() + y * c.w * channels);
+  }
+  return out;
 }
 
 val failure(const std::string& message) {
@@ -70,7 +106,18 @@ class Engine {
     r.set("inputRange", i.input_range);
     r.set("receptiveRadius", i.receptive_radius);
     r.set("sizeMultiple", i.size_multiple);
-    r.set("alignment", imdn::Architecture::of(i).stem_stride());
+    const imdn::Architecture a = imdn::Architecture::of(i);
+    r.set("alignment", a.stem_stride());
+    r.set("stemStride", a.stem_stride());
+    r.set("steps", a.block.steps.size());
+    r.set("catChannels", a.block.cat_channels());
+    r.set("attention", a.block.cca);
+    r.set("fusion", a.fusion);
+    // Multiply-accumulates by stage (tools/bench): per body pixel of a block's steps, of its
+    // pointwise rest, of the tail; per input pixel of the stem (approximately).
+    r.set("macsBlockA", double(a.macs_block_a_per_pixel()));
+    r.set("macsBlockB", double(a.macs_block_b_per_pixel()));
+    r.set("macsTail", double(a.macs_tail_per_pixel()));
     return r;
   }
 
@@ -124,6 +171,130 @@ class Engine {
     }
   }
 
+  // ---- Stages of exact tiling (src/tiled.h), one call per tile task of the worker pool.
+
+  // RGB bytes of an input crop -> its features (body resolution), Float32Array.
+  val stem(const val& pixels, int width, int height) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      const size_t w = size_t(width), h = size_t(height), s = net.stem_stride();
+      const std::vector<uint8_t> px = bytes_of(pixels);
+      if (px.size() != w * h * 3) throw imdn::Error("stem: pixel data does not match the crop");
+      std::vector<float> rgb(px.size());
+      for (size_t i = 0; i < px.size(); ++i) rgb[i] = px[i] / 255.f;
+      std::vector<float> fea(((h + s - 1) / s) * ((w + s - 1) / s) * net.features());
+      net.stage_stem(rgb.data(), h, w, fea.data());
+      val r = val::object();
+      r.set("data", js_copy(fea));
+      return r;
+    });
+  }
+
+  // A block's distillation steps over a crop of its input -> the concatenation on the core and
+  // its per-channel sums and sums of squares there (Float64Array, 2 x channels).
+  val blockA(int block, const val& x, int width, int height, const val& core) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      const size_t w = size_t(width), h = size_t(height), cc = net.cat_channels();
+      check_block(block);
+      const Core c = core_of(core, w, h);
+      const std::vector<float> in = numbers_of<float>(x);
+      if (in.size() != w * h * net.features()) throw imdn::Error("blockA: feature data does not match the crop");
+      std::vector<float> cat(w * h * cc);
+      net.stage_block_a(size_t(block), in.data(), h, w, cat.data());
+      const std::vector<float> mine = core_rows(cat, w, c, cc);
+      val r = val::object();
+      if (net.has_attention()) {
+        const imdn::ops::ChannelSums s = imdn::ops::channel_sums(mine.data(), c.w * c.h, cc, nullptr);
+        std::vector<double> sums(s.sum);
+        sums.insert(sums.end(), s.sumsq.begin(), s.sumsq.end());
+        r.set("sums", js_copy(sums));
+      }
+      r.set("cat", js_copy(mine));
+      return r;
+    });
+  }
+
+  // The attention weights of a block from the sums of all tiles (count = pixels summed).
+  val attention(int block, const val& sums, double count) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      check_block(block);
+      const std::vector<double> all = numbers_of<double>(sums);
+      const size_t cc = net.cat_channels();
+      if (all.size() != 2 * cc) throw imdn::Error("attention: wrong number of sums");
+      imdn::ops::ChannelSums s;
+      s.sum.assign(all.begin(), all.begin() + long(cc));
+      s.sumsq.assign(all.begin() + long(cc), all.end());
+      s.count = size_t(count);
+      val r = val::object();
+      r.set("z", js_copy(net.stage_attention(size_t(block), s)));
+      return r;
+    });
+  }
+
+  // A block's pointwise rest over `pixels` pixels -> the updated x (and acc).
+  val blockB(int block, const val& z, const val& cat, const val& x, const val& acc, int pixels) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      check_block(block);
+      const size_t n = size_t(pixels), nf = net.features();
+      std::vector<float> zz = z.isNull() || z.isUndefined() ? std::vector<float>() : numbers_of<float>(z);
+      std::vector<float> cv = numbers_of<float>(cat), xv = numbers_of<float>(x);
+      std::vector<float> av = net.has_fusion() ? numbers_of<float>(acc) : std::vector<float>();
+      if (cv.size() != n * net.cat_channels() || xv.size() != n * nf || (net.has_fusion() && av.size() != n * nf) ||
+          (net.has_attention() && zz.size() != net.cat_channels())) {
+        throw imdn::Error("blockB: data does not match the pixel count");
+      }
+      net.stage_block_b(size_t(block), zz.empty() ? nullptr : zz.data(), cv.data(), xv.data(),
+                        av.empty() ? nullptr : av.data(), n);
+      val r = val::object();
+      r.set("x", js_copy(xv));
+      if (!av.empty()) r.set("acc", js_copy(av));
+      return r;
+    });
+  }
+
+  // The tail over a crop -> the core's output pixels (core * upsample, cut to outWidth x
+  // outHeight): mode "rgb" bytes, "grey" bytes (mean of R, G, B), or "raw" RGB floats.
+  val tail(const val& src, const val& fea, int width, int height, const val& core, int out_width, int out_height,
+           const std::string& mode) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      const size_t w = size_t(width), h = size_t(height), nf = net.features(), r = net.upsample();
+      const Core c = core_of(core, w, h);
+      std::vector<float> s = numbers_of<float>(src);
+      const std::vector<float> f = numbers_of<float>(fea);
+      if (s.size() != w * h * nf || f.size() != w * h * nf) throw imdn::Error("tail: feature data does not match the crop");
+      std::vector<float> out(h * r * w * r * 3);
+      net.stage_tail(s.data(), f.data(), h, w, out.data(), h * r, w * r);
+      const size_t ow = std::min(size_t(out_width), c.w * r), oh = std::min(size_t(out_height), c.h * r);
+      const size_t channels = mode == "grey" ? 1 : 3;
+      val result = val::object();
+      result.set("width", ow);
+      result.set("height", oh);
+      result.set("channels", channels);
+      std::vector<float> mine(ow * oh * 3);
+      for (size_t y = 0; y < oh; ++y) {
+        std::copy_n(out.data() + ((c.y * r + y) * w * r + c.x * r) * 3, ow * 3, mine.data() + y * ow * 3);
+      }
+      if (mode == "raw") {
+        result.set("data", js_copy(mine));
+        return result;
+      }
+      std::vector<uint8_t> bytes(ow * oh * channels);
+      for (size_t p = 0; p < ow * oh; ++p) {
+        if (channels == 1) {
+          bytes[p] = imdn::to_u8((mine[p * 3] + mine[p * 3 + 1] + mine[p * 3 + 2]) / 3.f);
+        } else {
+          for (size_t k = 0; k < 3; ++k) bytes[p * 3 + k] = imdn::to_u8(mine[p * 3 + k]);
+        }
+      }
+      result.set("data", js_copy(bytes));
+      return result;
+    });
+  }
+
   // Milliseconds per kind of operation for one pass over a width x height RGB input (after a
   // warm-up pass): [[kind, ms], ...], slowest first. For tools/bench.
   val profile(int width, int height) {
@@ -152,6 +323,22 @@ class Engine {
   }
 
  private:
+  template <typename F>
+  val guarded(const F& f) {
+    if (!upscaler_) return failure(error_);
+    try {
+      return f();
+    } catch (const std::bad_alloc&) {
+      return failure("out of memory: use smaller tiles");
+    } catch (const std::exception& e) {
+      return failure(e.what());
+    }
+  }
+
+  void check_block(int block) const {
+    if (block < 0 || size_t(block) >= upscaler_->network().blocks()) throw imdn::Error("no block " + std::to_string(block));
+  }
+
   std::unique_ptr<imdn::Upscaler> upscaler_;
   std::string error_;
 };
@@ -203,7 +390,12 @@ EMSCRIPTEN_BINDINGS(imdn) {
       .function("error", &Engine::error)
       .function("info", &Engine::info)
       .function("upscale", &Engine::upscale)
-      .function("profile", &Engine::profile);
+      .function("profile", &Engine::profile)
+      .function("stem", &Engine::stem)
+      .function("blockA", &Engine::blockA)
+      .function("attention", &Engine::attention)
+      .function("blockB", &Engine::blockB)
+      .function("tail", &Engine::tail);
   emscripten::function("decodeImage", &decode_image);
   emscripten::function("encodePng", &encode_png);
 }

@@ -157,13 +157,15 @@ function stitch(out, outWidth, result, t, scale, raw) {
 // ---------------------------------------------------------------------------------------------
 // Worker pool
 
+// Jobs hold tasks ({ build() -> { message, transfer }, done(msg) }); the pool hands the next
+// waiting task of each job in turn to an idle worker, spawning workers up to its size.
 class Pool {
   constructor(platform, size, init) {
     this.platform = platform;
     this.size = size;
     this.init = init; // () => init message (a fresh model copy each time)
-    this.workers = []; // { handle, busy: task | null }
-    this.jobs = []; // round-robin over jobs with tiles waiting
+    this.workers = []; // { handle, busy: { job, task, id } | null }
+    this.jobs = [];
     this.next = 0;
     this.nextId = 1;
     this.disposed = false;
@@ -181,7 +183,7 @@ class Pool {
   }
 
   submit(job) {
-    this.jobs.push(job);
+    if (!this.jobs.includes(job)) this.jobs.push(job);
     this.pump();
   }
 
@@ -191,30 +193,26 @@ class Pool {
 
   pump() {
     while (!this.disposed) {
-      this.jobs = this.jobs.filter((j) => j.waiting.length > 0 && !j.settled);
-      if (this.jobs.length === 0) return;
+      this.jobs = this.jobs.filter((j) => !j.settled);
+      const ready = this.jobs.filter((j) => j.waiting.length > 0);
+      if (ready.length === 0) return;
       let w = this.workers.find((x) => !x.busy);
       if (!w && this.workers.length < this.size) w = this.spawn();
       if (!w) return;
-      const job = this.jobs[this.next % this.jobs.length];
-      this.next = (this.next + 1) % Math.max(1, this.jobs.length);
-      const tile = job.waiting.shift();
+      const job = ready[this.next % ready.length];
+      this.next = (this.next + 1) % ready.length;
+      const task = job.waiting.shift();
+      let built;
+      try {
+        built = task.build();
+      } catch (e) {
+        job.fail(e);
+        continue;
+      }
       const id = this.nextId++;
-      w.busy = { job, tile, id };
+      w.busy = { job, task, id };
       w.handle.setBusy(true);
-      const pixels = cropPixels(job.image, tile);
-      w.handle.post(
-        {
-          type: 'tile',
-          id,
-          pixels: pixels.buffer,
-          width: tile.cw,
-          height: tile.ch,
-          channels: job.image.channels,
-          options: job.tileOptions,
-        },
-        [pixels.buffer],
-      );
+      w.handle.post({ ...built.message, id }, built.transfer ?? []);
     }
   }
 
@@ -224,14 +222,20 @@ class Pool {
       this.retire(w, `imdn: a worker could not start: ${msg.message}`);
       return;
     }
-    const task = w.busy;
-    if (!task || task.id !== msg.id) return;
+    const busy = w.busy;
+    if (!busy || busy.id !== msg.id) return;
     w.busy = null;
     w.handle.setBusy(false);
     if (msg.type === 'result') {
-      task.job.tileDone(task.tile, msg);
+      if (!busy.job.settled) {
+        try {
+          busy.task.done(msg);
+        } catch (e) {
+          busy.job.fail(e);
+        }
+      }
     } else if (msg.type === 'tile-error') {
-      task.job.fail(new Error(msg.message));
+      busy.job.fail(new Error(msg.message));
       if (msg.fatal) this.retire(w, null);
     }
     this.pump();
@@ -241,14 +245,14 @@ class Pool {
     this.retire(w, `imdn: a worker crashed (${message}); it has been replaced`);
   }
 
-  // Removes a worker; the call whose tile it held fails with `message`.
+  // Removes a worker; the call whose task it held fails with `message`.
   retire(w, message) {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
-    const task = w.busy;
+    const busy = w.busy;
     w.busy = null;
     w.handle.terminate();
-    if (task && message) task.job.fail(new Error(message));
+    if (busy && message) busy.job.fail(new Error(message));
     this.pump();
   }
 
@@ -262,6 +266,166 @@ class Pool {
     this.workers = [];
     this.jobs = [];
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact tiling: block at a time over tiles, as src/tiled.h describes. The main thread holds the
+// whole-image feature maps; workers run the stages on crops.
+
+function grow(t, m, W, H) {
+  const x = Math.max(0, t.x - m);
+  const y = Math.max(0, t.y - m);
+  return { x, y, w: Math.min(W, t.x + t.w + m) - x, h: Math.min(H, t.y + t.h + m) - y };
+}
+
+// A rectangle of an NHWC Float32Array map, contiguous.
+function takeRect(map, mapW, r, C) {
+  const out = new Float32Array(r.w * r.h * C);
+  for (let y = 0; y < r.h; y++) {
+    const s = ((r.y + y) * mapW + r.x) * C;
+    out.set(map.subarray(s, s + r.w * C), y * r.w * C);
+  }
+  return out;
+}
+
+// Writes `core` from data laid out as rectangle `from` (which contains it) into the map.
+function putRect(data, from, core, C, map, mapW) {
+  for (let y = 0; y < core.h; y++) {
+    const s = ((core.y - from.y + y) * from.w + (core.x - from.x)) * C;
+    map.set(data.subarray(s, s + core.w * C), ((core.y + y) * mapW + core.x) * C);
+  }
+}
+
+/**
+ * Runs one plane (RGB bytes, width x height) through the network exactly, stage by stage.
+ * mode: 'rgb' | 'grey' | 'raw' (what the tail returns); write(tileRect, msg) places a finished
+ * output tile; unit() counts progress; returns the number of units it will report.
+ */
+function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, workers, write, unit, finish }) {
+  const S = info.stemStride;
+  const r = info.upsample;
+  const nf = info.nf;
+  const cc = info.catChannels;
+  const B = info.blocks;
+  const bw = Math.ceil(width / S);
+  const bh = Math.ceil(height / S);
+  const P = bw * bh;
+  const outW = width * info.scale;
+  const outH = height * info.scale;
+  const tiles = planTiles(bw, bh, { tileSize: Math.max(8, Math.round(tileSize / S)), halo: 0 }).map((t) => ({ x: t.x, y: t.y, w: t.w, h: t.h }));
+  // The pointwise part of a block goes out in chunks: enough for every worker, and small (64K
+  // pixels) so that the copies in flight stay small next to the maps.
+  const nChunks = Math.min(P, Math.max(2 * workers, Math.ceil(P / 65536)));
+  const units = tiles.length * (B + 2) + B * nChunks;
+
+  const fea = new Float32Array(P * nf);
+  const x = new Float32Array(P * nf);
+  const cat = new Float32Array(P * cc);
+  const acc = info.fusion ? new Float32Array(P * nf) : null;
+
+  // Runs tasks; when all are done, calls then().
+  const stage = (tasks, then) => {
+    let pending = tasks.length;
+    for (const t of tasks) {
+      const done = t.done;
+      t.done = (msg) => {
+        done.call(t, msg);
+        unit();
+        if (--pending === 0) then();
+      };
+    }
+    job.waiting.push(...tasks);
+    job.pool.submit(job);
+  };
+
+  const stem = () =>
+    stage(
+      tiles.map((t) => ({
+        build() {
+          const c = grow(t, 1, bw, bh);
+          const ix = c.x * S;
+          const iy = c.y * S;
+          const iw = Math.min(width, (c.x + c.w) * S) - ix;
+          const ih = Math.min(height, (c.y + c.h) * S) - iy;
+          const pixels = new Uint8Array(iw * ih * 3);
+          for (let yy = 0; yy < ih; yy++) {
+            const s = ((iy + yy) * width + ix) * 3;
+            pixels.set(rgb.subarray(s, s + iw * 3), yy * iw * 3);
+          }
+          this.c = c;
+          return { message: { type: 'stage', op: 'stem', args: [pixels, iw, ih] }, transfer: [pixels.buffer] };
+        },
+        done(msg) {
+          putRect(msg.data, this.c, t, nf, fea, bw);
+          putRect(msg.data, this.c, t, nf, x, bw);
+        },
+      })),
+      () => blockA(0),
+    );
+
+  const blockA = (b) => {
+    const sums = new Float64Array(2 * cc);
+    stage(
+      tiles.map((t) => ({
+        build() {
+          const c = grow(t, info.steps, bw, bh);
+          const crop = takeRect(x, bw, c, nf);
+          const core = { x: t.x - c.x, y: t.y - c.y, w: t.w, h: t.h };
+          return { message: { type: 'stage', op: 'blockA', args: [b, crop, c.w, c.h, core] }, transfer: [crop.buffer] };
+        },
+        done(msg) {
+          putRect(msg.cat, t, t, cc, cat, bw);
+          if (msg.sums) for (let i = 0; i < sums.length; i++) sums[i] += msg.sums[i];
+        },
+      })),
+      () => blockB(b, info.attention ? attention(b, sums, P) : null),
+    );
+  };
+
+  const blockB = (b, z) => {
+    const tasks = [];
+    for (let k = 0; k < nChunks; k++) {
+      const p0 = Math.floor((k * P) / nChunks);
+      const p1 = Math.floor(((k + 1) * P) / nChunks);
+      tasks.push({
+        build() {
+          const c = cat.slice(p0 * cc, p1 * cc);
+          const xs = x.slice(p0 * nf, p1 * nf);
+          const as = acc ? acc.slice(p0 * nf, p1 * nf) : null;
+          const zz = z ? z.slice() : null;
+          const transfer = [c.buffer, xs.buffer, ...(as ? [as.buffer] : []), ...(zz ? [zz.buffer] : [])];
+          return { message: { type: 'stage', op: 'blockB', args: [b, zz, c, xs, as, p1 - p0] }, transfer };
+        },
+        done(msg) {
+          x.set(msg.x, p0 * nf);
+          if (acc) acc.set(msg.acc, p0 * nf);
+        },
+      });
+    }
+    stage(tasks, () => (b + 1 < B ? blockA(b + 1) : tail()));
+  };
+
+  const tail = () =>
+    stage(
+      tiles.map((t) => ({
+        build() {
+          const c = grow(t, 2, bw, bh);
+          const src = takeRect(acc ?? x, bw, c, nf);
+          const f = takeRect(fea, bw, c, nf);
+          const core = { x: t.x - c.x, y: t.y - c.y, w: t.w, h: t.h };
+          return {
+            message: { type: 'stage', op: 'tail', args: [src, f, c.w, c.h, core, outW - t.x * r, outH - t.y * r, mode] },
+            transfer: [src.buffer, f.buffer],
+          };
+        },
+        done(msg) {
+          write({ x: t.x * r, y: t.y * r, w: msg.width, h: msg.height }, msg);
+        },
+      })),
+      finish,
+    );
+
+  return { units, tiles: tiles.length, start: stem };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,13 +452,7 @@ async function readModel(platform, model, modelBaseUrl) {
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
 export async function createUpscalerWith(platform, options = {}) {
-  const {
-    model,
-    modelBaseUrl,
-    workers = platform.cores(),
-    tileSize = 256,
-    wasm,
-  } = options;
+  const { model, modelBaseUrl, workers = platform.cores(), tileSize = 128, exact = true, wasm } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
   if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
@@ -302,21 +460,35 @@ export async function createUpscalerWith(platform, options = {}) {
     compileWasm(wasm, (src) => platform.readBytes(src)),
     readModel(platform, model, modelBaseUrl),
   ]);
-  // Validate the model once here, so a bad file fails createUpscaler, not the first upscale.
+  // The main thread keeps one engine: it validates the model here (so a bad file fails
+  // createUpscaler, not the first upscale) and computes the attention weights between stages.
   const main = await instantiate(wasmModule);
-  const probe = new WasmEngine(main, modelBytes);
-  const info = probe.info;
-  probe.dispose();
-  return new Upscaler(platform, wasmModule, main, modelBytes, info, { workers, tileSize });
+  const engine = new WasmEngine(main, modelBytes);
+  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact });
 }
 
+const rgbOf = ({ data, width, height, channels }, pick) => {
+  const out = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) {
+    const o = p * channels;
+    if (pick === 'alpha') out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = data[o + channels - 1];
+    else if (channels >= 3) {
+      out[p * 3] = data[o];
+      out[p * 3 + 1] = data[o + 1];
+      out[p * 3 + 2] = data[o + 2];
+    } else out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = data[o];
+  }
+  return out;
+};
+
 export class Upscaler {
-  constructor(platform, wasmModule, mainModule, modelBytes, info, { workers, tileSize }) {
+  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact }) {
     this.platform = platform;
-    this.wasmModule = wasmModule;
     this.mainModule = mainModule;
-    this.info = info;
+    this.engine = engine;
+    this.info = engine.info;
     this.tileSize = tileSize;
+    this.exact = exact;
     this.workers = workers;
     this.pool = new Pool(platform, workers, () => {
       const model = modelBytes.slice().buffer;
@@ -335,14 +507,15 @@ export class Upscaler {
    * with { raw: true }, RGB floats of the network's unclamped output.
    */
   async upscale(input, options = {}) {
-    const { onProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, _testCrash } = options;
+    const { onProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact, _testCrash } = options;
     if (this.pool.disposed) throw new Error('imdn: the upscaler was disposed');
     if (signal?.aborted) throw abortError(signal);
     if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
-    if ((targetWidth !== undefined || targetHeight !== undefined) && this.info.arch !== 'IMDN_AS') {
+    const target = targetWidth !== undefined || targetHeight !== undefined;
+    if (target && this.info.arch !== 'IMDN_AS') {
       throw new Error(`imdn: a target size needs the IMDN_AS model; ${this.info.arch} upscales by x${this.info.scale}`);
     }
-    if (targetWidth !== undefined || targetHeight !== undefined) {
+    if (target) {
       for (const v of [targetWidth, targetHeight]) {
         if (!Number.isInteger(v) || v <= 0) throw new RangeError('imdn: targetWidth and targetHeight must both be positive integers');
       }
@@ -352,59 +525,54 @@ export class Upscaler {
     if (signal?.aborted) throw abortError(signal);
     const out = this.outputSize(image.width, image.height, { targetWidth, targetHeight });
     if (out.width * out.height > MAX_PIXELS) throw new RangeError(`imdn: output of ${out.width}x${out.height} is too large`);
-    if (raw) {
-      // Raw output is the network's RGB: drop alpha, spread grey.
-      const { data, width, height, channels } = image;
-      const rgb = new Uint8Array(width * height * 3);
-      for (let p = 0; p < width * height; p++) {
-        for (let k = 0; k < 3; k++) rgb[p * 3 + k] = data[p * channels + (channels >= 3 ? k : 0)];
-      }
-      image = { data: rgb, width, height, channels: 3 };
-    } else {
-      image = compact(image);
-    }
-    // IMDN_AS runs as one piece (its any-size cropping and any-scale resize are whole-image steps).
-    const whole = this.info.arch === 'IMDN_AS';
-    const tiles = whole
-      ? [{ x: 0, y: 0, w: image.width, h: image.height, cx: 0, cy: 0, cw: image.width, ch: image.height }]
-      : planTiles(image.width, image.height, { tileSize, halo: this.info.receptiveRadius, align: this.info.alignment });
-    const scale = whole ? 1 : this.info.scale;
-    const result = raw ? new Float32Array(out.width * out.height * 3) : new Uint8ClampedArray(out.width * out.height * 4);
+    image = raw ? { data: rgbOf(image), width: image.width, height: image.height, channels: 3 } : compact(image);
+    const { width, height, channels } = image;
+    const grey = channels <= 2;
+    const alpha = channels === 2 || channels === 4;
+
     // The result, filled tile by tile; progress callbacks see it as it grows.
-    const output = raw ? { width: out.width, height: out.height, channels: 3, data: result } : { width: out.width, height: out.height, data: result };
-    const tileOptions = { raw, targetWidth, targetHeight, ...(_testCrash ? { _testCrash } : {}) };
+    const data = raw ? new Float32Array(out.width * out.height * 3) : new Uint8ClampedArray(out.width * out.height * 4);
+    if (!raw && !alpha) for (let i = 3; i < data.length; i += 4) data[i] = 255;
+    const output = raw ? { width: out.width, height: out.height, channels: 3, data } : { width: out.width, height: out.height, data };
+
+    // Places an output tile of `c` channels at rect: the colour plane (3 or grey 1) or alpha (1).
+    const place = (rect, msg, plane) => {
+      const src = msg.data;
+      const c = msg.channels;
+      for (let y = 0; y < rect.h; y++) {
+        let s = y * rect.w * c;
+        if (raw) {
+          data.set(src.subarray(s, s + rect.w * 3), ((rect.y + y) * out.width + rect.x) * 3);
+          continue;
+        }
+        let d = ((rect.y + y) * out.width + rect.x) * 4;
+        for (let i = 0; i < rect.w; i++, s += c, d += 4) {
+          if (plane === 'alpha') data[d + 3] = src[s];
+          else if (c === 1) data[d] = data[d + 1] = data[d + 2] = src[s];
+          else {
+            data[d] = src[s];
+            data[d + 1] = src[s + 1];
+            data[d + 2] = src[s + 2];
+            if (c === 4) data[d + 3] = src[s + 3];
+            else if (c === 2) data[d + 3] = src[s + 1];
+          }
+        }
+      }
+    };
+
+    // IMDN_AS's any-size cropping and any-scale resize are whole-image steps: one piece then.
+    const isAs = this.info.arch === 'IMDN_AS';
+    const staged = exact && !(isAs && (target || width % 4 || height % 4));
 
     return new Promise((resolve, reject) => {
       let done = 0;
+      let total = 0;
+      let tilesDone = 0;
+      let tilesTotal = 0;
       const job = {
-        image,
-        tileOptions,
-        waiting: tiles.slice(),
+        pool: this.pool,
+        waiting: [],
         settled: false,
-        tileDone: (tile, msg) => {
-          if (job.settled) return;
-          const s = whole ? { ...tile, w: msg.width, h: msg.height } : tile;
-          stitch(result, out.width, msg, s, scale, raw);
-          done++;
-          if (onProgress) {
-            try {
-              onProgress({
-                done,
-                total: tiles.length,
-                tile: { x: s.x * scale, y: s.y * scale, width: s.w * scale, height: s.h * scale },
-                output,
-              });
-            } catch (e) {
-              job.fail(e);
-              return;
-            }
-          }
-          if (done === tiles.length) {
-            job.settled = true;
-            signal?.removeEventListener('abort', onAbort);
-            resolve(output);
-          }
-        },
         fail: (e) => {
           if (job.settled) return;
           job.settled = true;
@@ -413,8 +581,87 @@ export class Upscaler {
           reject(e);
         },
       };
+      const report = (rect) => {
+        done++;
+        if (rect) tilesDone++;
+        if (onProgress) {
+          onProgress({
+            done,
+            total,
+            tile: rect ? { x: rect.x, y: rect.y, width: rect.w, height: rect.h } : null,
+            tiles: { done: tilesDone, total: tilesTotal },
+            output,
+          });
+        }
+      };
+      const finish = () => {
+        if (job.settled) return;
+        job.settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        resolve(output);
+      };
       const onAbort = () => job.fail(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
+
+      if (staged) {
+        // Exact: the colour plane, then alpha (when not opaque) as a grey image of its own.
+        const planes = [{ rgb: rgbOf(image), mode: raw ? 'raw' : grey ? 'grey' : 'rgb', plane: 'colour' }];
+        if (alpha) planes.push({ rgb: rgbOf(image, 'alpha'), mode: 'grey', plane: 'alpha' });
+        const runs = planes.map((pl, i) => {
+          let last = null;
+          return exactPlane(job, {
+            rgb: pl.rgb,
+            width,
+            height,
+            info: this.info,
+            tileSize,
+            mode: pl.mode,
+            workers: this.workers,
+            // The attention weights need the whole image's statistics: computed here, between stages.
+            attention: (b, sums, count) => this.engine.stage('attention', [b, sums, count]).z,
+            write: (rect, msg) => {
+              place(rect, msg, pl.plane);
+              last = rect;
+            },
+            unit: () => {
+              report(last);
+              last = null;
+            },
+            finish: () => (i + 1 < runs.length ? runs[i + 1].start() : finish()),
+          });
+        });
+        total = runs.reduce((n, r) => n + r.units, 0);
+        tilesTotal = runs.reduce((n, r) => n + r.tiles, 0);
+        runs[0].start();
+        return;
+      }
+
+      // Whole-network tiles with a halo as wide as the receptive field (fast, approximate where
+      // the model has attention), or IMDN_AS in one piece.
+      const tiles = isAs
+        ? [{ x: 0, y: 0, w: width, h: height, cx: 0, cy: 0, cw: width, ch: height }]
+        : planTiles(width, height, { tileSize, halo: this.info.receptiveRadius, align: this.info.alignment });
+      const scale = isAs ? 1 : this.info.scale;
+      total = tilesTotal = tiles.length;
+      const tileOptions = { raw, targetWidth, targetHeight, ...(_testCrash ? { _testCrash } : {}) };
+      let left = tiles.length;
+      job.waiting.push(
+        ...tiles.map((t) => ({
+          build() {
+            const pixels = cropPixels(image, t);
+            return {
+              message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions },
+              transfer: [pixels.buffer],
+            };
+          },
+          done(msg) {
+            const s = isAs ? { ...t, w: msg.width, h: msg.height } : t;
+            stitch(data, out.width, msg, s, scale, raw);
+            report({ x: s.x * scale, y: s.y * scale, w: s.w * scale, h: s.h * scale });
+            if (--left === 0) finish();
+          },
+        })),
+      );
       this.pool.submit(job);
     });
   }
@@ -422,5 +669,6 @@ export class Upscaler {
   /** Stops the workers; pending calls reject. The upscaler cannot be used afterwards. */
   dispose() {
     this.pool.dispose();
+    this.engine.dispose();
   }
 }

@@ -94,6 +94,17 @@ export class WasmEngine {
     return r;
   }
 
+  /**
+   * A stage of exact tiling (see src/tiled.h): op is 'stem', 'blockA', 'attention', 'blockB' or
+   * 'tail', args as in wasm/bindings.cpp. Returns the binding's result object.
+   */
+  stage(op, args) {
+    if (!['stem', 'blockA', 'attention', 'blockB', 'tail'].includes(op)) throw new Error(`imdn: unknown stage ${op}`);
+    const r = this.engine[op](...args);
+    if (r.error) throw new Error(`imdn: ${r.error}`);
+    return r;
+  }
+
   profile(width, height) {
     const r = this.engine.profile(width, height);
     if (r.error) throw new Error(`imdn: ${r.error}`);

@@ -4,8 +4,9 @@
 //
 // Messages in:  { type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer }
 //               { type: 'tile', id, pixels: ArrayBuffer, width, height, channels, options }
+//               { type: 'stage', id, op, args }   (a stage of exact tiling, see core.js)
 // Messages out: { type: 'ready', info } | { type: 'init-error', message }
-//               { type: 'result', id, width, height, channels, data: ArrayBuffer }
+//               { type: 'result', id, ... }       (typed arrays transferred)
 //               { type: 'tile-error', id, message, fatal }
 import { instantiate, WasmEngine } from './engine.js';
 
@@ -34,6 +35,24 @@ port.listen((msg) => {
       (info) => port.post({ type: 'ready', info }),
       (e) => port.post({ type: 'init-error', message: e.message }),
     );
+    return;
+  }
+  if (msg.type === 'stage') {
+    (ready ?? Promise.reject(new Error('imdn: worker was sent a stage before init')))
+      .then(() => {
+        const r = engine.stage(msg.op, msg.args);
+        const out = { type: 'result', id: msg.id };
+        const transfer = [];
+        for (const [k, v] of Object.entries(r)) {
+          out[k] = v;
+          if (ArrayBuffer.isView(v)) transfer.push(v.buffer);
+        }
+        port.post(out, transfer);
+      })
+      .catch((e) => {
+        const fatal = e instanceof WebAssembly.RuntimeError || !engine;
+        port.post({ type: 'tile-error', id: msg.id, message: e.message, fatal });
+      });
     return;
   }
   if (msg.type === 'tile') {

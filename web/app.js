@@ -13,6 +13,7 @@ const state = {
   controller: null,
   result: null,
   elapsedMs: 0,
+  progress: null,
 };
 window.imdnDemo = state; // for the browser tests and the curious
 
@@ -95,13 +96,13 @@ function targetSize(w, h) {
   return { targetWidth: tw, targetHeight: th };
 }
 
-async function upscalerFor(model, workers, tileSize) {
-  const key = `${model}|${workers}|${tileSize}`;
+async function upscalerFor(model, workers, tileSize, exact) {
+  const key = `${model}|${workers}|${tileSize}|${exact}`;
   if (state.upscaler && state.upscalerKey === key) return state.upscaler;
   state.upscaler?.dispose();
   state.upscaler = null;
   try {
-    state.upscaler = await createUpscaler({ model, modelBaseUrl: modelBase, workers, tileSize });
+    state.upscaler = await createUpscaler({ model, modelBaseUrl: modelBase, workers, tileSize, exact });
   } catch (e) {
     throw new Error(`The model could not be loaded (${KNOWN_MODELS[model]} from ${modelBase}): ${e.message.replace(/^imdn: /, '')}`);
   }
@@ -113,9 +114,10 @@ async function upscalerFor(model, workers, tileSize) {
 // Running
 
 let ticker = 0;
-function progress(done, total, started) {
-  $('bar-fill').style.width = `${total ? (100 * done) / total : 0}%`;
-  $('progress-text').textContent = `${done} / ${total} tiles · ${((performance.now() - started) / 1000).toFixed(1)} s`;
+function progress(p, started) {
+  $('bar-fill').style.width = `${p.total ? (100 * p.done) / p.total : 0}%`;
+  const pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
+  $('progress-text').textContent = `${p.tiles.done} / ${p.tiles.total} tiles · ${pct}% · ${((performance.now() - started) / 1000).toFixed(1)} s`;
 }
 
 $('run').addEventListener('click', async () => {
@@ -125,6 +127,7 @@ $('run').addEventListener('click', async () => {
   const model = $('model').value;
   const workers = Math.max(1, Math.min(64, Number($('workers').value) || 1));
   const tileSize = Number($('tile').value);
+  const exact = $('exact').value === 'exact';
   let options = {};
   try {
     if (model === 'as') options = targetSize(pixels.width, pixels.height);
@@ -139,30 +142,29 @@ $('run').addEventListener('click', async () => {
   $('download').disabled = true;
   setState('running');
   const started = performance.now();
-  progress(0, 0, started);
-  let lastDone = 0;
-  let lastTotal = 0;
-  ticker = setInterval(() => progress(lastDone, lastTotal, started), 100);
+  state.progress = { done: 0, total: 0, tiles: { done: 0, total: 0 } };
+  progress(state.progress, started);
+  ticker = setInterval(() => progress(state.progress, started), 100);
   state.controller = new AbortController();
 
   try {
-    const up = await upscalerFor(model, workers, tileSize);
+    const up = await upscalerFor(model, workers, tileSize, exact);
     const out = up.outputSize(pixels.width, pixels.height, options);
     prepareCanvases(out.width, out.height);
     const ctx = $('output').getContext('2d');
     const result = await up.upscale(pixels, {
       ...options,
       signal: state.controller.signal,
-      onProgress: ({ done, total, tile, output }) => {
-        lastDone = done;
-        lastTotal = total;
-        // Paint the finished tile straight from the growing result.
-        ctx.putImageData(new ImageData(output.data, output.width, output.height), 0, 0, tile.x, tile.y, tile.width, tile.height);
+      onProgress: (p) => {
+        state.progress = p;
+        // Paint a finished output tile straight from the growing result.
+        const { tile, output } = p;
+        if (tile) ctx.putImageData(new ImageData(output.data, output.width, output.height), 0, 0, tile.x, tile.y, tile.width, tile.height);
       },
     });
     state.elapsedMs = performance.now() - started;
     state.result = result;
-    progress(lastTotal, lastTotal, started);
+    progress(state.progress, started);
     $('status').textContent = `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${workers} worker${workers > 1 ? 's' : ''}`;
     $('download').disabled = false;
     setState('done');
