@@ -109,6 +109,26 @@ ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthread
   return out;
 }
 
+ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels) {
+  ChannelSums out;
+  out.sum.assign(channels, 0.0);
+  out.sumsq.assign(channels, 0.0);
+  out.count = rows * cols;
+  double* s = out.sum.data();
+  double* q = out.sumsq.data();
+  for (size_t y = 0; y < rows; ++y) {
+    for (size_t p = 0; p < cols; ++p) {
+      const float* px = x + (y * row_pixels + p) * channels;
+      for (size_t c = 0; c < channels; ++c) {
+        const double v = px[c];
+        s[c] += v;
+        q[c] += v * v;
+      }
+    }
+  }
+  return out;
+}
+
 void stats_from_sums(const ChannelSums& s, std::vector<double>* mean, std::vector<double>* stdev) {
   const size_t channels = s.sum.size();
   mean->resize(channels);

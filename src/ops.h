@@ -32,6 +32,8 @@ struct ChannelSums {
   void add(const ChannelSums& other);
 };
 ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool);
+// The same over a rows x cols rectangle of a map whose rows are row_pixels pixels apart.
+ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels);
 
 // Mean and population standard deviation per channel.
 void channel_stats(const float* x, size_t pixels, size_t channels, pthreadpool_t pool, std::vector<double>* mean,

@@ -14,24 +14,34 @@ struct Rect {
 };
 
 // Tiles of at most `tile` a side, as equal as the grid allows.
+size_t grid_step(size_t n, size_t tile) {
+  const size_t count = (n + tile - 1) / tile;
+  return (n + count - 1) / count;
+}
+
 std::vector<Rect> grid(size_t H, size_t W, size_t tile) {
-  auto step = [&](size_t n) {
-    const size_t count = (n + tile - 1) / tile;
-    return (n + count - 1) / count;
-  };
-  const size_t sy = step(H), sx = step(W);
+  const size_t sy = grid_step(H, tile), sx = grid_step(W, tile);
   std::vector<Rect> out;
   for (size_t y = 0; y < H; y += sy)
     for (size_t x = 0; x < W; x += sx) out.push_back({y, x, std::min(sy, H - y), std::min(sx, W - x)});
   return out;
 }
 
-Rect grow(const Rect& r, size_t m, size_t H, size_t W) {
+// The crop around tile r with m pixels of halo. Every crop has the same size, (step + 2m) a side
+// where the image allows: near a border the window slides inwards rather than shrinking, which
+// keeps the tile exact (it is only further from the crop's inner edges) and lets the operators
+// keep their shape from tile to tile instead of being reshaped for each.
+Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t step_w) {
+  auto axis = [](size_t start, size_t len, size_t m_, size_t n, size_t step, size_t* c0, size_t* clen) {
+    const size_t want = std::min(n, step + 2 * m_);
+    size_t lo = start >= m_ ? start - m_ : 0;
+    if (lo + want > n) lo = n - want;
+    *c0 = lo;
+    *clen = std::max(want, std::min(n, start + len + m_) - lo);
+  };
   Rect g;
-  g.y = r.y >= m ? r.y - m : 0;
-  g.x = r.x >= m ? r.x - m : 0;
-  g.h = std::min(H, r.y + r.h + m) - g.y;
-  g.w = std::min(W, r.x + r.w + m) - g.x;
+  axis(r.y, r.h, m, H, step_h, &g.y, &g.h);
+  axis(r.x, r.w, m, W, step_w, &g.x, &g.w);
   return g;
 }
 
@@ -91,6 +101,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   const size_t out_h = h * info.scale, out_w = w * info.scale;
   const size_t halo_a = arch.block.steps.size();
   const std::vector<Rect> tiles = grid(bh, bw, tile_);
+  const size_t sy = grid_step(bh, tile_), sx = grid_step(bw, tile_);
   const size_t nb = net_.blocks();
   const size_t total = tiles.size() * (nb + 2) + nb;
   size_t done = 0;
@@ -99,12 +110,16 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   };
   macs_ = 0;
 
-  std::vector<float> fea(P * nf), x(P * nf), cat(P * cc), acc(net_.has_fusion() ? P * nf : 0, 0.f);
-  std::vector<float> crop, crop2, out;
+  std::vector<float>&fea = fea_, &x = x_, &cat = cat_, &acc = acc_, &crop = crop_, &crop2 = crop2_, &out = out_;
+  fea.resize(P * nf);
+  x.resize(P * nf);
+  cat.resize(P * cc);
+  acc.resize(net_.has_fusion() ? P * nf : 0);
+  std::fill(acc.begin(), acc.end(), 0.f);
 
   // Stem, tile by tile.
   for (const Rect& t : tiles) {
-    const Rect c = grow(t, kStemHalo, bh, bw);
+    const Rect c = grow(t, kStemHalo, bh, bw, sy, sx);
     const size_t iy = c.y * S, ix = c.x * S, ih = std::min(h, (c.y + c.h) * S) - iy, iw = std::min(w, (c.x + c.w) * S) - ix;
     take(input, w, Rect{iy, ix, ih, iw}, 3, &crop);
     out.resize(c.h * c.w * nf);
@@ -118,14 +133,14 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
     // A: the distillation steps, tile by tile, and the attention's statistics of the tiles.
     ops::ChannelSums sums;
     for (const Rect& t : tiles) {
-      const Rect c = grow(t, halo_a, bh, bw);
+      const Rect c = grow(t, halo_a, bh, bw, sy, sx);
       take(x.data(), bw, c, nf, &crop);
       out.resize(c.h * c.w * cc);
       net_.stage_block_a(b, crop.data(), c.h, c.w, out.data());
       macs_ += arch.macs_block_a_per_pixel() * c.h * c.w;
       put(out.data(), c, t, cc, cat.data(), bw);
       if (net_.has_attention()) {
-        for (size_t y = 0; y < t.h; ++y) sums.add(ops::channel_sums(cat.data() + ((t.y + y) * bw + t.x) * cc, t.w, cc, nullptr));
+        sums.add(ops::channel_sums_rect(out.data() + ((t.y - c.y) * c.w + (t.x - c.x)) * cc, t.h, t.w, c.w, cc));
       }
       step();
     }
@@ -143,7 +158,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   // Tail, tile by tile.
   float* src_map = acc.empty() ? x.data() : acc.data();
   for (const Rect& t : tiles) {
-    const Rect c = grow(t, kTailHalo, bh, bw);
+    const Rect c = grow(t, kTailHalo, bh, bw, sy, sx);
     take(src_map, bw, c, nf, &crop);
     take(fea.data(), bw, c, nf, &crop2);
     out.resize(c.h * r * c.w * r * 3);

@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "network.h"
 
@@ -56,6 +57,9 @@ class TiledNetwork {
   Network& net_;
   size_t tile_;
   uint64_t macs_ = 0;
+  // The whole-image maps and one crop's buffers, kept from run to run (first touches of fresh
+  // memory are slow: page faults and zeroing cost more than the copies).
+  std::vector<float> fea_, x_, cat_, acc_, crop_, crop2_, out_;
 };
 
 }  // namespace imdn

@@ -54,7 +54,7 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
     for (int qy = 0; qy < 2; ++qy)
       for (int qx = 0; qx < 2; ++qx) {
         const std::vector<float> in = crop(rgb, w, ys[qy], xs[qx], h_size, w_size);
-        net_.run(in.data(), h_size, w_size, part.data());
+        tiled_.run(in.data(), h_size, w_size, part.data());
         const size_t y0 = qy ? h_half : 0, y1 = qy ? h : h_half, x0 = qx ? w_half : 0, x1 = qx ? w : w_half;
         for (size_t y = y0; y < y1; ++y)
           std::copy_n(part.data() + ((y - ys[qy]) * w_size + (x0 - xs[qx])) * 3, (x1 - x0) * 3, out.data() + (y * w + x0) * 3);
@@ -67,7 +67,7 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
   for (size_t y = 0; y < ph; ++y)
     for (size_t x = 0; x < pw; ++x)
       std::copy_n(rgb + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
-  net_.run(padded.data(), ph, pw, result.data());
+  tiled_.run(padded.data(), ph, pw, result.data());
   for (size_t y = 0; y < h; ++y) std::copy_n(result.data() + y * pw * 3, w * 3, out.data() + y * w * 3);
   return out;
 }
@@ -79,7 +79,7 @@ std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_
   const size_t m = info().size_multiple;
   if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w);
   std::vector<float> out(out_h * out_w * 3);
-  net_.run(rgb, h, w, out.data());
+  tiled_.run(rgb, h, w, out.data());
   return out;
 }
 
