@@ -11,19 +11,20 @@
 // tile needs a halo as wide as the receptive field (27 px) besides.
 //
 // Design: block at a time. The network is cut where it needs the whole image:
-//   stem     per tile: input crop (tile + 1 body px, times the stem stride) -> fea, copied to x
+//   stem     per tile: input crop (tile + 1 body px, times the stem stride) -> fea, kept as x
 //   block b  A, per tile: x crop (tile + one px per 3x3 step: 4, or 6 in IMDN_RTE) -> the block's
 //              concatenation on the tile, kept in `cat`, and its per-channel sums on the tile
 //            barrier: the sums of all tiles give the attention weights z_b (the only barrier)
 //            B, pointwise in chunks: cat *= z_b; x += fuse(cat); acc += fusion_b(x)
-//   tail     per tile: acc (or x) and fea crops (tile + 2) -> lr, + fea, up, pixel shuffle
+//   tail     per tile: acc (or x) crop (tile + 2), and fea recomputed from the input (the stem is
+//            0.3% of the MACs; keeping fea would cost a map) -> lr, + fea, up, pixel shuffle
 // Each crop's values are exact on the tile because every 3x3 convolution only consumes one pixel
 // of halo and the crop meets the image border exactly where the image does (zero padding); the
 // sums are taken over the tiles' own pixels only, so they add up to the whole-image sums (in
 // double precision, so the order of addition does not matter at float precision).
 //
 // Memory: whole-image maps of P = body pixels (input pixels / stem stride^2), float32:
-//   P * (2 * nf + cat_channels + (nf if IMDN's fusion))  -> IMDN: P * 256 floats = 1 KiB per pixel
+//   P * (nf + cat_channels + (nf if IMDN's fusion))  -> IMDN: P * 192 floats = 768 bytes per pixel
 // plus one crop's scratch, about (tile + 8)^2 * (5 * nf + 3 * upsample^2) floats, plus the output.
 // Compute: the 3x3 convolutions of each block run on (tile + 8)^2 instead of tile^2 pixels:
 // 1.13x the whole-image MACs at tile 128, 1.27x at 64 (whole-network tiles: 2.0x and 3.4x).
@@ -59,7 +60,7 @@ class TiledNetwork {
   uint64_t macs_ = 0;
   // The whole-image maps and one crop's buffers, kept from run to run (first touches of fresh
   // memory are slow: page faults and zeroing cost more than the copies).
-  std::vector<float> fea_, x_, cat_, acc_, crop_, crop2_, out_;
+  std::vector<float> x_, cat_, acc_, crop_, crop2_, out_;
 };
 
 }  // namespace imdn

@@ -256,16 +256,27 @@ class Engine {
   }
 
   // The tail over a crop -> the core's output pixels (core * upsample, cut to outWidth x
-  // outHeight): mode "rgb" bytes, "grey" bytes (mean of R, G, B), or "raw" RGB floats.
-  val tail(const val& src, const val& fea, int width, int height, const val& core, int out_width, int out_height,
-           const std::string& mode) {
+  // outHeight): mode "rgb" bytes, "grey" bytes (mean of R, G, B), or "raw" RGB floats. The stem's
+  // features are recomputed from `pixels`, an RGB input crop of inWidth x inHeight whose body
+  // grid holds the tail's crop at (at.x, at.y).
+  val tail(const val& src, const val& pixels, int in_width, int in_height, const val& at, int width, int height,
+           const val& core, int out_width, int out_height, const std::string& mode) {
     return guarded([&] {
       imdn::Network& net = upscaler_->network();
       const size_t w = size_t(width), h = size_t(height), nf = net.features(), r = net.upsample();
+      const size_t iw = size_t(in_width), ih = size_t(in_height), S = net.stem_stride();
+      const size_t fw = (iw + S - 1) / S, fh = (ih + S - 1) / S;
       const Core c = core_of(core, w, h);
+      const size_t ax = at["x"].as<size_t>(), ay = at["y"].as<size_t>();
+      if (ax + w > fw || ay + h > fh) throw imdn::Error("tail: crop outside the stem's features");
       std::vector<float> s = numbers_of<float>(src);
-      const std::vector<float> f = numbers_of<float>(fea);
-      if (s.size() != w * h * nf || f.size() != w * h * nf) throw imdn::Error("tail: feature data does not match the crop");
+      const std::vector<uint8_t> px = bytes_of(pixels);
+      if (s.size() != w * h * nf || px.size() != iw * ih * 3) throw imdn::Error("tail: data does not match the crop");
+      std::vector<float> rgb(px.size());
+      for (size_t i = 0; i < px.size(); ++i) rgb[i] = px[i] / 255.f;
+      std::vector<float> wide(fw * fh * nf), f(w * h * nf);
+      net.stage_stem(rgb.data(), ih, iw, wide.data());
+      for (size_t y = 0; y < h; ++y) std::copy_n(wide.data() + ((ay + y) * fw + ax) * nf, w * nf, f.data() + y * w * nf);
       std::vector<float> out(h * r * w * r * 3);
       net.stage_tail(s.data(), f.data(), h, w, out.data(), h * r, w * r);
       const size_t ow = std::min(size_t(out_width), c.w * r), oh = std::min(size_t(out_height), c.h * r);

@@ -313,12 +313,11 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
   const outW = width * info.scale;
   const outH = height * info.scale;
   const tiles = planTiles(bw, bh, { tileSize: Math.max(8, Math.round(tileSize / S)), halo: 0 }).map((t) => ({ x: t.x, y: t.y, w: t.w, h: t.h }));
-  // The pointwise part of a block goes out in chunks: enough for every worker, and small (64K
-  // pixels) so that the copies in flight stay small next to the maps.
-  const nChunks = Math.min(P, Math.max(2 * workers, Math.ceil(P / 65536)));
+  // The pointwise part of a block goes out in chunks: enough for every worker, and small (16K
+  // pixels, 4 MiB a map) so that the copies in flight and the workers' heaps stay small.
+  const nChunks = Math.min(P, Math.max(2 * workers, Math.ceil(P / 16384)));
   const units = tiles.length * (B + 2) + B * nChunks;
 
-  const fea = new Float32Array(P * nf);
   const x = new Float32Array(P * nf);
   const cat = new Float32Array(P * cc);
   const acc = info.fusion ? new Float32Array(P * nf) : null;
@@ -338,25 +337,32 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
     job.pool.submit(job);
   };
 
+  // The input pixels under body rect c: { pixels, iw, ih }.
+  const inputUnder = (c) => {
+    const ix = c.x * S;
+    const iy = c.y * S;
+    const iw = Math.min(width, (c.x + c.w) * S) - ix;
+    const ih = Math.min(height, (c.y + c.h) * S) - iy;
+    const pixels = new Uint8Array(iw * ih * 3);
+    for (let yy = 0; yy < ih; yy++) {
+      const s = ((iy + yy) * width + ix) * 3;
+      pixels.set(rgb.subarray(s, s + iw * 3), yy * iw * 3);
+    }
+    return { pixels, iw, ih };
+  };
+
+  // The stem's features become the first block's input x. (The tail recomputes the ones it needs
+  // from the input: the stem is 0.3% of the MACs, a kept map of them nf floats per pixel.)
   const stem = () =>
     stage(
       tiles.map((t) => ({
         build() {
           const c = grow(t, 1, bw, bh);
-          const ix = c.x * S;
-          const iy = c.y * S;
-          const iw = Math.min(width, (c.x + c.w) * S) - ix;
-          const ih = Math.min(height, (c.y + c.h) * S) - iy;
-          const pixels = new Uint8Array(iw * ih * 3);
-          for (let yy = 0; yy < ih; yy++) {
-            const s = ((iy + yy) * width + ix) * 3;
-            pixels.set(rgb.subarray(s, s + iw * 3), yy * iw * 3);
-          }
+          const { pixels, iw, ih } = inputUnder(c);
           this.c = c;
           return { message: { type: 'stage', op: 'stem', args: [pixels, iw, ih] }, transfer: [pixels.buffer] };
         },
         done(msg) {
-          putRect(msg.data, this.c, t, nf, fea, bw);
           putRect(msg.data, this.c, t, nf, x, bw);
         },
       })),
@@ -410,12 +416,14 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
       tiles.map((t) => ({
         build() {
           const c = grow(t, 2, bw, bh);
+          const wide = grow(c, 1, bw, bh);
           const src = takeRect(acc ?? x, bw, c, nf);
-          const f = takeRect(fea, bw, c, nf);
+          const { pixels, iw, ih } = inputUnder(wide);
           const core = { x: t.x - c.x, y: t.y - c.y, w: t.w, h: t.h };
+          const at = { x: c.x - wide.x, y: c.y - wide.y };
           return {
-            message: { type: 'stage', op: 'tail', args: [src, f, c.w, c.h, core, outW - t.x * r, outH - t.y * r, mode] },
-            transfer: [src.buffer, f.buffer],
+            message: { type: 'stage', op: 'tail', args: [src, pixels, iw, ih, at, c.w, c.h, core, outW - t.x * r, outH - t.y * r, mode] },
+            transfer: [src.buffer, pixels.buffer],
           };
         },
         done(msg) {

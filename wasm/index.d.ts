@@ -50,8 +50,8 @@ export interface UpscalerOptions {
    * The network runs block by block over all tiles; each block's contrast-aware attention uses
    * the statistics of the whole image (one barrier per block); the halo is 4 px per block, about
    * 1.13x the whole-image compute at tileSize 128 and 1.27x at 64. The main thread holds the
-   * feature maps: about 1 KiB per input pixel for IMDN (a 1024x1024 input: 1 GiB), 2-3 times
-   * less for RTC/RTE, 16 times less for IMDN_AS.
+   * feature maps: 768 bytes per input pixel for IMDN (a 1024x1024 input: 768 MiB), about a
+   * third of that for RTC/RTE, a sixteenth for IMDN_AS.
    * false: every tile runs the whole network with a halo as wide as the receptive field (27 px
    * for IMDN): no feature maps kept (memory per tile only), 2.0x the compute at tile 128 and
    * 3.4x at 64; exact for IMDN_RTC and IMDN_RTE, but with IMDN/IMDN_AS tiles smaller than the
