@@ -15,6 +15,7 @@
 
 #include "architecture.h"
 #include "ops.h"
+#include "winograd.h"
 
 namespace imdn {
 
@@ -66,12 +67,21 @@ class Buffer {
 class Conv {
  public:
   Conv(const Model& model, const std::string& prefix, const ConvSpec& spec, size_t o0, size_t o1, size_t i0,
-       size_t cin, size_t in_stride, size_t out_stride, bool with_bias)
+       size_t cin, size_t in_stride, size_t out_stride, bool with_bias, bool winograd)
       : name_(prefix + spec.name),
         kind_("conv" + std::to_string(spec.kernel) + "x" + std::to_string(spec.kernel) + (spec.stride > 1 ? "/2 " : " ") +
               std::to_string(cin) + "->" + std::to_string(o1 - o0)) {
     const Tensor& w = model.tensor(name_ + ".weight");
     const size_t k = spec.kernel, cin_all = spec.cin, cout = o1 - o0;
+    in_stride_ = in_stride;
+    out_stride_ = out_stride;
+    if (winograd && k == 3 && spec.stride == 1) {
+      const float* b = spec.bias && with_bias ? model.tensor(name_ + ".bias").data.data() : nullptr;
+      winograd_ = std::make_unique<WinogradConv3x3>(w.data.data(), b, spec.cout, cin_all, o0, cout, i0, cin,
+                                                    spec.act == Act::kReLU);
+      kind_ = "winograd " + kind_;
+      return;
+    }
     // PyTorch (out, in, kh, kw) -> XNNPACK (out, kh, kw, in)
     std::vector<float> kernel(cout * k * k * cin);
     for (size_t o = 0; o < cout; ++o)
@@ -105,6 +115,12 @@ class Conv {
   // bytes that size needs.
   size_t reshape(size_t h, size_t w, pthreadpool_t pool) {
     if (h == h_ && w == w_) return workspace_;
+    if (winograd_) {
+      h_ = h;
+      w_ = w;
+      workspace_ = 0;
+      return 0;
+    }
     size_t oh = 0, ow = 0;
     h_ = w_ = 0;
     check(xnn_reshape_convolution2d_nhwc_f32(op_, /*batch_size=*/1, h, w, &workspace_, &oh, &ow, pool),
@@ -114,6 +130,10 @@ class Conv {
     return workspace_;
   }
   void run(const float* in, float* out, void* workspace, pthreadpool_t pool) {
+    if (winograd_) {
+      winograd_->run(in, in_stride_, h_, w_, out, out_stride_, pool);
+      return;
+    }
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
@@ -122,7 +142,8 @@ class Conv {
  private:
   std::string name_, kind_;
   xnn_operator_t op_ = nullptr;
-  size_t h_ = 0, w_ = 0, workspace_ = 0;
+  std::unique_ptr<WinogradConv3x3> winograd_;  // 3x3 stride-1 convolutions, when chosen
+  size_t h_ = 0, w_ = 0, workspace_ = 0, in_stride_ = 0, out_stride_ = 0;
 };
 
 size_t out_side(size_t n, uint32_t stride) { return (n + stride - 1) / stride; }  // 3x3, pad 1
@@ -173,7 +194,7 @@ struct Network::Impl {
     timed(c.kind(), [&] { c.run(in, out, workspace.data(), pool); });
   }
 
-  Impl(const Model& model, size_t threads) : info(model.info()), arch(Architecture::of(model.info())) {
+  Impl(const Model& model, size_t threads, bool winograd) : info(model.info()), arch(Architecture::of(model.info())) {
     initialize_xnnpack();
     if (threads != 1) {
       pool = pthreadpool_create(threads);  // 0 = one per core
@@ -182,7 +203,7 @@ struct Network::Impl {
     const uint32_t nf = arch.block.nf, d = arch.block.distilled, catc = arch.block.cat_channels();
     for (size_t i = 0; i < arch.stem.size(); ++i) {
       const ConvSpec& s = arch.stem[i];
-      stem.push_back(std::make_unique<Conv>(model, "", s, 0, s.cout, 0, s.cin, s.cin, s.cout, true));
+      stem.push_back(std::make_unique<Conv>(model, "", s, 0, s.cout, 0, s.cin, s.cin, s.cout, true, winograd));
     }
     for (uint32_t b = 0; b < arch.blocks; ++b) {
       const std::string p = "blocks." + std::to_string(b) + ".";
@@ -193,11 +214,11 @@ struct Network::Impl {
         Step st;
         st.act = s.act;
         if (k + 1 == arch.block.steps.size()) {
-          st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true);
+          st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
         } else {
           st.rem_channels = s.cout - d;
-          st.distilled = std::make_unique<Conv>(model, p, s, 0, d, 0, s.cin, in_stride, catc, true);
-          st.remaining = std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true);
+          st.distilled = std::make_unique<Conv>(model, p, s, 0, d, 0, s.cin, in_stride, catc, true, winograd);
+          st.remaining = std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
           rem_max = std::max(rem_max, st.rem_channels);
           in_stride = st.rem_channels;
         }
@@ -210,19 +231,19 @@ struct Network::Impl {
         blk.cca1_b = model.tensor(p + "cca.1.bias").data;
       }
       const ConvSpec& f = arch.block.fuse;
-      blk.fuse = std::make_unique<Conv>(model, p, f, 0, f.cout, 0, f.cin, catc, nf, true);
+      blk.fuse = std::make_unique<Conv>(model, p, f, 0, f.cout, 0, f.cin, catc, nf, true, winograd);
       if (arch.fusion) {
         ConvSpec fs;
         fs.name = "fusion";
         fs.cin = nf * arch.blocks;
         fs.cout = nf;
         fs.kernel = 1;
-        blk.fusion = std::make_unique<Conv>(model, "", fs, 0, nf, size_t(b) * nf, nf, nf, nf, /*with_bias=*/b == 0);
+        blk.fusion = std::make_unique<Conv>(model, "", fs, 0, nf, size_t(b) * nf, nf, nf, nf, /*with_bias=*/b == 0, winograd);
       }
       blocks.push_back(std::move(blk));
     }
-    lr = std::make_unique<Conv>(model, "", arch.lr, 0, nf, 0, nf, nf, nf, true);
-    up = std::make_unique<Conv>(model, "", arch.up, 0, arch.up.cout, 0, nf, nf, arch.up.cout, true);
+    lr = std::make_unique<Conv>(model, "", arch.lr, 0, nf, 0, nf, nf, nf, true, winograd);
+    up = std::make_unique<Conv>(model, "", arch.up, 0, arch.up.cout, 0, nf, nf, arch.up.cout, true, winograd);
   }
 
   ~Impl() {
@@ -417,7 +438,20 @@ struct Network::Impl {
   }
 };
 
-Network::Network(const Model& model, size_t threads) : impl_(std::make_unique<Impl>(model, threads)) {}
+namespace {
+bool use_winograd(Convolutions c) {
+  if (c != Convolutions::kDefault) return c == Convolutions::kWinograd;
+#ifdef __EMSCRIPTEN__
+  return true;
+#else
+  const char* env = std::getenv("IMDN_CONV");
+  return env != nullptr && std::string(env) == "winograd";
+#endif
+}
+}  // namespace
+
+Network::Network(const Model& model, size_t threads, Convolutions convolutions)
+    : impl_(std::make_unique<Impl>(model, threads, use_winograd(convolutions))) {}
 Network::~Network() = default;
 const ModelInfo& Network::info() const { return impl_->info; }
 std::pair<size_t, size_t> Network::output_size(size_t h, size_t w) const { return impl_->output_size(h, w); }

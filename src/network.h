@@ -26,10 +26,16 @@
 
 namespace imdn {
 
+// How 3x3 stride-1 convolutions are computed: XNNPACK's direct convolution, or Winograd F(2x2, 3x3)
+// (winograd.h), 2.25x fewer multiplies. The default is Winograd in WebAssembly, where XNNPACK's
+// direct kernels already run at the SIMD peak, and direct natively, where XNNPACK's AVX-512/FMA
+// kernels beat our portable ones; $IMDN_CONV=winograd|direct overrides it natively.
+enum class Convolutions { kDirect, kWinograd, kDefault };
+
 class Network {
  public:
   // threads: 0 = one per core (native), 1 = the calling thread only.
-  explicit Network(const Model& model, size_t threads = 1);
+  explicit Network(const Model& model, size_t threads = 1, Convolutions convolutions = Convolutions::kDefault);
   ~Network();
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;

@@ -76,9 +76,11 @@ uint64_t TiledNetwork::memory_needed(size_t h, size_t w) const {
   const uint64_t P = ((h + s - 1) / s) * ((w + s - 1) / s);
   const uint64_t nf = net_.features();
   const uint64_t maps = P * (nf + net_.cat_channels() + (net_.has_fusion() ? nf : 0));
-  const uint64_t c = tile_ + 2 * net_.architecture().block.steps.size();
+  const uint64_t bh = (h + s - 1) / s, bw = (w + s - 1) / s, m = 2 * net_.architecture().block.steps.size();
+  const uint64_t ch = std::min<uint64_t>(bh, std::min<uint64_t>(tile_, bh) + m);
+  const uint64_t cw = std::min<uint64_t>(bw, std::min<uint64_t>(tile_, bw) + m);
   const uint64_t r = net_.upsample();
-  const uint64_t scratch = c * c * (6 * nf + 3 * r * r) + c * c * s * s * 3;
+  const uint64_t scratch = ch * cw * (6 * nf + 3 * r * r) + ch * cw * s * s * 3;
   return (maps + scratch) * sizeof(float);
 }
 

@@ -51,6 +51,7 @@ class TiledNetwork {
 
   // Bytes of maps and scratch a run over h x w allocates (output excluded).
   uint64_t memory_needed(size_t h, size_t w) const;
+  size_t tile() const { return tile_; }
   // Multiply-accumulates of the last run's convolutions.
   uint64_t macs() const { return macs_; }
 

@@ -23,6 +23,12 @@ std::vector<float> crop(const float* rgb, size_t w, size_t y0, size_t x0, size_t
 
 Upscaler::Upscaler(const Model& model, size_t threads) : net_(model, threads) {}
 
+TiledNetwork& Upscaler::tiled(size_t tile) {
+  if (tile == 0) tile = kTile;
+  if (!tiled_ || tiled_->tile() != tile) tiled_ = std::make_unique<TiledNetwork>(net_, tile);
+  return *tiled_;
+}
+
 std::pair<size_t, size_t> Upscaler::output_size(size_t w, size_t h, const UpscaleOptions& o) const {
   if (w == 0 || h == 0) throw Error("image is empty (" + dims(w, h) + ")");
   size_t ow = w * info().scale, oh = h * info().scale;
@@ -54,7 +60,7 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
     for (int qy = 0; qy < 2; ++qy)
       for (int qx = 0; qx < 2; ++qx) {
         const std::vector<float> in = crop(rgb, w, ys[qy], xs[qx], h_size, w_size);
-        tiled_.run(in.data(), h_size, w_size, part.data());
+        tiled(0).run(in.data(), h_size, w_size, part.data());
         const size_t y0 = qy ? h_half : 0, y1 = qy ? h : h_half, x0 = qx ? w_half : 0, x1 = qx ? w : w_half;
         for (size_t y = y0; y < y1; ++y)
           std::copy_n(part.data() + ((y - ys[qy]) * w_size + (x0 - xs[qx])) * 3, (x1 - x0) * 3, out.data() + (y * w + x0) * 3);
@@ -67,19 +73,19 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
   for (size_t y = 0; y < ph; ++y)
     for (size_t x = 0; x < pw; ++x)
       std::copy_n(rgb + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
-  tiled_.run(padded.data(), ph, pw, result.data());
+  tiled(0).run(padded.data(), ph, pw, result.data());
   for (size_t y = 0; y < h; ++y) std::copy_n(result.data() + y * pw * 3, w * 3, out.data() + y * w * 3);
   return out;
 }
 
-std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow) {
+std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile) {
   const auto [out_w, out_h] = output_size(w, h);
   *oh = out_h;
   *ow = out_w;
   const size_t m = info().size_multiple;
   if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w);
   std::vector<float> out(out_h * out_w * 3);
-  tiled_.run(rgb, h, w, out.data());
+  tiled(tile).run(rgb, h, w, out.data());
   return out;
 }
 
@@ -107,7 +113,7 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
   for (size_t p = 0; p < n; ++p)
     for (size_t c = 0; c < 3; ++c) rgb[p * 3 + c] = src->data[p * ch + (gray ? 0 : c)];
   size_t oh = 0, ow = 0;
-  const std::vector<float> colour = run_rgb(rgb.data(), h, w, &oh, &ow);
+  const std::vector<float> colour = run_rgb(rgb.data(), h, w, &oh, &ow, options.tile);
 
   Image out;
   out.width = ow;
@@ -130,7 +136,7 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
       for (size_t p = 0; p < on; ++p) out.data[p * ch + alpha] = 1.f;
     } else {
       for (size_t p = 0; p < n; ++p) rgb[p * 3] = rgb[p * 3 + 1] = rgb[p * 3 + 2] = src->data[p * ch + alpha];
-      const std::vector<float> a = run_rgb(rgb.data(), h, w, &oh, &ow);
+      const std::vector<float> a = run_rgb(rgb.data(), h, w, &oh, &ow, options.tile);
       for (size_t p = 0; p < on; ++p) {
         out.data[p * ch + alpha] = std::min(1.f, std::max(0.f, (a[p * 3] + a[p * 3 + 1] + a[p * 3 + 2]) / 3.f));
       }

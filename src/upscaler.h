@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct UpscaleOptions {
   // bicubic and quantized to 8 bits, as the authors prepared their inputs, then restored.
   // 0 x 0 (default) restores at the input size. Other models refuse a target size.
   size_t target_width = 0, target_height = 0;
+  // Side of the exact tiles the network runs on, in body pixels (tiled.h); 0 = kTile (128).
+  // Larger tiles spend less on halos and copies and need more memory.
+  size_t tile = 0;
 };
 
 class Upscaler {
@@ -46,18 +50,19 @@ class Upscaler {
   // per 3x3 convolution natively) and a faster first run.
   // IMDN_AS with sides that are not multiples of 4 uses the authors' adaptive cropping strategy
   // (four overlapping crops whose sides are multiples of 4), or edge padding for tiny images.
-  std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow);
+  std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile = 0);
 
   // Refuse whole-image passes whose feature maps would exceed this many bytes (Network's default).
   void set_memory_limit(uint64_t bytes) { net_.set_memory_limit(bytes); }
 
  private:
   std::vector<float> run_as_any_size(const float* rgb, size_t h, size_t w);
+  TiledNetwork& tiled(size_t tile);
 
   static constexpr size_t kTile = 128;
 
   Network net_;
-  TiledNetwork tiled_{net_, kTile};
+  std::unique_ptr<TiledNetwork> tiled_;
 };
 
 }  // namespace imdn

@@ -137,6 +137,7 @@ class Engine {
       imdn::UpscaleOptions o;
       if (options["targetWidth"].isNumber()) o.target_width = options["targetWidth"].as<size_t>();
       if (options["targetHeight"].isNumber()) o.target_height = options["targetHeight"].as<size_t>();
+      if (options["tile"].isNumber()) o.tile = options["tile"].as<size_t>();
       const bool raw = options["raw"].isTrue();
       const std::vector<uint8_t> px = bytes_of(pixels);
       imdn::Image in;
@@ -149,7 +150,7 @@ class Engine {
       if (raw) {
         if (channels != 3) throw imdn::Error("raw output needs an RGB image");
         size_t oh = 0, ow = 0;
-        const std::vector<float> out = upscaler_->run_rgb(in.data.data(), in.height, in.width, &oh, &ow);
+        const std::vector<float> out = upscaler_->run_rgb(in.data.data(), in.height, in.width, &oh, &ow, o.tile);
         r.set("width", ow);
         r.set("height", oh);
         r.set("channels", 3);

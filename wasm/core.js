@@ -569,8 +569,14 @@ export class Upscaler {
     };
 
     // IMDN_AS's any-size cropping and any-scale resize are whole-image steps: one piece then.
+    // An image that fits in one tile also goes to one worker in one piece (exact: it is the whole
+    // image), which spares the stages' copies.
     const isAs = this.info.arch === 'IMDN_AS';
-    const staged = exact && !(isAs && (target || width % 4 || height % 4));
+    const S = this.info.stemStride;
+    const bodyTile = Math.max(8, Math.round(tileSize / S));
+    const oneTile = Math.ceil(width / S) <= bodyTile && Math.ceil(height / S) <= bodyTile;
+    const whole = isAs || (exact && oneTile);
+    const staged = exact && !whole;
 
     return new Promise((resolve, reject) => {
       let done = 0;
@@ -646,12 +652,14 @@ export class Upscaler {
 
       // Whole-network tiles with a halo as wide as the receptive field (fast, approximate where
       // the model has attention), or IMDN_AS in one piece.
-      const tiles = isAs
+      const tiles = whole
         ? [{ x: 0, y: 0, w: width, h: height, cx: 0, cy: 0, cw: width, ch: height }]
         : planTiles(width, height, { tileSize, halo: this.info.receptiveRadius, align: this.info.alignment });
       const scale = isAs ? 1 : this.info.scale;
       total = tilesTotal = tiles.length;
-      const tileOptions = { raw, targetWidth, targetHeight, ...(_testCrash ? { _testCrash } : {}) };
+      // The worker runs each piece as exact tiles of its own: one tile for crops of ours (they are
+      // small), 128 body pixels for IMDN_AS's whole image (bounded memory).
+      const tileOptions = { raw, targetWidth, targetHeight, tile: isAs ? 128 : 1 << 20, ...(_testCrash ? { _testCrash } : {}) };
       let left = tiles.length;
       job.waiting.push(
         ...tiles.map((t) => ({

@@ -1,0 +1,63 @@
+// Winograd F(2x2, 3x3) against direct summation on odd shapes, channel counts and strides.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "winograd.h"
+
+namespace {
+
+struct Case {
+  size_t h, w, cin, cout, in_stride, out_stride;
+  bool relu;
+};
+
+class Winograd : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Winograd, MatchesDirectConvolution) {
+  const Case c = GetParam();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0.f, 1.f);
+  // A wider weight tensor, of which the conv takes a slice, as the engine's split convs do.
+  const size_t cout_all = c.cout + 3, cin_all = c.cin + 2, o0 = 2, i0 = 1;
+  std::vector<float> wt(cout_all * cin_all * 9), bias(cout_all), in(c.h * c.w * c.in_stride + 8);
+  for (float& v : wt) v = n(rng) / std::sqrt(float(9 * c.cin));
+  for (float& v : bias) v = n(rng);
+  for (float& v : in) v = n(rng);
+  imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout_all, cin_all, o0, c.cout, i0, c.cin, c.relu);
+  std::vector<float> out(c.h * c.w * c.out_stride, 12345.f);
+  for (pthreadpool_t pool : {pthreadpool_t(nullptr), pthreadpool_create(2)}) {
+    conv.run(in.data(), c.in_stride, c.h, c.w, out.data(), c.out_stride, pool);
+    if (pool) pthreadpool_destroy(pool);
+    double worst = 0;
+    for (size_t y = 0; y < c.h; ++y)
+      for (size_t x = 0; x < c.w; ++x)
+        for (size_t o = 0; o < c.out_stride; ++o) {
+          const float got = out[(y * c.w + x) * c.out_stride + o];
+          if (o >= c.cout) {
+            ASSERT_EQ(got, 12345.f) << "wrote outside its channels";
+            continue;
+          }
+          double s = bias[o0 + o];
+          for (size_t i = 0; i < c.cin; ++i)
+            for (int ky = 0; ky < 3; ++ky)
+              for (int kx = 0; kx < 3; ++kx) {
+                const long yy = long(y) + ky - 1, xx = long(x) + kx - 1;
+                if (yy < 0 || xx < 0 || yy >= long(c.h) || xx >= long(c.w)) continue;
+                s += double(wt[((o0 + o) * cin_all + i0 + i) * 9 + ky * 3 + kx]) * in[(yy * c.w + xx) * c.in_stride + i];
+              }
+          if (c.relu && s < 0) s = 0;
+          worst = std::max(worst, std::fabs(s - got));
+        }
+    EXPECT_LE(worst, 2e-5) << c.h << "x" << c.w << " " << c.cin << "->" << c.cout;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Winograd,
+                         ::testing::Values(Case{1, 1, 3, 64, 3, 64, false}, Case{7, 13, 48, 16, 64, 64, false},
+                                           Case{13, 7, 64, 48, 64, 48, true}, Case{5, 70, 15, 20, 20, 20, true},
+                                           Case{2, 2, 5, 5, 5, 30, false}, Case{9, 9, 12, 12, 12, 12, false},
+                                           Case{33, 65, 64, 64, 64, 64, false}));
+
+}  // namespace
