@@ -129,27 +129,37 @@ class Conv {
     w_ = w;
     return workspace_;
   }
-  void run(const float* in, float* out, void* workspace, pthreadpool_t pool) {
+  // out2: with split_output(), where the channels from the split on go.
+  void run(const float* in, float* out, void* workspace, pthreadpool_t pool, float* out2 = nullptr) {
     if (winograd_) {
-      winograd_->run(in, in_stride_, h_, w_, out, out_stride_, pool);
+      winograd_->run(in, in_stride_, h_, w_, out, out_stride_, pool, out2, out2_stride_, split_);
       return;
     }
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
   const std::string& kind() const { return kind_; }
+  bool is_winograd() const { return winograd_ != nullptr; }
+  // Winograd only: output channels from `split` on go to a second buffer, every out2_stride.
+  void split_output(size_t split, size_t out2_stride) {
+    split_ = split;
+    out2_stride_ = out2_stride;
+  }
 
  private:
   std::string name_, kind_;
   xnn_operator_t op_ = nullptr;
   std::unique_ptr<WinogradConv3x3> winograd_;  // 3x3 stride-1 convolutions, when chosen
-  size_t h_ = 0, w_ = 0, workspace_ = 0, in_stride_ = 0, out_stride_ = 0;
+  size_t h_ = 0, w_ = 0, workspace_ = 0, in_stride_ = 0, out_stride_ = 0, out2_stride_ = 0, split_ = size_t(-1);
 };
 
 size_t out_side(size_t n, uint32_t stride) { return (n + stride - 1) / stride; }  // 3x3, pad 1
 
 struct Step {  // one distillation step: distilled part into the concatenation, the rest onwards
+  // Two convolutions over the same input; with Winograd one (`distilled`, split in two outputs),
+  // so that the input is transformed once.
   std::unique_ptr<Conv> distilled, remaining;
+  bool split = false;
   size_t rem_channels = 0;
   Act act = Act::kNone;
 };
@@ -217,8 +227,14 @@ struct Network::Impl {
           st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
         } else {
           st.rem_channels = s.cout - d;
-          st.distilled = std::make_unique<Conv>(model, p, s, 0, d, 0, s.cin, in_stride, catc, true, winograd);
-          st.remaining = std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
+          if (winograd && s.kernel == 3 && s.stride == 1) {
+            st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
+            st.distilled->split_output(d, st.rem_channels);
+            st.split = true;
+          } else {
+            st.distilled = std::make_unique<Conv>(model, p, s, 0, d, 0, s.cin, in_stride, catc, true, winograd);
+            st.remaining = std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
+          }
           rem_max = std::max(rem_max, st.rem_channels);
           in_stride = st.rem_channels;
         }
@@ -346,11 +362,18 @@ struct Network::Impl {
       Step& st = blk.steps[k];
       float* cat_slice = cat_out + k * d;
       shape(*st.distilled, h, w);
-      conv(*st.distilled, step_in, cat_slice);
-      if (st.remaining) {
+      if (st.split) {
         float* r = rem[k % 2].data();
-        shape(*st.remaining, h, w);
-        conv(*st.remaining, step_in, r);
+        timed(st.distilled->kind(), [&] { st.distilled->run(step_in, cat_slice, workspace.data(), pool, r); });
+      } else {
+        conv(*st.distilled, step_in, cat_slice);
+      }
+      if (st.remaining || st.split) {
+        float* r = rem[k % 2].data();
+        if (st.remaining) {
+          shape(*st.remaining, h, w);
+          conv(*st.remaining, step_in, r);
+        }
         if (st.act == Act::kLeakyReLU) {
           timed("leaky_relu", [&] {
             ops::leaky_relu(r, P, st.rem_channels, st.rem_channels, pool);

@@ -71,7 +71,8 @@ WinogradConv3x3::WinogradConv3x3(const float* weights, const float* bias, size_t
 }
 
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-                          pthreadpool_t pool) const {
+                          pthreadpool_t pool, float* out2, size_t out2_stride, size_t split) const {
+  if (out2 == nullptr) split = cout_;
   const size_t tiles_y = (h + 1) / 2, tiles_x = (w + 1) / 2;
   const size_t blocks_x = (tiles_x + kTilesPerBlock - 1) / kTilesPerBlock;
   const size_t nb = cout8_ / 8, cin = cin_, cin4 = cin4_, cout8 = cout8_, cout = cout_;
@@ -177,9 +178,24 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
               if (ox + c >= w) break;
               v4 v = y[c];
               if (relu) v = (v4)((v4i)v & (v > splat(0.f)));  // casts between vectors reinterpret bits
-              float* p = out + ((oy + r) * w + ox + c) * out_stride + co;
-              if (lanes == 4) store(p, v);
-              else store_partial(p, v, lanes);
+              const size_t pix = (oy + r) * w + ox + c;
+              if (co + lanes <= split) {
+                float* p = out + pix * out_stride + co;
+                if (lanes == 4) store(p, v);
+                else store_partial(p, v, lanes);
+              } else if (co >= split) {
+                float* p = out2 + pix * out2_stride + (co - split);
+                if (lanes == 4) store(p, v);
+                else store_partial(p, v, lanes);
+              } else {  // the group straddles the split
+                float lane[4];
+                store(lane, v);
+                for (size_t l = 0; l < lanes; ++l) {
+                  const size_t ch = co + l;
+                  if (ch < split) out[pix * out_stride + ch] = lane[l];
+                  else out2[pix * out2_stride + ch - split] = lane[l];
+                }
+              }
             }
           }
         }

@@ -28,8 +28,10 @@ class WinogradConv3x3 {
                   size_t i0, size_t cin, bool relu);
 
   // in: h x w pixels, cin channels every in_stride floats; out: cout channels every out_stride.
+  // With out2, output channels from `split` on go there instead (every out2_stride floats): one
+  // input transform serves both halves of a distillation step.
   void run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-           pthreadpool_t pool) const;
+           pthreadpool_t pool, float* out2 = nullptr, size_t out2_stride = 0, size_t split = size_t(-1)) const;
 
   static constexpr size_t kTilesPerBlock = 32;
 

@@ -61,3 +61,32 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Winograd,
                                            Case{33, 65, 64, 64, 64, 64, false}));
 
 }  // namespace
+
+namespace {
+
+// Split outputs (a distillation step's two halves from one input transform) equal the unsplit
+// convolution, including a split inside a group of four channels.
+TEST(Winograd, SplitOutputsMatchTheWholeOutput) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> n(0.f, 1.f);
+  const size_t h = 9, w = 11, cin = 15, cout = 20;
+  std::vector<float> wt(cout * cin * 9), bias(cout), in(h * w * cin + 4);
+  for (float& v : wt) v = n(rng) / 10;
+  for (float& v : bias) v = n(rng);
+  for (float& v : in) v = n(rng);
+  imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false);
+  std::vector<float> whole(h * w * cout);
+  conv.run(in.data(), cin, h, w, whole.data(), cout, nullptr);
+  for (size_t split : {size_t(4), size_t(5), size_t(8), size_t(15)}) {
+    const size_t stride_a = 30, stride_b = cout - split;
+    std::vector<float> a(h * w * stride_a, -1.f), b(h * w * stride_b, -1.f);
+    conv.run(in.data(), cin, h, w, a.data(), stride_a, nullptr, b.data(), stride_b, split);
+    for (size_t p = 0; p < h * w; ++p)
+      for (size_t c = 0; c < cout; ++c) {
+        const float got = c < split ? a[p * stride_a + c] : b[p * stride_b + c - split];
+        ASSERT_EQ(got, whole[p * cout + c]) << "split " << split << " channel " << c;
+      }
+  }
+}
+
+}  // namespace
