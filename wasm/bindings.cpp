@@ -55,6 +55,18 @@ std::vector<T> numbers_of(const val& array) {
   return out;
 }
 
+// { width, height, channels, data: Uint8Array } of an image, quantized to 8 bits.
+val image_to_js(const imdn::Image& img) {
+  std::vector<uint8_t> px(img.data.size());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = imdn::to_u8(img.data[i]);
+  val r = val::object();
+  r.set("width", img.width);
+  r.set("height", img.height);
+  r.set("channels", img.channels);
+  r.set("data", js_copy(px));
+  return r;
+}
+
 struct Core {  // a tile's own rectangle inside its crop
   size_t x, y, w, h;
 };
@@ -157,14 +169,7 @@ class Engine {
         r.set("data", js_copy(out));
         return r;
       }
-      const imdn::Image out = upscaler_->upscale(in, o);
-      std::vector<uint8_t> bytes(out.data.size());
-      for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = imdn::to_u8(out.data[i]);
-      r.set("width", out.width);
-      r.set("height", out.height);
-      r.set("channels", out.channels);
-      r.set("data", js_copy(bytes));
-      return r;
+      return image_to_js(upscaler_->upscale(in, o));
     } catch (const std::bad_alloc&) {
       return failure("out of memory: the image is too large for one WebAssembly instance; use smaller tiles");
     } catch (const std::exception& e) {
@@ -359,14 +364,8 @@ val decode_image(const val& encoded) {
   try {
     const std::vector<uint8_t> b = bytes_of(encoded);
     const imdn::Image img = imdn::decode_image(b.data(), b.size());
-    std::vector<uint8_t> px(img.data.size());
-    for (size_t i = 0; i < px.size(); ++i) px[i] = imdn::to_u8(img.data[i]);
-    val r = val::object();
-    r.set("width", img.width);
-    r.set("height", img.height);
-    r.set("channels", img.channels);
+    val r = image_to_js(img);
     r.set("bitDepth", img.bit_depth);
-    r.set("data", js_copy(px));
     return r;
   } catch (const std::bad_alloc&) {
     return failure("out of memory decoding the image");

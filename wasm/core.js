@@ -115,15 +115,6 @@ export function planTiles(width, height, { tileSize, halo, align = 1 }) {
   return tiles;
 }
 
-function cropPixels({ data, width, channels }, t) {
-  const out = new Uint8Array(t.cw * t.ch * channels);
-  for (let r = 0; r < t.ch; r++) {
-    const src = ((t.cy + r) * width + t.cx) * channels;
-    out.set(data.subarray(src, src + t.cw * channels), r * t.cw * channels);
-  }
-  return out;
-}
-
 // Copies a tile's core from its result into the output (RGBA bytes, or RGB floats when raw).
 function stitch(out, outWidth, result, t, scale, raw) {
   const data = raw ? new Float32Array(result.data) : new Uint8Array(result.data);
@@ -278,9 +269,9 @@ function grow(t, m, W, H) {
   return { x, y, w: Math.min(W, t.x + t.w + m) - x, h: Math.min(H, t.y + t.h + m) - y };
 }
 
-// A rectangle of an NHWC Float32Array map, contiguous.
+// A rectangle of an interleaved map (pixels or features, any typed array), contiguous.
 function takeRect(map, mapW, r, C) {
-  const out = new Float32Array(r.w * r.h * C);
+  const out = new map.constructor(r.w * r.h * C);
   for (let y = 0; y < r.h; y++) {
     const s = ((r.y + y) * mapW + r.x) * C;
     out.set(map.subarray(s, s + r.w * C), y * r.w * C);
@@ -339,16 +330,11 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
 
   // The input pixels under body rect c: { pixels, iw, ih }.
   const inputUnder = (c) => {
-    const ix = c.x * S;
-    const iy = c.y * S;
-    const iw = Math.min(width, (c.x + c.w) * S) - ix;
-    const ih = Math.min(height, (c.y + c.h) * S) - iy;
-    const pixels = new Uint8Array(iw * ih * 3);
-    for (let yy = 0; yy < ih; yy++) {
-      const s = ((iy + yy) * width + ix) * 3;
-      pixels.set(rgb.subarray(s, s + iw * 3), yy * iw * 3);
-    }
-    return { pixels, iw, ih };
+    const x0 = c.x * S;
+    const y0 = c.y * S;
+    const iw = Math.min(width, (c.x + c.w) * S) - x0;
+    const ih = Math.min(height, (c.y + c.h) * S) - y0;
+    return { pixels: takeRect(rgb, width, { x: x0, y: y0, w: iw, h: ih }, 3), iw, ih };
   };
 
   // The stem's features become the first block's input x. (The tail recomputes the ones it needs
@@ -664,7 +650,7 @@ export class Upscaler {
       job.waiting.push(
         ...tiles.map((t) => ({
           build() {
-            const pixels = cropPixels(image, t);
+            const pixels = takeRect(image.data, width, { x: t.cx, y: t.cy, w: t.cw, h: t.ch }, channels);
             return {
               message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions },
               transfer: [pixels.buffer],

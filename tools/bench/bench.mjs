@@ -3,11 +3,12 @@
 // process, interleaved run by run (the machine is shared and noisy: compare the ratio, not the ms).
 //
 //   node tools/bench/bench.mjs [--model x4] [--size 256] [--runs 5] [--workers 1,2] [--no-ort]
-//                              [--tile N] [--profile]
+//                              [--tile N] [--profile] [--startup]
 //
 // Prints median ms and GMAC/s for each contender and our speed-up over onnxruntime-web (wasm
 // backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx). --profile adds our per-operation
-// times for one pass. Reports the machine's load average before and after.
+// times for one pass; --startup the time from createUpscaler to the first result on a 64x64
+// image and the .wasm's size. Reports the machine's load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,6 +30,7 @@ const { values: o } = parseArgs({
     'onnx-dir': { type: 'string', default: join(ROOT, '..', 'shared', 'imdn', 'onnx') },
     'no-ort': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    startup: { type: 'boolean', default: false },
   },
 });
 const size = Number(o.size);
@@ -37,6 +39,19 @@ const workerCounts = o.workers.split(',').map(Number);
 const modelPath = join(o['models-dir'], KNOWN_MODELS[o.model] ?? o.model);
 const onnxName = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC' }[o.model];
 const onnxPath = onnxName && join(o['onnx-dir'], `${onnxName}.onnx`);
+
+if (o.startup) {
+  const { gzipSync } = await import('node:zlib');
+  const wasm = readFileSync(join(ROOT, 'dist', 'imdn.wasm'));
+  const t0 = performance.now();
+  const up = await createUpscaler({ model: modelPath, workers: 1 });
+  const t1 = performance.now();
+  await up.upscale({ data: new Uint8Array(64 * 64 * 3).fill(128), width: 64, height: 64, channels: 3 });
+  const t2 = performance.now();
+  up.dispose();
+  console.log(`startup: createUpscaler ${(t1 - t0).toFixed(0)} ms (compile, model, validation), first 64x64 result ${(t2 - t1).toFixed(0)} ms later (worker start, instance, run): ${(t2 - t0).toFixed(0)} ms in all`);
+  console.log(`dist/imdn.wasm: ${(wasm.length / 1024).toFixed(0)} KiB, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped`);
+}
 
 // One deterministic RGB input, as bytes for us and as NCHW floats for onnxruntime.
 const rgb = new Uint8Array(size * size * 3);
