@@ -77,6 +77,39 @@ Core core_of(const val& c, size_t crop_w, size_t crop_h) {
   return r;
 }
 
+// ---- Shared feature maps (SharedArrayBuffer, when the page is cross-origin isolated or under
+// ---- Node): the stages read their crops from and write their results to the maps directly, so
+// ---- that no crop is copied into a message and no result buffer is left to the garbage collector.
+
+struct Rect {  // in map coordinates
+  size_t x, y, w, h;
+};
+
+Rect rect_of(const val& r) { return {r["x"].as<size_t>(), r["y"].as<size_t>(), r["w"].as<size_t>(), r["h"].as<size_t>()}; }
+
+std::vector<float> read_rect(const val& map, size_t map_w, const Rect& r, size_t channels) {
+  std::vector<float> out(r.w * r.h * channels);
+  const size_t map_len = map["length"].as<size_t>();
+  for (size_t y = 0; y < r.h; ++y) {
+    const size_t start = ((r.y + y) * map_w + r.x) * channels;
+    if (start + r.w * channels > map_len) throw imdn::Error("crop outside the feature map");
+    val row = map.call<val>("subarray", start, start + r.w * channels);
+    val(emscripten::typed_memory_view(r.w * channels, out.data() + y * r.w * channels)).call<void>("set", row);
+  }
+  return out;
+}
+
+// Writes rect `core` of data laid out as rect `from` into the map.
+void write_rect(const val& map, size_t map_w, const Rect& from, const Rect& core, size_t channels, const float* data) {
+  const size_t map_len = map["length"].as<size_t>();
+  for (size_t y = 0; y < core.h; ++y) {
+    const size_t dst = ((core.y + y) * map_w + core.x) * channels;
+    if (dst + core.w * channels > map_len) throw imdn::Error("tile outside the feature map");
+    const float* src = data + ((core.y - from.y + y) * from.w + (core.x - from.x)) * channels;
+    map.call<void>("set", val(emscripten::typed_memory_view(core.w * channels, src)), dst);
+  }
+}
+
 // The core rows of an NHWC crop, contiguous.
 std::vector<float> core_rows(const std::vector<float>& crop, size_t crop_w, const Core& c, size_t channels) {
   std::vector<float> out(c.w * c.h * channels);
@@ -312,6 +345,68 @@ class Engine {
     });
   }
 
+  // The shared-map forms of the stages (same work; see the copying forms above).
+
+  // Stem over an input crop whose body rect is `crop`; writes rect `core` into xMap.
+  val stemInto(const val& pixels, int width, int height, const val& crop, const val& core, const val& x_map, int map_w) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      const size_t w = size_t(width), h = size_t(height), s = net.stem_stride();
+      const Rect c = rect_of(crop), k = rect_of(core);
+      const std::vector<uint8_t> px = bytes_of(pixels);
+      if (px.size() != w * h * 3 || c.w != (w + s - 1) / s || c.h != (h + s - 1) / s) throw imdn::Error("stem: crop sizes disagree");
+      std::vector<float> rgb(px.size());
+      for (size_t i = 0; i < px.size(); ++i) rgb[i] = px[i] / 255.f;
+      std::vector<float> fea(c.w * c.h * net.features());
+      net.stage_stem(rgb.data(), h, w, fea.data());
+      write_rect(x_map, size_t(map_w), c, k, net.features(), fea.data());
+      return val::object();
+    });
+  }
+
+  // A block's steps over rect `crop` of xMap; writes rect `core` of the concatenation into catMap
+  // and returns its sums.
+  val blockAInto(int block, const val& x_map, const val& cat_map, int map_w, const val& crop, const val& core) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      check_block(block);
+      const size_t cc = net.cat_channels();
+      const Rect c = rect_of(crop), k = rect_of(core);
+      const std::vector<float> in = read_rect(x_map, size_t(map_w), c, net.features());
+      std::vector<float> cat(c.w * c.h * cc);
+      net.stage_block_a(size_t(block), in.data(), c.h, c.w, cat.data());
+      write_rect(cat_map, size_t(map_w), c, k, cc, cat.data());
+      val r = val::object();
+      if (net.has_attention()) {
+        const float* first = cat.data() + ((k.y - c.y) * c.w + (k.x - c.x)) * cc;
+        const imdn::ops::ChannelSums s = imdn::ops::channel_sums_rect(first, k.h, k.w, c.w, cc);
+        std::vector<double> sums(s.sum);
+        sums.insert(sums.end(), s.sumsq.begin(), s.sumsq.end());
+        r.set("sums", js_copy(sums));
+      }
+      return r;
+    });
+  }
+
+  // A block's pointwise rest over pixels [p0, p1) of the maps, in place.
+  val blockBInto(int block, const val& z, const val& cat_map, const val& x_map, const val& acc_map, int p0, int p1) {
+    return guarded([&] {
+      imdn::Network& net = upscaler_->network();
+      check_block(block);
+      const size_t a = size_t(p0), n = size_t(p1 - p0), nf = net.features(), cc = net.cat_channels();
+      const Rect row{a, 0, n, 1};  // pixels [p0, p1) as one row of a map one pixel high
+      std::vector<float> zz = z.isNull() || z.isUndefined() ? std::vector<float>() : numbers_of<float>(z);
+      std::vector<float> cv = read_rect(cat_map, 0, row, cc), xv = read_rect(x_map, 0, row, nf);
+      std::vector<float> av = net.has_fusion() ? read_rect(acc_map, 0, row, nf) : std::vector<float>();
+      if (net.has_attention() && zz.size() != cc) throw imdn::Error("blockB: wrong attention weights");
+      net.stage_block_b(size_t(block), zz.empty() ? nullptr : zz.data(), cv.data(), xv.data(),
+                        av.empty() ? nullptr : av.data(), n);
+      write_rect(x_map, 0, row, row, nf, xv.data());
+      if (!av.empty()) write_rect(acc_map, 0, row, row, nf, av.data());
+      return val::object();
+    });
+  }
+
   // Milliseconds per kind of operation for one pass over a width x height RGB input (after a
   // warm-up pass): [[kind, ms], ...], slowest first. For tools/bench.
   val profile(int width, int height) {
@@ -406,7 +501,10 @@ EMSCRIPTEN_BINDINGS(imdn) {
       .function("blockA", &Engine::blockA)
       .function("attention", &Engine::attention)
       .function("blockB", &Engine::blockB)
-      .function("tail", &Engine::tail);
+      .function("tail", &Engine::tail)
+      .function("stemInto", &Engine::stemInto)
+      .function("blockAInto", &Engine::blockAInto)
+      .function("blockBInto", &Engine::blockBInto);
   emscripten::function("decodeImage", &decode_image);
   emscripten::function("encodePng", &encode_png);
 }

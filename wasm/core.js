@@ -292,7 +292,7 @@ function putRect(data, from, core, C, map, mapW) {
  * mode: 'rgb' | 'grey' | 'raw' (what the tail returns); write(tileRect, msg) places a finished
  * output tile; unit() counts progress; returns the number of units it will report.
  */
-function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, workers, write, unit, finish }) {
+function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, workers, sharedMemory, write, unit, finish }) {
   const S = info.stemStride;
   const r = info.upsample;
   const nf = info.nf;
@@ -309,9 +309,14 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
   const nChunks = Math.min(P, Math.max(2 * workers, Math.ceil(P / 16384)));
   const units = tiles.length * (B + 2) + B * nChunks;
 
-  const x = new Float32Array(P * nf);
-  const cat = new Float32Array(P * cc);
-  const acc = info.fusion ? new Float32Array(P * nf) : null;
+  // With SharedArrayBuffer (Node; browsers when the page is cross-origin isolated) the workers
+  // read crops from the maps and write results into them; otherwise crops and results travel in
+  // messages.
+  const shared = sharedMemory !== false && typeof SharedArrayBuffer === 'function' && (globalThis.crossOriginIsolated ?? true);
+  const map = (n) => (shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n));
+  const x = map(P * nf);
+  const cat = map(P * cc);
+  const acc = info.fusion ? map(P * nf) : null;
 
   // Runs tasks; when all are done, calls then().
   const stage = (tasks, then) => {
@@ -346,10 +351,11 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
           const c = grow(t, 1, bw, bh);
           const { pixels, iw, ih } = inputUnder(c);
           this.c = c;
-          return { message: { type: 'stage', op: 'stem', args: [pixels, iw, ih] }, transfer: [pixels.buffer] };
+          const args = shared ? [pixels, iw, ih, c, t, x, bw] : [pixels, iw, ih];
+          return { message: { type: 'stage', op: shared ? 'stemInto' : 'stem', args }, transfer: [pixels.buffer] };
         },
         done(msg) {
-          putRect(msg.data, this.c, t, nf, x, bw);
+          if (!shared) putRect(msg.data, this.c, t, nf, x, bw);
         },
       })),
       () => blockA(0),
@@ -361,12 +367,13 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
       tiles.map((t) => ({
         build() {
           const c = grow(t, info.steps, bw, bh);
+          if (shared) return { message: { type: 'stage', op: 'blockAInto', args: [b, x, cat, bw, c, t] } };
           const crop = takeRect(x, bw, c, nf);
           const core = { x: t.x - c.x, y: t.y - c.y, w: t.w, h: t.h };
           return { message: { type: 'stage', op: 'blockA', args: [b, crop, c.w, c.h, core] }, transfer: [crop.buffer] };
         },
         done(msg) {
-          putRect(msg.cat, t, t, cc, cat, bw);
+          if (!shared) putRect(msg.cat, t, t, cc, cat, bw);
           if (msg.sums) for (let i = 0; i < sums.length; i++) sums[i] += msg.sums[i];
         },
       })),
@@ -381,6 +388,9 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
       const p1 = Math.floor(((k + 1) * P) / nChunks);
       tasks.push({
         build() {
+          if (shared) {
+            return { message: { type: 'stage', op: 'blockBInto', args: [b, z ? z.slice() : null, cat, x, acc, p0, p1] } };
+          }
           const c = cat.slice(p0 * cc, p1 * cc);
           const xs = x.slice(p0 * nf, p1 * nf);
           const as = acc ? acc.slice(p0 * nf, p1 * nf) : null;
@@ -389,6 +399,7 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
           return { message: { type: 'stage', op: 'blockB', args: [b, zz, c, xs, as, p1 - p0] }, transfer };
         },
         done(msg) {
+          if (shared) return;
           x.set(msg.x, p0 * nf);
           if (acc) acc.set(msg.acc, p0 * nf);
         },
@@ -446,7 +457,7 @@ async function readModel(platform, model, modelBaseUrl) {
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
 export async function createUpscalerWith(platform, options = {}) {
-  const { model, modelBaseUrl, workers = platform.cores(), tileSize = 128, exact = true, wasm } = options;
+  const { model, modelBaseUrl, workers = platform.cores(), tileSize = 128, exact = true, sharedMemory, wasm } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
   if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
@@ -458,7 +469,7 @@ export async function createUpscalerWith(platform, options = {}) {
   // createUpscaler, not the first upscale) and computes the attention weights between stages.
   const main = await instantiate(wasmModule);
   const engine = new WasmEngine(main, modelBytes);
-  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact });
+  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact, sharedMemory });
 }
 
 const rgbOf = ({ data, width, height, channels }, pick) => {
@@ -476,13 +487,14 @@ const rgbOf = ({ data, width, height, channels }, pick) => {
 };
 
 export class Upscaler {
-  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact }) {
+  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, sharedMemory }) {
     this.platform = platform;
     this.mainModule = mainModule;
     this.engine = engine;
     this.info = engine.info;
     this.tileSize = tileSize;
     this.exact = exact;
+    this.sharedMemory = sharedMemory;
     this.workers = workers;
     this.pool = new Pool(platform, workers, () => {
       const model = modelBytes.slice().buffer;
@@ -617,6 +629,7 @@ export class Upscaler {
             tileSize,
             mode: pl.mode,
             workers: this.workers,
+            sharedMemory: this.sharedMemory,
             // The attention weights need the whole image's statistics: computed here, between stages.
             attention: (b, sums, count) => this.engine.stage('attention', [b, sums, count]).z,
             write: (rect, msg) => {

@@ -99,7 +99,9 @@ export class WasmEngine {
    * 'tail', args as in wasm/bindings.cpp. Returns the binding's result object.
    */
   stage(op, args) {
-    if (!['stem', 'blockA', 'attention', 'blockB', 'tail'].includes(op)) throw new Error(`imdn: unknown stage ${op}`);
+    if (!['stem', 'blockA', 'attention', 'blockB', 'tail', 'stemInto', 'blockAInto', 'blockBInto'].includes(op)) {
+      throw new Error(`imdn: unknown stage ${op}`);
+    }
     const r = this.engine[op](...args);
     if (r.error) throw new Error(`imdn: ${r.error}`);
     return r;

@@ -59,6 +59,13 @@ export interface UpscalerOptions {
    */
   exact?: boolean;
   /**
+   * Exact tiling's feature maps in SharedArrayBuffers, which the workers read and write directly
+   * (fewer copies, far less garbage). Default: whenever SharedArrayBuffer can be shared: under
+   * Node, and in browsers on cross-origin isolated pages (served with COOP/COEP headers).
+   * false: crops and results travel in messages.
+   */
+  sharedMemory?: boolean;
+  /**
    * The WebAssembly module: a compiled WebAssembly.Module, its bytes, or its URL (Node: or path).
    * Default: dist/imdn.wasm of this package, located with new URL(..., import.meta.url).
    */

@@ -70,14 +70,14 @@ test('exact tiles of IMDN x4 equal the whole image, with 1, 2 and 4 workers and 
   for (const name of ['butterfly', 'woman']) {
     const input = join(IMDN, 'datasets', 'Set5_LR', 'x4', `${name}x4.bmp`);
     const whole = await wholeImage(input, 'IMDN_x4.imdn');
-    for (const [workers, tileSize] of [[1, 16], [2, 32], [4, 48], [2, 4096]]) {
-      const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers, tileSize });
+    for (const [workers, tileSize, sharedMemory] of [[1, 16, true], [2, 32, true], [4, 48, true], [2, 4096, true], [2, 32, false], [1, 48, false]]) {
+      const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers, tileSize, sharedMemory });
       let last;
       const out = await up.upscale(input, { raw: true, onProgress: (p) => (last = p) });
       up.dispose();
       assert.equal(last.done, last.total);
       const d = maxDiff(out.data, whole);
-      assert.ok(d <= 1e-5, `${name}, ${workers} workers, tile ${tileSize}: max |tiled - whole| = ${d}`);
+      assert.ok(d <= 1e-5, `${name}, ${workers} workers, tile ${tileSize}, shared ${sharedMemory}: max |tiled - whole| = ${d}`);
     }
   }
 });
