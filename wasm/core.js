@@ -94,13 +94,21 @@ function compact({ data, width, height, channels }) {
  * image has). Tile corners sit on multiples of `align` (the stem's stride), so a tile sees the
  * same sampling grid as the whole image.
  */
-export function planTiles(width, height, { tileSize, halo, align = 1 }) {
-  const steps = (n) => {
-    const count = Math.ceil(n / tileSize);
-    return Math.max(align, Math.ceil(Math.ceil(n / count) / align) * align);
-  };
-  const sx = steps(width);
-  const sy = steps(height);
+export function planTiles(width, height, { tileSize, halo, align = 1, minTiles = 1 }) {
+  // Columns and rows: enough for tileSize; then, while there are fewer tiles than minTiles (one
+  // per worker), split the longer side of the tiles again, down to 16 pixels.
+  let cols = Math.ceil(width / tileSize);
+  let rows = Math.ceil(height / tileSize);
+  while (cols * rows < minTiles) {
+    const tw = width / cols;
+    const th = height / rows;
+    if (Math.max(tw, th) / 2 < 16) break;
+    if (tw >= th) cols++;
+    else rows++;
+  }
+  const steps = (n, count) => Math.max(align, Math.ceil(Math.ceil(n / count) / align) * align);
+  const sx = steps(width, cols);
+  const sy = steps(height, rows);
   const pad = Math.ceil(halo / align) * align;
   const tiles = [];
   for (let y = 0; y < height; y += sy) {
@@ -303,7 +311,12 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
   const P = bw * bh;
   const outW = width * info.scale;
   const outH = height * info.scale;
-  const tiles = planTiles(bw, bh, { tileSize: Math.max(8, Math.round(tileSize / S)), halo: 0 }).map((t) => ({ x: t.x, y: t.y, w: t.w, h: t.h }));
+  const tiles = planTiles(bw, bh, { tileSize: Math.max(8, Math.round(tileSize / S)), halo: 0, minTiles: workers }).map((t) => ({
+    x: t.x,
+    y: t.y,
+    w: t.w,
+    h: t.h,
+  }));
   // The pointwise part of a block goes out in chunks: enough for every worker, and small (16K
   // pixels, 4 MiB a map) so that the copies in flight and the workers' heaps stay small.
   const nChunks = Math.min(P, Math.max(2 * workers, Math.ceil(P / 16384)));
@@ -572,8 +585,11 @@ export class Upscaler {
     const isAs = this.info.arch === 'IMDN_AS';
     const S = this.info.stemStride;
     const bodyTile = Math.max(8, Math.round(tileSize / S));
+    // (With more than one worker, an image that fits in one tile is still split, one tile per
+    // worker, unless it is too small to gain from it.)
     const oneTile = Math.ceil(width / S) <= bodyTile && Math.ceil(height / S) <= bodyTile;
-    const whole = isAs || (exact && oneTile);
+    const small = this.workers === 1 || Math.max(width, height) / S < 128;
+    const whole = isAs || (exact && oneTile && small);
     const staged = exact && !whole;
 
     return new Promise((resolve, reject) => {

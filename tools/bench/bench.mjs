@@ -69,7 +69,7 @@ const gmac = ((MACS_PER_PIXEL[o.model] ?? NaN) * size * size) / 1e9;
 
 const contenders = [];
 for (const workers of workerCounts) {
-  const tileSize = o.tile ? Number(o.tile) : workers === 1 ? size : Math.ceil(size / 2);
+  const tileSize = o.tile ? Number(o.tile) : size; // the planner gives each worker a tile
   const up = await createUpscaler({ model: modelPath, workers, tileSize });
   const image = { data: rgb, width: size, height: size, channels: 3 };
   contenders.push({ name: `imdn-wasm ${workers} worker${workers > 1 ? 's' : ''} (tile ${tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
