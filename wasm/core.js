@@ -123,32 +123,30 @@ export function planTiles(width, height, { tileSize, halo, align = 1, minTiles =
   return tiles;
 }
 
-// Copies a tile's core from its result into the output (RGBA bytes, or RGB floats when raw).
-function stitch(out, outWidth, result, t, scale, raw) {
-  const data = raw ? new Float32Array(result.data) : new Uint8Array(result.data);
-  const c = result.channels;
-  const ox = t.x * scale;
-  const oy = t.y * scale;
-  const sx = (t.x - t.cx) * scale;
-  const sy = (t.y - t.cy) * scale;
-  const w = t.w * scale;
-  const h = t.h * scale;
+// Copies a w x h block of a result (c channels, srcW pixels a row, from (sx, sy)) into the
+// output at (ox, oy): RGB floats when raw, else RGBA bytes (grey spread to R, G and B); the
+// 'alpha' plane writes only A. Alpha the result lacks stays as the output was filled.
+function paste(out, outWidth, src, c, srcW, { sx, sy, ox, oy, w, h }, raw, plane = 'colour') {
   for (let r = 0; r < h; r++) {
-    let s = ((sy + r) * result.width + sx) * c;
+    let s = ((sy + r) * srcW + sx) * c;
     if (raw) {
-      out.set(data.subarray(s, s + w * 3), ((oy + r) * outWidth + ox) * 3);
+      out.set(src.subarray(s, s + w * 3), ((oy + r) * outWidth + ox) * 3);
       continue;
     }
     let d = ((oy + r) * outWidth + ox) * 4;
     for (let i = 0; i < w; i++, s += c, d += 4) {
-      if (c >= 3) {
-        out[d] = data[s];
-        out[d + 1] = data[s + 1];
-        out[d + 2] = data[s + 2];
-      } else {
-        out[d] = out[d + 1] = out[d + 2] = data[s];
+      if (plane === 'alpha') {
+        out[d + 3] = src[s];
+        continue;
       }
-      out[d + 3] = c === 2 || c === 4 ? data[s + c - 1] : 255;
+      if (c >= 3) {
+        out[d] = src[s];
+        out[d + 1] = src[s + 1];
+        out[d + 2] = src[s + 2];
+      } else {
+        out[d] = out[d + 1] = out[d + 2] = src[s];
+      }
+      if (c === 2 || c === 4) out[d + 3] = src[s + c - 1];
     }
   }
 }
@@ -554,30 +552,6 @@ export class Upscaler {
     if (!raw && !alpha) for (let i = 3; i < data.length; i += 4) data[i] = 255;
     const output = raw ? { width: out.width, height: out.height, channels: 3, data } : { width: out.width, height: out.height, data };
 
-    // Places an output tile of `c` channels at rect: the colour plane (3 or grey 1) or alpha (1).
-    const place = (rect, msg, plane) => {
-      const src = msg.data;
-      const c = msg.channels;
-      for (let y = 0; y < rect.h; y++) {
-        let s = y * rect.w * c;
-        if (raw) {
-          data.set(src.subarray(s, s + rect.w * 3), ((rect.y + y) * out.width + rect.x) * 3);
-          continue;
-        }
-        let d = ((rect.y + y) * out.width + rect.x) * 4;
-        for (let i = 0; i < rect.w; i++, s += c, d += 4) {
-          if (plane === 'alpha') data[d + 3] = src[s];
-          else if (c === 1) data[d] = data[d + 1] = data[d + 2] = src[s];
-          else {
-            data[d] = src[s];
-            data[d + 1] = src[s + 1];
-            data[d + 2] = src[s + 2];
-            if (c === 4) data[d + 3] = src[s + 3];
-            else if (c === 2) data[d + 3] = src[s + 1];
-          }
-        }
-      }
-    };
 
     // IMDN_AS's any-size cropping and any-scale resize are whole-image steps: one piece then.
     // An image that fits in one tile also goes to one worker in one piece (exact: it is the whole
@@ -649,7 +623,7 @@ export class Upscaler {
             // The attention weights need the whole image's statistics: computed here, between stages.
             attention: (b, sums, count) => this.engine.stage('attention', [b, sums, count]).z,
             write: (rect, msg) => {
-              place(rect, msg, pl.plane);
+              paste(data, out.width, msg.data, msg.channels, rect.w, { sx: 0, sy: 0, ox: rect.x, oy: rect.y, w: rect.w, h: rect.h }, raw, pl.plane);
               last = rect;
             },
             unit: () => {
@@ -687,7 +661,9 @@ export class Upscaler {
           },
           done(msg) {
             const s = isAs ? { ...t, w: msg.width, h: msg.height } : t;
-            stitch(data, out.width, msg, s, scale, raw);
+            const src = raw ? new Float32Array(msg.data) : new Uint8Array(msg.data);
+            const block = { sx: (s.x - s.cx) * scale, sy: (s.y - s.cy) * scale, ox: s.x * scale, oy: s.y * scale, w: s.w * scale, h: s.h * scale };
+            paste(data, out.width, src, msg.channels, msg.width, block, raw);
             report({ x: s.x * scale, y: s.y * scale, w: s.w * scale, h: s.h * scale });
             if (--left === 0) finish();
           },
