@@ -139,7 +139,6 @@ class Conv {
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
   const std::string& kind() const { return kind_; }
-  bool is_winograd() const { return winograd_ != nullptr; }
   // Winograd only: output channels from `split` on go to a second buffer, every out2_stride.
   void split_output(size_t split, size_t out2_stride) {
     split_ = split;
@@ -200,8 +199,8 @@ struct Network::Impl {
     f();
     profile_ms[kind] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
-  void conv(Conv& c, const float* in, float* out) {
-    timed(c.kind(), [&] { c.run(in, out, workspace.data(), pool); });
+  void conv(Conv& c, const float* in, float* out, float* out2 = nullptr) {
+    timed(c.kind(), [&] { c.run(in, out, workspace.data(), pool, out2); });
   }
 
   Impl(const Model& model, size_t threads, bool winograd) : info(model.info()), arch(Architecture::of(model.info())) {
@@ -360,30 +359,26 @@ struct Network::Impl {
     const float* step_in = x_in;
     for (size_t k = 0; k < blk.steps.size(); ++k) {
       Step& st = blk.steps[k];
+      const bool last = st.rem_channels == 0;  // the last step's whole output is concatenated
       float* cat_slice = cat_out + k * d;
+      float* r = last ? nullptr : rem[k % 2].data();
       shape(*st.distilled, h, w);
-      if (st.split) {
-        float* r = rem[k % 2].data();
-        timed(st.distilled->kind(), [&] { st.distilled->run(step_in, cat_slice, workspace.data(), pool, r); });
-      } else {
-        conv(*st.distilled, step_in, cat_slice);
+      conv(*st.distilled, step_in, cat_slice, st.split ? r : nullptr);
+      if (st.remaining) {
+        shape(*st.remaining, h, w);
+        conv(*st.remaining, step_in, r);
       }
-      if (st.remaining || st.split) {
-        float* r = rem[k % 2].data();
-        if (st.remaining) {
-          shape(*st.remaining, h, w);
-          conv(*st.remaining, step_in, r);
-        }
-        if (st.act == Act::kLeakyReLU) {
-          timed("leaky_relu", [&] {
+      if (st.act == Act::kLeakyReLU) {
+        timed("leaky_relu", [&] {
+          if (last) {
+            ops::leaky_relu(cat_slice, P, cc - k * d, cc, pool);
+          } else {
             ops::leaky_relu(r, P, st.rem_channels, st.rem_channels, pool);
             ops::leaky_relu(cat_slice, P, d, cc, pool);
-          });
-        }
-        step_in = r;
-      } else if (st.act == Act::kLeakyReLU) {
-        timed("leaky_relu", [&] { ops::leaky_relu(cat_slice, P, cc - k * d, cc, pool); });
+          }
+        });
       }
+      if (!last) step_in = r;
     }
   }
 

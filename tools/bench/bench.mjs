@@ -11,14 +11,14 @@
 // image and the .wasm's size. Reports the machine's load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { compileWasm, instantiate, WasmEngine } from '../../wasm/engine.js';
 import { createUpscaler, KNOWN_MODELS } from '../../wasm/node.js';
+import { MODELS, ROOT, SHARED_ONNX, STEMS, median } from './common.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: o } = parseArgs({
   options: {
     model: { type: 'string', default: 'x4' },
@@ -26,8 +26,8 @@ const { values: o } = parseArgs({
     runs: { type: 'string', default: '5' },
     workers: { type: 'string', default: '1,2' },
     tile: { type: 'string' },
-    'models-dir': { type: 'string', default: process.env.IMDN_MODELS_DIR ?? join(ROOT, 'build', 'models') },
-    'onnx-dir': { type: 'string', default: join(ROOT, '..', 'shared', 'imdn', 'onnx') },
+    'models-dir': { type: 'string', default: MODELS },
+    'onnx-dir': { type: 'string', default: SHARED_ONNX },
     'no-ort': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     startup: { type: 'boolean', default: false },
@@ -37,7 +37,7 @@ const size = Number(o.size);
 const runs = Number(o.runs);
 const workerCounts = o.workers.split(',').map(Number);
 const modelPath = join(o['models-dir'], KNOWN_MODELS[o.model] ?? o.model);
-const onnxName = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC' }[o.model];
+const onnxName = STEMS[o.model];
 const onnxPath = onnxName && join(o['onnx-dir'], `${onnxName}.onnx`);
 
 if (o.startup) {
@@ -92,7 +92,6 @@ for (let r = 0; r < runs; r++) {
     times[i].push(performance.now() - t);
   }
 }
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const ortIndex = contenders.findIndex((c) => c.ort);
 console.log(`${o.model} on ${size}x${size}, ${runs} runs after warm-up, ${gmac.toFixed(2)} GMAC per image; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
 for (const [i, c] of contenders.entries()) {

@@ -7,11 +7,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { MODELS, ROOT, SHARED_ONNX, STEMS, median } from './common.mjs';
+
 const { values: o } = parseArgs({
   options: {
     model: { type: 'string', default: 'x4' },
@@ -26,12 +26,10 @@ try {
   console.error('onnxruntime-node is not installed: npm install --no-save --ignore-scripts onnxruntime-node@1.30.0');
   process.exit(2);
 }
-const names = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC' };
 const size = Number(o.size);
-const model = join(ROOT, 'build', 'models', `${names[o.model]}.imdn`);
-const onnx = join(ROOT, '..', 'shared', 'imdn', 'onnx', `${names[o.model]}.onnx`);
+const model = join(MODELS, `${STEMS[o.model]}.imdn`);
+const onnx = join(SHARED_ONNX, `${STEMS[o.model]}.onnx`);
 const input = new Float32Array(3 * size * size).map((_, i) => ((i * 7919) % 251) / 250);
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 console.log(`${o.model} on ${size}x${size}, load average ${loadavg()[0].toFixed(2)}`);
 for (const threads of [1, 2]) {

@@ -7,18 +7,17 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { createUpscaler } from '../../wasm/node.js';
+import { MODELS, ROOT, median } from './common.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: o } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
     big: { type: 'string', default: '1024' },
-    model: { type: 'string', default: join(ROOT, 'build', 'models', 'IMDN_x4.imdn') },
+    model: { type: 'string', default: join(MODELS, 'IMDN_x4.imdn') },
     'skip-time': { type: 'boolean', default: false },
     'skip-memory': { type: 'boolean', default: false },
   },
@@ -38,7 +37,6 @@ function image(side) {
   }
   return { data, width: side, height: side, channels: 3 };
 }
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 if (!o['skip-time']) {
   const img = image(512);
