@@ -34,7 +34,7 @@ const { values: o } = parseArgs({
   },
 });
 const size = Number(o.size);
-const runs = Number(o.runs);
+const runs = Math.max(1, Number(o.runs));
 const workerCounts = o.workers.split(',').map(Number);
 const modelPath = join(o['models-dir'], KNOWN_MODELS[o.model] ?? o.model);
 const onnxName = STEMS[o.model];

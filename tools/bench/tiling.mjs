@@ -52,7 +52,7 @@ if (!o['skip-time']) {
   const times = configs.map(() => []);
   for (const c of configs) await ups.get(c.workers).upscale(img, c.opts); // warm-up
   const load0 = loadavg()[0];
-  for (let r = 0; r < Number(o.runs); r++) {
+  for (let r = 0; r < Math.max(1, Number(o.runs)); r++) {
     for (const [i, c] of configs.entries()) {
       const t = performance.now();
       await ups.get(c.workers).upscale(img, c.opts);
