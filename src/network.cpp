@@ -472,6 +472,7 @@ Network::Network(const Model& model, size_t threads, Convolutions convolutions)
     : impl_(std::make_unique<Impl>(model, threads, use_winograd(convolutions))) {}
 Network::~Network() = default;
 const ModelInfo& Network::info() const { return impl_->info; }
+pthreadpool_t Network::pool() const { return impl_->pool; }
 std::pair<size_t, size_t> Network::output_size(size_t h, size_t w) const { return impl_->output_size(h, w); }
 uint64_t Network::memory_needed(size_t h, size_t w) const { return impl_->memory_needed(h, w); }
 void Network::set_memory_limit(uint64_t bytes) { impl_->memory_limit = bytes; }

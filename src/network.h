@@ -13,6 +13,8 @@
 // outputs is accumulated block by block, so the six outputs are never held at once.
 #pragma once
 
+#include <pthreadpool.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -80,6 +82,8 @@ class Network {
   bool has_fusion() const;
   size_t stem_stride() const;
   size_t upsample() const;
+  // The thread pool the operators share (null: the calling thread only).
+  pthreadpool_t pool() const;
 
   // Per-operation wall time, summed over runs while enabled (for tools/ benchmarks): pairs of
   // (operation kind, milliseconds), e.g. ("conv3x3 64->64", 812.5).

@@ -109,24 +109,42 @@ ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthread
   return out;
 }
 
-ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels) {
+ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels,
+                              pthreadpool_t pool) {
+  // Partial sums per chunk of rows, combined in chunk order: the result does not depend on the
+  // thread count.
+  constexpr size_t kRows = 8;
+  const size_t chunks = (rows + kRows - 1) / kRows;
+  std::vector<double> part(chunks * channels * 2, 0.0);
+  parallel_for(pool, rows, kRows, [&](size_t b, size_t e) {
+    double* s = part.data() + (b / kRows) * channels * 2;
+    double* q = s + channels;
+    for (size_t y = b; y < e; ++y) {
+      for (size_t p = 0; p < cols; ++p) {
+        const float* px = x + (y * row_pixels + p) * channels;
+        for (size_t c = 0; c < channels; ++c) {
+          const double v = px[c];
+          s[c] += v;
+          q[c] += v * v;
+        }
+      }
+    }
+  });
   ChannelSums out;
   out.sum.assign(channels, 0.0);
   out.sumsq.assign(channels, 0.0);
   out.count = rows * cols;
-  double* s = out.sum.data();
-  double* q = out.sumsq.data();
-  for (size_t y = 0; y < rows; ++y) {
-    for (size_t p = 0; p < cols; ++p) {
-      const float* px = x + (y * row_pixels + p) * channels;
-      for (size_t c = 0; c < channels; ++c) {
-        const double v = px[c];
-        s[c] += v;
-        q[c] += v * v;
-      }
+  for (size_t k = 0; k < chunks; ++k) {
+    for (size_t c = 0; c < channels; ++c) {
+      out.sum[c] += part[k * channels * 2 + c];
+      out.sumsq[c] += part[k * channels * 2 + channels + c];
     }
   }
   return out;
+}
+
+void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f) {
+  parallel_for(pool, n, grain, f);
 }
 
 void stats_from_sums(const ChannelSums& s, std::vector<double>* mean, std::vector<double>* stdev) {

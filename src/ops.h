@@ -5,6 +5,7 @@
 #include <pthreadpool.h>
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 namespace imdn {
@@ -33,7 +34,11 @@ struct ChannelSums {
 };
 ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool);
 // The same over a rows x cols rectangle of a map whose rows are row_pixels pixels apart.
-ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels);
+ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels,
+                              pthreadpool_t pool = nullptr);
+
+// Runs f(begin, end) over [0, n) in chunks of `grain` items, split across the pool.
+void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f);
 
 // Mean and population standard deviation per channel.
 void channel_stats(const float* x, size_t pixels, size_t channels, pthreadpool_t pool, std::vector<double>* mean,

@@ -45,20 +45,27 @@ Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t ste
   return g;
 }
 
+// Rows per task of the copies below (split across the network's threads).
+size_t copy_grain(size_t row_floats) { return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats)); }
+
 // Copies rect r of a map (map_w wide, C channels) into a contiguous buffer.
-void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst) {
+void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst, pthreadpool_t pool) {
   dst->resize(r.h * r.w * C);
-  for (size_t y = 0; y < r.h; ++y) {
-    std::copy_n(map + ((r.y + y) * map_w + r.x) * C, r.w * C, dst->data() + y * r.w * C);
-  }
+  float* d = dst->data();
+  ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
+    for (size_t y = y0; y < y1; ++y) std::copy_n(map + ((r.y + y) * map_w + r.x) * C, r.w * C, d + y * r.w * C);
+  });
 }
 
 // Copies the part `core` of a crop (covering rect `crop`) into the map.
-void put(const float* crop_data, const Rect& crop, const Rect& core, size_t C, float* map, size_t map_w) {
-  for (size_t y = 0; y < core.h; ++y) {
-    const float* src = crop_data + ((core.y - crop.y + y) * crop.w + (core.x - crop.x)) * C;
-    std::copy_n(src, core.w * C, map + ((core.y + y) * map_w + core.x) * C);
-  }
+void put(const float* crop_data, const Rect& crop, const Rect& core, size_t C, float* map, size_t map_w,
+         pthreadpool_t pool) {
+  ops::parallel_rows(pool, core.h, copy_grain(core.w * C), [&](size_t y0, size_t y1) {
+    for (size_t y = y0; y < y1; ++y) {
+      const float* src = crop_data + ((core.y - crop.y + y) * crop.w + (core.x - crop.x)) * C;
+      std::copy_n(src, core.w * C, map + ((core.y + y) * map_w + core.x) * C);
+    }
+  });
 }
 
 constexpr size_t kStemHalo = 1;  // body pixels; covers every stem (see tiled.h)
@@ -113,6 +120,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   macs_ = 0;
 
   std::vector<float>&x = x_, &cat = cat_, &acc = acc_, &crop = crop_, &crop2 = crop2_, &out = out_;
+  const pthreadpool_t pool = net_.pool();
   x.resize(P * nf);
   cat.resize(P * cc);
   acc.resize(net_.has_fusion() ? P * nf : 0);
@@ -121,7 +129,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   // The stem's features of body rect c (exact on c shrunk by kStemHalo), into `into`.
   auto stem = [&](const Rect& c, std::vector<float>* into) {
     const size_t iy = c.y * S, ix = c.x * S, ih = std::min(h, (c.y + c.h) * S) - iy, iw = std::min(w, (c.x + c.w) * S) - ix;
-    take(input, w, Rect{iy, ix, ih, iw}, 3, &crop);
+    take(input, w, Rect{iy, ix, ih, iw}, 3, &crop, pool);
     into->resize(c.h * c.w * nf);
     net_.stage_stem(crop.data(), ih, iw, into->data());
     macs_ += arch.macs_stem(ih, iw);
@@ -131,7 +139,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   for (const Rect& t : tiles) {
     const Rect c = grow(t, kStemHalo, bh, bw, sy, sx);
     stem(c, &out);
-    put(out.data(), c, t, nf, x.data(), bw);
+    put(out.data(), c, t, nf, x.data(), bw, pool);
     step();
   }
   for (size_t b = 0; b < nb; ++b) {
@@ -139,13 +147,13 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
     ops::ChannelSums sums;
     for (const Rect& t : tiles) {
       const Rect c = grow(t, halo_a, bh, bw, sy, sx);
-      take(x.data(), bw, c, nf, &crop);
+      take(x.data(), bw, c, nf, &crop, pool);
       out.resize(c.h * c.w * cc);
       net_.stage_block_a(b, crop.data(), c.h, c.w, out.data());
       macs_ += arch.macs_block_a_per_pixel() * c.h * c.w;
-      put(out.data(), c, t, cc, cat.data(), bw);
+      put(out.data(), c, t, cc, cat.data(), bw, pool);
       if (net_.has_attention()) {
-        sums.add(ops::channel_sums_rect(out.data() + ((t.y - c.y) * c.w + (t.x - c.x)) * cc, t.h, t.w, c.w, cc));
+        sums.add(ops::channel_sums_rect(out.data() + ((t.y - c.y) * c.w + (t.x - c.x)) * cc, t.h, t.w, c.w, cc, pool));
       }
       step();
     }
@@ -167,19 +175,18 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
     const Rect c = grow(t, kTailHalo, bh, bw, sy, sx);
     const Rect cw = grow(c, kStemHalo, bh, bw, c.h, c.w);
     stem(cw, &fea_wide);
-    crop2.resize(c.h * c.w * nf);
-    for (size_t y = 0; y < c.h; ++y) {
-      std::copy_n(fea_wide.data() + ((c.y - cw.y + y) * cw.w + (c.x - cw.x)) * nf, c.w * nf, crop2.data() + y * c.w * nf);
-    }
-    take(src_map, bw, c, nf, &crop);
+    take(fea_wide.data(), cw.w, Rect{c.y - cw.y, c.x - cw.x, c.h, c.w}, nf, &crop2, pool);
+    take(src_map, bw, c, nf, &crop, pool);
     out.resize(c.h * r * c.w * r * 3);
     net_.stage_tail(crop.data(), crop2.data(), c.h, c.w, out.data(), c.h * r, c.w * r);
     macs_ += arch.macs_tail_per_pixel() * c.h * c.w;
     const size_t oy0 = t.y * r, ox0 = t.x * r;
     const size_t oy1 = std::min(out_h, (t.y + t.h) * r), ox1 = std::min(out_w, (t.x + t.w) * r);
-    for (size_t y = oy0; y < oy1; ++y) {
-      std::copy_n(out.data() + ((y - c.y * r) * c.w * r + (ox0 - c.x * r)) * 3, (ox1 - ox0) * 3, output + (y * out_w + ox0) * 3);
-    }
+    ops::parallel_rows(pool, oy1 - oy0, copy_grain((ox1 - ox0) * 3), [&](size_t y0, size_t y1) {
+      for (size_t y = oy0 + y0; y < oy0 + y1; ++y) {
+        std::copy_n(out.data() + ((y - c.y * r) * c.w * r + (ox0 - c.x * r)) * 3, (ox1 - ox0) * 3, output + (y * out_w + ox0) * 3);
+      }
+    });
     step();
   }
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "ops.h"
 #include "resize.h"
 
 namespace imdn {
@@ -48,7 +49,27 @@ std::pair<size_t, size_t> Upscaler::output_size(size_t w, size_t h, const Upscal
   return {ow, oh};
 }
 
-std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t w) {
+void Upscaler::run_pass(size_t tile, const float* in, size_t h, size_t w, float* out) {
+  if (progress_) {
+    const size_t pass = pass_;
+    tiled(tile).run(in, h, w, out, [&](size_t done, size_t total) { progress_(pass * total + done, passes_ * total); });
+  } else {
+    tiled(tile).run(in, h, w, out);
+  }
+  ++pass_;
+}
+
+size_t Upscaler::passes_of(size_t h, size_t w) const {
+  const size_t m = info().size_multiple;
+  if (m > 1 && (h % m || w % m)) {
+    const size_t shave = 32, h_half = h / 2, w_half = w / 2;
+    const size_t h_size = h_half + shave - (h_half + shave) % 4, w_size = w_half + shave - (w_half + shave) % 4;
+    return h_size <= h && w_size <= w ? 4 : 1;
+  }
+  return 1;
+}
+
+std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t w, size_t tile) {
   // The authors' crop_forward (test_IMDN_AS.py), shave 32: four crops of h_size x w_size, each side
   // a multiple of 4, from the four corners; each contributes the quadrant nearest its corner.
   const size_t shave = 32, h_half = h / 2, w_half = w / 2;
@@ -60,7 +81,7 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
     for (int qy = 0; qy < 2; ++qy)
       for (int qx = 0; qx < 2; ++qx) {
         const std::vector<float> in = crop(rgb, w, ys[qy], xs[qx], h_size, w_size);
-        tiled(0).run(in.data(), h_size, w_size, part.data());
+        run_pass(tile, in.data(), h_size, w_size, part.data());
         const size_t y0 = qy ? h_half : 0, y1 = qy ? h : h_half, x0 = qx ? w_half : 0, x1 = qx ? w : w_half;
         for (size_t y = y0; y < y1; ++y)
           std::copy_n(part.data() + ((y - ys[qy]) * w_size + (x0 - xs[qx])) * 3, (x1 - x0) * 3, out.data() + (y * w + x0) * 3);
@@ -73,19 +94,32 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
   for (size_t y = 0; y < ph; ++y)
     for (size_t x = 0; x < pw; ++x)
       std::copy_n(rgb + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
-  tiled(0).run(padded.data(), ph, pw, result.data());
+  run_pass(tile, padded.data(), ph, pw, result.data());
   for (size_t y = 0; y < h; ++y) std::copy_n(result.data() + y * pw * 3, w * 3, out.data() + y * w * 3);
   return out;
 }
 
-std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile) {
+std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile,
+                                     const std::function<void(size_t, size_t)>& progress) {
   const auto [out_w, out_h] = output_size(w, h);
   *oh = out_h;
   *ow = out_w;
+  if (progress) {  // a call of its own (upscale() sets progress_ for all its passes)
+    progress_ = progress;
+    pass_ = 0;
+    passes_ = passes_of(h, w);
+  }
+  struct Reset {
+    Upscaler* u;
+    bool on;
+    ~Reset() {
+      if (on) u->progress_ = nullptr;
+    }
+  } reset{this, bool(progress)};
   const size_t m = info().size_multiple;
-  if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w);
+  if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w, tile);
   std::vector<float> out(out_h * out_w * 3);
-  tiled(tile).run(rgb, h, w, out.data());
+  run_pass(tile, rgb, h, w, out.data());
   return out;
 }
 
@@ -109,6 +143,19 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
   const bool gray = ch <= 2;
   const size_t alpha = src->has_alpha() ? ch - 1 : 0;
 
+  bool opaque = true;
+  if (alpha) {
+    for (size_t p = 0; p < n && opaque; ++p) opaque = src->data[p * ch + alpha] >= 1.f;
+  }
+  // Progress over both passes (colour, then alpha when it is not opaque).
+  progress_ = options.progress;
+  pass_ = 0;
+  passes_ = passes_of(h, w) * (alpha && !opaque ? 2 : 1);
+  struct Reset {
+    Upscaler* u;
+    ~Reset() { u->progress_ = nullptr; }
+  } reset{this};
+
   std::vector<float> rgb(n * 3);
   for (size_t p = 0; p < n; ++p)
     for (size_t c = 0; c < 3; ++c) rgb[p * 3 + c] = src->data[p * ch + (gray ? 0 : c)];
@@ -122,16 +169,16 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
   out.bit_depth = 8;
   out.data.resize(ow * oh * ch);
   const size_t on = ow * oh;
-  for (size_t p = 0; p < on; ++p) {
-    if (gray) {
-      out.data[p * ch] = (colour[p * 3] + colour[p * 3 + 1] + colour[p * 3 + 2]) / 3.f;
-    } else {
-      for (size_t c = 0; c < 3; ++c) out.data[p * ch + c] = colour[p * 3 + c];
+  ops::parallel_rows(net_.pool(), on, 1 << 14, [&](size_t b, size_t e) {
+    for (size_t p = b; p < e; ++p) {
+      if (gray) {
+        out.data[p * ch] = (colour[p * 3] + colour[p * 3 + 1] + colour[p * 3 + 2]) / 3.f;
+      } else {
+        for (size_t c = 0; c < 3; ++c) out.data[p * ch + c] = colour[p * 3 + c];
+      }
     }
-  }
+  });
   if (alpha) {
-    bool opaque = true;
-    for (size_t p = 0; p < n && opaque; ++p) opaque = src->data[p * ch + alpha] >= 1.f;
     if (opaque) {
       for (size_t p = 0; p < on; ++p) out.data[p * ch + alpha] = 1.f;
     } else {

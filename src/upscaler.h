@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -26,6 +27,10 @@ struct UpscaleOptions {
   // Side of the exact tiles the network runs on, in body pixels (tiled.h); 0 = kTile (128).
   // Larger tiles spend less on halos and copies and need more memory.
   size_t tile = 0;
+  // Called after each unit of work (a tile of a stage, tiled.h) with the units done and in all,
+  // over every pass the image needs (alpha is a second pass). It may throw to stop the work
+  // (cancellation); the exception leaves upscale() and the Upscaler stays usable.
+  std::function<void(size_t done, size_t total)> progress;
 };
 
 class Upscaler {
@@ -50,19 +55,26 @@ class Upscaler {
   // per 3x3 convolution natively) and a faster first run.
   // IMDN_AS with sides that are not multiples of 4 uses the authors' adaptive cropping strategy
   // (four overlapping crops whose sides are multiples of 4), or edge padding for tiny images.
-  std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile = 0);
+  std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile = 0,
+                             const std::function<void(size_t, size_t)>& progress = nullptr);
 
   // Refuse whole-image passes whose feature maps would exceed this many bytes (Network's default).
   void set_memory_limit(uint64_t bytes) { net_.set_memory_limit(bytes); }
 
  private:
-  std::vector<float> run_as_any_size(const float* rgb, size_t h, size_t w);
+  std::vector<float> run_as_any_size(const float* rgb, size_t h, size_t w, size_t tile);
   TiledNetwork& tiled(size_t tile);
+  // One pass of the tiled network, reporting progress as pass `pass_` of `passes_`.
+  void run_pass(size_t tile, const float* in, size_t h, size_t w, float* out);
+  // Passes run_rgb makes over an h x w image.
+  size_t passes_of(size_t h, size_t w) const;
 
   static constexpr size_t kTile = 128;
 
   Network net_;
   std::unique_ptr<TiledNetwork> tiled_;
+  std::function<void(size_t, size_t)> progress_;
+  size_t pass_ = 0, passes_ = 1;
 };
 
 }  // namespace imdn

@@ -32,15 +32,18 @@ inline void store_partial(float* p, v4 v, size_t n) {
   for (size_t i = 0; i < n; ++i) p[i] = t[i];
 }
 
-// Runs f(begin, end) over [0, n) split across the pool.
+size_t threads_of(pthreadpool_t pool) { return pool == nullptr ? 1 : std::max<size_t>(1, pthreadpool_get_threads_count(pool)); }
+
+// Runs f(thread, i) for i in [0, n), split across the pool; thread < threads_of(pool).
 template <typename F>
 void parallel(pthreadpool_t pool, size_t n, const F& f) {
-  if (pool == nullptr || n <= 1) {
-    f(size_t(0), n);
+  if (threads_of(pool) <= 1 || n <= 1) {
+    for (size_t i = 0; i < n; ++i) f(size_t(0), i);
     return;
   }
-  auto task = [&](size_t i) { f(i, i + 1); };
-  pthreadpool_parallelize_1d(pool, task, n);
+  pthreadpool_parallelize_1d_with_thread(
+      pool, [](void* context, size_t thread, size_t i) { (*static_cast<const F*>(context))(thread, i); },
+      const_cast<F*>(&f), n, 0);
 }
 
 }  // namespace
@@ -81,13 +84,13 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
   const float* bias = bias_.data();
   const bool relu = relu_;
 
-  parallel(pool, tiles_y * blocks_x, [&](size_t begin, size_t end) {
-    thread_local std::vector<float> vbuf, mbuf;
-    vbuf.resize(16 * kTilesPerBlock * cin4);
-    mbuf.resize(16 * kTilesPerBlock * cout8);
-    float* V = vbuf.data();
-    float* M = mbuf.data();
-    for (size_t job = begin; job < end; ++job) {
+  // Each thread's transformed inputs (V) and products (M), one block at a time.
+  const size_t per_thread = 16 * kTilesPerBlock * (cin4 + cout8) + 64;  // + 64: no shared cache lines
+  std::vector<float> scratch(threads_of(pool) * per_thread);
+  parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
+    float* V = scratch.data() + thread * per_thread;
+    float* M = V + 16 * kTilesPerBlock * cin4;
+    {
       const size_t ty = job / blocks_x, tx0 = (job % blocks_x) * kTilesPerBlock;
       const size_t nt = std::min(kTilesPerBlock, tiles_x - tx0);
 

@@ -212,3 +212,30 @@ TEST(Upscaler, RefusesAbsurdSizes) {
   up.set_memory_limit(1 << 20);
   EXPECT_NE(error_of([&] { up.upscale(make(64, 64, 3, 1)); }).find("over the 1 MiB limit"), std::string::npos);
 }
+
+TEST(Upscaler, ReportsProgressOverBothPassesAndStopsWhenAsked) {
+  imdn::Upscaler up(random_model(small_info(imdn::Arch::kIMDN), 4), 1);
+  imdn::Image rgba = make(40, 24, 4, 1);
+  for (size_t p = 0; p < 40 * 24; ++p) rgba.data[p * 4 + 3] = float(p % 7) / 7.f;  // not opaque: two passes
+  imdn::UpscaleOptions o;
+  o.tile = 16;
+  std::vector<std::pair<size_t, size_t>> seen;
+  o.progress = [&](size_t done, size_t total) { seen.emplace_back(done, total); };
+  const imdn::Image whole = up.upscale(rgba, o);
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].first, i + 1);  // one call per unit, in order, over both passes
+    EXPECT_EQ(seen[i].second, seen.size());
+  }
+  // A callback that throws stops the work at once; the upscaler then runs as before.
+  size_t calls = 0;
+  o.progress = [&](size_t, size_t) {
+    if (++calls == 3) throw std::runtime_error("stop");
+  };
+  EXPECT_THROW(up.upscale(rgba, o), std::runtime_error);
+  EXPECT_EQ(calls, 3u);
+  o.progress = nullptr;
+  const imdn::Image again = up.upscale(rgba, o);
+  ASSERT_EQ(again.data.size(), whole.data.size());
+  for (size_t i = 0; i < whole.data.size(); ++i) ASSERT_EQ(again.data[i], whole.data[i]);
+}
