@@ -45,9 +45,11 @@ build_native() {
 }
 
 build_wasm() {
-  say "Building the WebAssembly module (dist/imdn.js, dist/imdn.wasm)"
+  say "Building the WebAssembly modules (dist/imdn.*, and the threaded dist/imdn-mt.*)"
   emcmake cmake -S "$ROOT" -B "$BUILD/wasm" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD/wasm"
+  emcmake cmake -S "$ROOT" -B "$BUILD/wasm-mt" -G Ninja -DCMAKE_BUILD_TYPE=Release -DIMDN_THREADS=ON >/dev/null
+  cmake --build "$BUILD/wasm-mt"
 }
 
 ensure_node_modules() {

@@ -55,10 +55,13 @@ std::vector<T> numbers_of(const val& array) {
   return out;
 }
 
-// { width, height, channels, data: Uint8Array } of an image, quantized to 8 bits.
-val image_to_js(const imdn::Image& img) {
+// { width, height, channels, data: Uint8Array } of an image, quantized to 8 bits (split across
+// the pool's threads, if any).
+val image_to_js(const imdn::Image& img, pthreadpool_t pool = nullptr) {
   std::vector<uint8_t> px(img.data.size());
-  for (size_t i = 0; i < px.size(); ++i) px[i] = imdn::to_u8(img.data[i]);
+  imdn::ops::parallel_rows(pool, px.size(), 1 << 16, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) px[i] = imdn::to_u8(img.data[i]);
+  });
   val r = val::object();
   r.set("width", img.width);
   r.set("height", img.height);
@@ -125,12 +128,19 @@ val failure(const std::string& message) {
   return r;
 }
 
+// Thrown from a progress callback that asks to stop.
+struct Cancelled : imdn::Error {
+  Cancelled() : imdn::Error("cancelled") {}
+};
+
 class Engine {
  public:
-  explicit Engine(const val& model_bytes) {
+  // threads: 1, or, in the threaded module (dist/imdn-mt.*), how many threads share each
+  // operator: this one and threads - 1 pthreads from the pool started with the module.
+  Engine(const val& model_bytes, int threads) {
     try {
       const std::vector<uint8_t> b = bytes_of(model_bytes);
-      upscaler_ = std::make_unique<imdn::Upscaler>(imdn::Model::parse(b.data(), b.size()), /*threads=*/1);
+      upscaler_ = std::make_unique<imdn::Upscaler>(imdn::Model::parse(b.data(), b.size()), size_t(std::max(1, threads)));
     } catch (const std::exception& e) {
       error_ = e.what();
     }
@@ -167,7 +177,9 @@ class Engine {
   }
 
   // pixels: width*height*channels 8-bit values (channels 1-4). options: { targetWidth,
-  // targetHeight, raw }. raw: the network's unclamped RGB floats (Float32Array) instead of 8-bit.
+  // targetHeight, raw, tile, onProgress }. raw: the network's unclamped RGB floats (Float32Array)
+  // instead of 8-bit. onProgress(done, total) after each unit of work; returning true stops the
+  // work: the result is then { error: 'cancelled', cancelled: true }.
   val upscale(const val& pixels, int width, int height, int channels, const val& options) {
     if (!upscaler_) return failure(error_);
     try {
@@ -183,6 +195,12 @@ class Engine {
       if (options["targetWidth"].isNumber()) o.target_width = options["targetWidth"].as<size_t>();
       if (options["targetHeight"].isNumber()) o.target_height = options["targetHeight"].as<size_t>();
       if (options["tile"].isNumber()) o.tile = options["tile"].as<size_t>();
+      if (options["onProgress"].typeOf().as<std::string>() == "function") {
+        const val callback = options["onProgress"];
+        o.progress = [callback](size_t done, size_t total) {
+          if (callback(double(done), double(total)).isTrue()) throw Cancelled();
+        };
+      }
       const bool raw = options["raw"].isTrue();
       const std::vector<uint8_t> px = bytes_of(pixels);
       imdn::Image in;
@@ -195,14 +213,18 @@ class Engine {
       if (raw) {
         if (channels != 3) throw imdn::Error("raw output needs an RGB image");
         size_t oh = 0, ow = 0;
-        const std::vector<float> out = upscaler_->run_rgb(in.data.data(), in.height, in.width, &oh, &ow, o.tile);
+        const std::vector<float> out = upscaler_->run_rgb(in.data.data(), in.height, in.width, &oh, &ow, o.tile, o.progress);
         r.set("width", ow);
         r.set("height", oh);
         r.set("channels", 3);
         r.set("data", js_copy(out));
         return r;
       }
-      return image_to_js(upscaler_->upscale(in, o));
+      return image_to_js(upscaler_->upscale(in, o), upscaler_->network().pool());
+    } catch (const Cancelled& e) {
+      val r = failure(e.what());
+      r.set("cancelled", true);
+      return r;
     } catch (const std::bad_alloc&) {
       return failure("out of memory: the image is too large for one WebAssembly instance; use smaller tiles");
     } catch (const std::exception& e) {
@@ -492,7 +514,7 @@ val encode_png(const val& pixels, int width, int height, int channels) {
 
 EMSCRIPTEN_BINDINGS(imdn) {
   emscripten::class_<Engine>("Engine")
-      .constructor<const val&>()
+      .constructor<const val&, int>()
       .function("error", &Engine::error)
       .function("info", &Engine::info)
       .function("upscale", &Engine::upscale)

@@ -1,7 +1,7 @@
 // The platform-neutral part of the package: the Upscaler, its tiling and its worker pool.
 // browser.js and node.js supply a `platform` (how to read bytes, spawn workers, count cores and
 // turn their image types into pixels) and export createUpscaler.
-import { compileWasm, instantiate, WasmEngine } from './engine.js';
+import { canShareMemory, compileWasm, DEFAULT_WASM_MT_URL, instantiate, WasmEngine } from './engine.js';
 
 /** Model names the package knows (models/manifest.json); their files are converted by the user. */
 export const KNOWN_MODELS = Object.freeze({
@@ -186,6 +186,8 @@ class Pool {
 
   cancel(job) {
     this.jobs = this.jobs.filter((j) => j !== job);
+    // Tasks already running stop at their next unit of work, where they can.
+    for (const w of this.workers) if (w.busy?.job === job) w.busy.task.cancel?.();
   }
 
   pump() {
@@ -221,6 +223,10 @@ class Pool {
     }
     const busy = w.busy;
     if (!busy || busy.id !== msg.id) return;
+    if (msg.type === 'progress') {
+      if (!busy.job.settled) busy.task.progress?.(msg);
+      return;
+    }
     w.busy = null;
     w.handle.setBusy(false);
     if (msg.type === 'result') {
@@ -468,19 +474,33 @@ async function readModel(platform, model, modelBaseUrl) {
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
 export async function createUpscalerWith(platform, options = {}) {
-  const { model, modelBaseUrl, workers = platform.cores(), tileSize = 128, exact = true, sharedMemory, wasm } = options;
+  const { model, modelBaseUrl, workers = platform.cores(), tileSize = 128, exact = true, sharedMemory, wasm, wasmThreaded, threads } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
   if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
-  const [wasmModule, modelBytes] = await Promise.all([
+  if (threads !== undefined && typeof threads !== 'boolean') throw new TypeError(`imdn: threads must be true or false, got ${threads}`);
+  if (threads === true && !canShareMemory()) {
+    throw new Error('imdn: threads need SharedArrayBuffer: serve the page cross-origin isolated (COOP/COEP headers), or run under Node');
+  }
+  // Several cores as threads of one instance (the threaded module) wherever memory can be shared;
+  // the threaded module not loading (a bundle without it, say) falls back to one worker per core,
+  // unless threads were asked for explicitly.
+  const wantThreads = workers > 1 && (threads ?? canShareMemory());
+  const [wasmModule, modelBytes, threadedModule] = await Promise.all([
     compileWasm(wasm, (src) => platform.readBytes(src)),
     readModel(platform, model, modelBaseUrl),
+    wantThreads
+      ? compileWasm(wasmThreaded ?? DEFAULT_WASM_MT_URL, (src) => platform.readBytes(src)).catch((e) => {
+          if (threads === true) throw e;
+          return null;
+        })
+      : null,
   ]);
   // The main thread keeps one engine: it validates the model here (so a bad file fails
   // createUpscaler, not the first upscale) and computes the attention weights between stages.
   const main = await instantiate(wasmModule);
   const engine = new WasmEngine(main, modelBytes);
-  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact, sharedMemory });
+  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule });
 }
 
 const rgbOf = ({ data, width, height, channels }, pick) => {
@@ -498,7 +518,7 @@ const rgbOf = ({ data, width, height, channels }, pick) => {
 };
 
 export class Upscaler {
-  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, sharedMemory }) {
+  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule }) {
     this.platform = platform;
     this.mainModule = mainModule;
     this.engine = engine;
@@ -506,10 +526,14 @@ export class Upscaler {
     this.tileSize = tileSize;
     this.exact = exact;
     this.sharedMemory = sharedMemory;
-    this.workers = workers;
-    this.pool = new Pool(platform, workers, () => {
+    // Threaded: one worker whose instance runs every operator on `workers` threads, and the exact
+    // tiling inside it (src/tiled.h). Otherwise `workers` single-threaded workers share the tiles.
+    this.threads = threadedModule ? workers : 1;
+    this.workers = threadedModule ? 1 : workers;
+    this.pool = new Pool(platform, this.workers, () => {
       const model = modelBytes.slice().buffer;
-      return { message: { type: 'init', wasm: wasmModule, model }, transfer: [model] };
+      const message = { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads };
+      return { message, transfer: [model] };
     });
   }
 
@@ -563,7 +587,9 @@ export class Upscaler {
     // worker, unless it is too small to gain from it.)
     const oneTile = Math.ceil(width / S) <= bodyTile && Math.ceil(height / S) <= bodyTile;
     const small = this.workers === 1 || Math.max(width, height) / S < 128;
-    const whole = isAs || (exact && oneTile && small);
+    // Threaded, exact: the worker's instance tiles the image itself, its threads sharing each step.
+    const threaded = this.threads > 1;
+    const whole = isAs || (exact && ((oneTile && small) || threaded));
     const staged = exact && !whole;
 
     return new Promise((resolve, reject) => {
@@ -648,16 +674,29 @@ export class Upscaler {
       total = tilesTotal = tiles.length;
       // The worker runs each piece as exact tiles of its own: one tile for crops of ours (they are
       // small), 128 body pixels for IMDN_AS's whole image (bounded memory).
-      const tileOptions = { raw, targetWidth, targetHeight, tile: isAs ? 128 : 1 << 20, ...(_testCrash ? { _testCrash } : {}) };
+      const tile = isAs ? 128 : threaded && exact ? bodyTile : 1 << 20;
+      const tileOptions = { raw, targetWidth, targetHeight, tile, ...(_testCrash ? { _testCrash } : {}) };
+      // One piece runs long: its units of work are reported, and a cancelled call stops it early.
+      const units = whole;
+      const cancel = units && canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : null;
       let left = tiles.length;
       job.waiting.push(
         ...tiles.map((t) => ({
           build() {
             const pixels = takeRect(image.data, width, { x: t.cx, y: t.cy, w: t.cw, h: t.ch }, channels);
             return {
-              message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions },
+              message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions, progress: units && !!onProgress, cancel },
               transfer: [pixels.buffer],
             };
+          },
+          progress(msg) {
+            // The piece's units, and its paste as one more.
+            done = msg.done;
+            total = msg.total + 1;
+            onProgress?.({ done, total, tile: null, tiles: { done: tilesDone, total: tilesTotal }, output });
+          },
+          cancel() {
+            if (cancel) Atomics.store(cancel, 0, 1);
           },
           done(msg) {
             const s = isAs ? { ...t, w: msg.width, h: msg.height } : t;

@@ -23,6 +23,18 @@ export function hasWasmSimd() {
 export const DEFAULT_WASM_URL = new URL('../dist/imdn.wasm', import.meta.url);
 
 /**
+ * The threaded module (shared memory, pthreads): XNNPACK's operators and our convolutions split
+ * across threads inside one instance. Needs SharedArrayBuffer and Atomics.wait, i.e. a worker
+ * (never a browser's main thread) on a cross-origin isolated page, or Node.
+ */
+export const DEFAULT_WASM_MT_URL = new URL('../dist/imdn-mt.wasm', import.meta.url);
+
+/** Whether this context can run the threaded module (SharedArrayBuffer can be shared here). */
+export function canShareMemory() {
+  return typeof SharedArrayBuffer === 'function' && typeof Atomics === 'object' && (globalThis.crossOriginIsolated ?? true);
+}
+
+/**
  * Compiles the module from a WebAssembly.Module (returned as is), bytes, or a location that
  * `readBytes` (the platform's reader: fetch in browsers, fs or fetch under Node) can read.
  */
@@ -42,10 +54,22 @@ export async function compileWasm(source, readBytes) {
   }
 }
 
-/** Instantiates the Emscripten module around a compiled WebAssembly.Module. */
-export async function instantiate(wasmModule) {
+/**
+ * Instantiates the Emscripten module around a compiled WebAssembly.Module. threads > 1: the
+ * module is the threaded one (dist/imdn-mt.wasm), started with threads - 1 pthread workers.
+ */
+export async function instantiate(wasmModule, { threads = 1 } = {}) {
   let lastError = '';
-  return createImdnModule({
+  let factory = createImdnModule;
+  if (threads > 1) {
+    if (typeof process === 'object' && typeof process.versions?.node === 'string' && typeof globalThis.Worker !== 'function') {
+      // Emscripten's pthread code creates Web Workers; under Node they are worker_threads.
+      await (await import('./node-threads.js')).installWorkerShim();
+    }
+    factory = (await import('../dist/imdn-mt.js')).default;
+  }
+  return factory({
+    imdnThreads: threads,
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(wasmModule, imports).then(
         (instance) => receive(instance, wasmModule),
@@ -71,9 +95,9 @@ export async function instantiate(wasmModule) {
 
 /** A model loaded into one module instance. Throws Error with the loader's reason for bad files. */
 export class WasmEngine {
-  constructor(module, modelBytes) {
+  constructor(module, modelBytes, threads = 1) {
     this.module = module;
-    this.engine = new module.Engine(modelBytes);
+    this.engine = new module.Engine(modelBytes, threads);
     const error = this.engine.error();
     if (error) {
       this.engine.delete();
@@ -85,12 +109,13 @@ export class WasmEngine {
 
   /**
    * pixels: width*height*channels bytes (channels 1-4).
-   * options: { raw, targetWidth, targetHeight }.
+   * options: { raw, targetWidth, targetHeight, tile, onProgress(done, total) -> true to stop }.
    * Returns { width, height, channels, data } (data: Uint8Array, or Float32Array RGB when raw).
+   * Stopped by onProgress: throws an Error with `cancelled: true`.
    */
   upscale(pixels, width, height, channels, options = {}) {
     const r = this.engine.upscale(pixels, width, height, channels, options);
-    if (r.error) throw new Error(`imdn: ${r.error}`);
+    if (r.error) throw Object.assign(new Error(`imdn: ${r.error}`), r.cancelled ? { cancelled: true } : {});
     return r;
   }
 

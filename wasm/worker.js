@@ -1,11 +1,13 @@
-// One worker of the pool: a single-threaded WebAssembly instance that upscales the tiles it is
-// sent. The same file runs as a module Web Worker in browsers and as a worker_threads worker in
-// Node.
+// One worker of the pool: a WebAssembly instance that upscales the tiles it is sent, single-
+// threaded, or (threads > 1) the threaded module with threads - 1 pthread workers of its own.
+// The same file runs as a module Web Worker in browsers and as a worker_threads worker in Node.
 //
-// Messages in:  { type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer }
-//               { type: 'tile', id, pixels: ArrayBuffer, width, height, channels, options }
+// Messages in:  { type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads }
+//               { type: 'tile', id, pixels: ArrayBuffer, width, height, channels, options,
+//                 progress: bool, cancel: Int32Array on a SharedArrayBuffer (non-zero: stop) }
 //               { type: 'stage', id, op, args }   (a stage of exact tiling, see core.js)
 // Messages out: { type: 'ready', info } | { type: 'init-error', message }
+//               { type: 'progress', id, done, total }
 //               { type: 'result', id, ... }       (typed arrays transferred)
 //               { type: 'tile-error', id, message, fatal }
 import { instantiate, WasmEngine } from './engine.js';
@@ -27,8 +29,9 @@ let ready = null;
 port.listen((msg) => {
   if (msg.type === 'init') {
     ready = (async () => {
-      const module = await instantiate(msg.wasm);
-      engine = new WasmEngine(module, new Uint8Array(msg.model));
+      const threads = msg.threads ?? 1;
+      const module = await instantiate(msg.wasm, { threads });
+      engine = new WasmEngine(module, new Uint8Array(msg.model), threads);
       return engine.info;
     })();
     ready.then(
@@ -66,6 +69,13 @@ port.listen((msg) => {
           return;
         }
         const { _testCrash, ...options } = msg.options ?? {};
+        if (msg.progress || msg.cancel) {
+          // Between units of work (tiles of stages): report, and stop if the call was cancelled.
+          options.onProgress = (done, total) => {
+            if (msg.progress) port.post({ type: 'progress', id: msg.id, done, total });
+            return msg.cancel ? Atomics.load(msg.cancel, 0) !== 0 : false;
+          };
+        }
         const r = engine.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
         const data = r.data;
         port.post(

@@ -165,7 +165,7 @@ $('run').addEventListener('click', async () => {
     state.elapsedMs = performance.now() - started;
     state.result = result;
     progress(state.progress, started);
-    $('status').textContent = `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${workers} worker${workers > 1 ? 's' : ''}`;
+    $('status').textContent = `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`}`;
     $('download').disabled = false;
     setState('done');
   } catch (e) {

@@ -66,18 +66,23 @@ function maxDiff(a, b) {
   return m;
 }
 
-test('exact tiles of IMDN x4 equal the whole image, with 1, 2 and 4 workers and any tile size', { skip: skipWithoutData }, async () => {
+test('exact tiles of IMDN x4 equal the whole image, on 1, 2 and 4 workers or threads and any tile size', { skip: skipWithoutData }, async () => {
   for (const name of ['butterfly', 'woman']) {
     const input = join(IMDN, 'datasets', 'Set5_LR', 'x4', `${name}x4.bmp`);
     const whole = await wholeImage(input, 'IMDN_x4.imdn');
-    for (const [workers, tileSize, sharedMemory] of [[1, 16, true], [2, 32, true], [4, 48, true], [2, 4096, true], [2, 32, false], [1, 48, false]]) {
-      const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers, tileSize, sharedMemory });
+    // [workers, tileSize, sharedMemory, threads]: threads false = the JavaScript pool of
+    // single-threaded workers; true = one threaded instance.
+    const configs = [[1, 16, true, false], [2, 32, true, false], [4, 48, true, false], [2, 4096, true, false], [2, 32, false, false], [1, 48, false, false],
+      [2, 16, true, true], [4, 48, true, true], [2, 4096, true, true]];
+    for (const [workers, tileSize, sharedMemory, threads] of configs) {
+      const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers, tileSize, sharedMemory, threads });
+      assert.equal(up.threads, threads ? workers : 1);
       let last;
       const out = await up.upscale(input, { raw: true, onProgress: (p) => (last = p) });
       up.dispose();
       assert.equal(last.done, last.total);
       const d = maxDiff(out.data, whole);
-      assert.ok(d <= 1e-5, `${name}, ${workers} workers, tile ${tileSize}, shared ${sharedMemory}: max |tiled - whole| = ${d}`);
+      assert.ok(d <= 1e-5, `${name}, ${workers} workers, tile ${tileSize}, shared ${sharedMemory}, threads ${threads}: max |tiled - whole| = ${d}`);
     }
   }
 });
@@ -111,8 +116,8 @@ test('tiles of IMDN_RTC and IMDN_RTE equal the whole image in both modes, with 1
   }
 });
 
-test('progress reaches the total and abort rejects quickly, leaving the upscaler usable', { skip: skipWithoutData }, async () => {
-  const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers: 2, tileSize: 32 });
+for (const threads of [false, true]) test(`progress reaches the total and abort rejects quickly, leaving the upscaler usable (threads ${threads})`, { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_x4.imdn'), workers: 2, tileSize: 32, threads });
   try {
     const image = { data: new Uint8Array(128 * 128 * 3).map((_, i) => (i * 31) % 256), width: 128, height: 128 };
     const controller = new AbortController();
@@ -140,6 +145,50 @@ test('progress reaches the total and abort rejects quickly, leaving the upscaler
   } finally {
     up.dispose();
   }
+});
+
+test('a threaded instance stops at the next unit of work when asked', { skip: skipWithoutData }, async () => {
+  const { compileWasm, instantiate, WasmEngine, DEFAULT_WASM_MT_URL } = await import('../../wasm/engine.js');
+  const { fileURLToPath } = await import('node:url');
+  const module = await instantiate(await compileWasm(DEFAULT_WASM_MT_URL, (u) => readFileSync(fileURLToPath(u))), { threads: 2 });
+  const engine = new WasmEngine(module, readFileSync(model('IMDN_RTC.imdn')), 2);
+  try {
+    const pixels = new Uint8Array(64 * 48 * 3).map((_, i) => (i * 13) % 256);
+    let calls = 0;
+    let total = 0;
+    const full = engine.upscale(pixels, 64, 48, 3, { tile: 16, onProgress: (d, t) => ((total = t), ++calls, false) });
+    assert.equal(calls, total);
+    assert.ok(total > 4);
+    calls = 0;
+    assert.throws(() => engine.upscale(pixels, 64, 48, 3, { tile: 16, onProgress: () => ++calls === 2 }), (e) => e.cancelled === true && /cancelled/.test(e.message));
+    assert.equal(calls, 2, 'no unit of work after the one that asked to stop');
+    const again = engine.upscale(pixels, 64, 48, 3, { tile: 16 });
+    assert.deepEqual(again.data, full.data);
+  } finally {
+    engine.dispose();
+    module.PThread.terminateAllThreads();
+  }
+});
+
+test('threads: refused clearly without shareable memory, and the default falls back to workers', { skip: skipWithoutData }, async () => {
+  await assert.rejects(createUpscaler({ model: model('IMDN_RTC.imdn'), threads: 'yes' }), /threads must be true or false/);
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'crossOriginIsolated');
+  globalThis.crossOriginIsolated = false; // as on a page served without COOP/COEP
+  try {
+    await assert.rejects(createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 2, threads: true }), /threads need SharedArrayBuffer.*COOP\/COEP/);
+    const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 2 });
+    assert.equal(up.threads, 1);
+    assert.equal(up.workers, 2);
+    const out = await up.upscale({ data: new Uint8Array(40 * 40 * 3).fill(90), width: 40, height: 40 });
+    assert.equal(out.width, 80);
+    up.dispose();
+  } finally {
+    if (saved) Object.defineProperty(globalThis, 'crossOriginIsolated', saved);
+    else delete globalThis.crossOriginIsolated;
+  }
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 2 });
+  assert.equal(up.threads, 2, 'Node shares memory: threads by default');
+  up.dispose();
 });
 
 test('an already aborted signal rejects at once', { skip: skipWithoutData }, async () => {

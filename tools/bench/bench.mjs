@@ -72,7 +72,8 @@ for (const workers of workerCounts) {
   const tileSize = o.tile ? Number(o.tile) : size; // the planner gives each worker a tile
   const up = await createUpscaler({ model: modelPath, workers, tileSize });
   const image = { data: rgb, width: size, height: size, channels: 3 };
-  contenders.push({ name: `imdn-wasm ${workers} worker${workers > 1 ? 's' : ''} (tile ${tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
+  const how = up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`;
+  contenders.push({ name: `imdn-wasm ${how} (tile ${tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
 }
 if (!o['no-ort'] && onnxPath && existsSync(onnxPath)) {
   const ort = await import('onnxruntime-web');

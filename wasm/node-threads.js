@@ -1,0 +1,55 @@
+// Under Node: the Web Worker that Emscripten's pthread code creates (new Worker(url)), made of a
+// worker_threads Worker running wasm/pthread-node.js, which hosts dist/imdn-mt.worker.js.
+// Browsers have Worker in workers already (nested workers); nothing here runs there.
+const { Worker: NodeWorker } = await import('node:worker_threads');
+
+const HOST = new URL('./pthread-node.js', import.meta.url);
+
+class WebLikeWorker {
+  constructor(url) {
+    this.onmessage = null;
+    this.onerror = null;
+    this.listeners = { message: [], error: [] };
+    this.worker = new NodeWorker(HOST, { workerData: { url: String(url) } });
+    this.worker.on('message', (data) => {
+      // Loaded, a pthread never keeps the process alive by itself: its owner does (or has ended).
+      if (data?.cmd === 'loaded') this.worker.unref();
+      this.dispatch('message', { data });
+    });
+    this.worker.on('error', (e) => this.dispatch('error', e));
+  }
+
+  dispatch(type, event) {
+    const own = type === 'message' ? this.onmessage : this.onerror;
+    if (own) own.call(this, event);
+    for (const f of this.listeners[type]) f.call(this, event);
+  }
+
+  addEventListener(type, f) {
+    this.listeners[type]?.push(f);
+  }
+
+  removeEventListener(type, f) {
+    if (this.listeners[type]) this.listeners[type] = this.listeners[type].filter((g) => g !== f);
+  }
+
+  postMessage(message, transfer) {
+    this.worker.postMessage(message, transfer);
+  }
+
+  terminate() {
+    this.worker.terminate();
+  }
+}
+
+/**
+ * Gives this thread a global Worker (once), and the navigator.hardwareConcurrency that the
+ * module's sysconf() reads (Node 20 has no navigator). Only the package's own workers call this.
+ */
+export async function installWorkerShim() {
+  if (typeof globalThis.Worker !== 'function') globalThis.Worker = WebLikeWorker;
+  if (typeof globalThis.navigator !== 'object') {
+    const { availableParallelism, cpus } = await import('node:os');
+    globalThis.navigator = { hardwareConcurrency: typeof availableParallelism === 'function' ? availableParallelism() : cpus().length };
+  }
+}

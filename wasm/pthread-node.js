@@ -1,0 +1,12 @@
+// A worker_threads worker made to look like the classic Web Worker that Emscripten's pthread
+// script (dist/imdn-mt.worker.js, built for web and worker) expects: self, postMessage and
+// onmessage. Started by wasm/node-threads.js.
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { availableParallelism } from 'node:os';
+
+globalThis.self = globalThis;
+if (typeof globalThis.navigator !== 'object') globalThis.navigator = { hardwareConcurrency: availableParallelism() };
+globalThis.postMessage = (message, transfer) => parentPort.postMessage(message, transfer);
+await import(workerData.url); // sets self.onmessage
+parentPort.on('message', (data) => globalThis.onmessage({ data }));
