@@ -49,7 +49,7 @@ Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t ste
 size_t copy_grain(size_t row_floats) { return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats)); }
 
 // Copies rect r of a map (map_w wide, C channels) into a contiguous buffer.
-void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst, pthreadpool_t pool) {
+void take(const float* map, size_t map_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
   dst->resize(r.h * r.w * C);
   float* d = dst->data();
   ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
@@ -119,7 +119,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   };
   macs_ = 0;
 
-  std::vector<float>&x = x_, &cat = cat_, &acc = acc_, &crop = crop_, &crop2 = crop2_, &out = out_;
+  Floats &x = x_, &cat = cat_, &acc = acc_, &crop = crop_, &crop2 = crop2_, &out = out_;
   const pthreadpool_t pool = net_.pool();
   x.resize(P * nf);
   cat.resize(P * cc);
@@ -127,7 +127,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   std::fill(acc.begin(), acc.end(), 0.f);
 
   // The stem's features of body rect c (exact on c shrunk by kStemHalo), into `into`.
-  auto stem = [&](const Rect& c, std::vector<float>* into) {
+  auto stem = [&](const Rect& c, Floats* into) {
     const size_t iy = c.y * S, ix = c.x * S, ih = std::min(h, (c.y + c.h) * S) - iy, iw = std::min(w, (c.x + c.w) * S) - ix;
     take(input, w, Rect{iy, ix, ih, iw}, 3, &crop, pool);
     into->resize(c.h * c.w * nf);
@@ -170,7 +170,7 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   }
   // Tail, tile by tile, with the stem's features recomputed around the crop.
   float* src_map = acc.empty() ? x.data() : acc.data();
-  std::vector<float> fea_wide;
+  Floats fea_wide;
   for (const Rect& t : tiles) {
     const Rect c = grow(t, kTailHalo, bh, bw, sy, sx);
     const Rect cw = grow(c, kStemHalo, bh, bw, c.h, c.w);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "network.h"
+#include "ops.h"
 
 namespace imdn {
 
@@ -62,7 +63,7 @@ class TiledNetwork {
   uint64_t macs_ = 0;
   // The whole-image maps and one crop's buffers, kept from run to run (first touches of fresh
   // memory are slow: page faults and zeroing cost more than the copies).
-  std::vector<float> x_, cat_, acc_, crop_, crop2_, out_;
+  Floats x_, cat_, acc_, crop_, crop2_, out_;
 };
 
 }  // namespace imdn

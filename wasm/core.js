@@ -587,9 +587,13 @@ export class Upscaler {
     // worker, unless it is too small to gain from it.)
     const oneTile = Math.ceil(width / S) <= bodyTile && Math.ceil(height / S) <= bodyTile;
     const small = this.workers === 1 || Math.max(width, height) / S < 128;
-    // Threaded, exact: the worker's instance tiles the image itself, its threads sharing each step.
+    // One worker (threaded or not), exact: the worker's instance tiles the image itself (its
+    // threads sharing each step), which spares the stages' copies through this thread. Without
+    // shareable memory a single worker still gets stages, so that a cancelled call stops between
+    // them (the flag that stops a piece inside the worker is a SharedArrayBuffer).
     const threaded = this.threads > 1;
-    const whole = isAs || (exact && ((oneTile && small) || threaded));
+    const inside = this.workers === 1 && (threaded || canShareMemory());
+    const whole = isAs || (exact && ((oneTile && small) || inside));
     const staged = exact && !whole;
 
     return new Promise((resolve, reject) => {
@@ -674,7 +678,7 @@ export class Upscaler {
       total = tilesTotal = tiles.length;
       // The worker runs each piece as exact tiles of its own: one tile for crops of ours (they are
       // small), 128 body pixels for IMDN_AS's whole image (bounded memory).
-      const tile = isAs ? 128 : threaded && exact ? bodyTile : 1 << 20;
+      const tile = isAs ? 128 : inside && exact ? bodyTile : 1 << 20;
       const tileOptions = { raw, targetWidth, targetHeight, tile, ...(_testCrash ? { _testCrash } : {}) };
       // One piece runs long: its units of work are reported, and a cancelled call stops it early.
       const units = whole;

@@ -35,11 +35,22 @@ export interface UpscalerOptions {
    */
   modelBaseUrl?: string | URL;
   /**
-   * How many workers (Web Workers / worker_threads), each with one single-threaded WebAssembly
-   * instance, created when first needed. Default: navigator.hardwareConcurrency in browsers,
-   * os.availableParallelism() under Node.
+   * How many cores to use. Where memory can be shared (see `threads`), one worker (Web Worker /
+   * worker_threads) runs the threaded module on this many threads; otherwise this many workers,
+   * each with one single-threaded WebAssembly instance, created when first needed. Default:
+   * navigator.hardwareConcurrency in browsers, os.availableParallelism() under Node.
    */
   workers?: number;
+  /**
+   * Run the `workers` cores as threads of one WebAssembly instance (dist/imdn-mt.wasm: every
+   * operator split across threads, exact tiling inside the instance, no halos or copies between
+   * workers; about 1.8-2x one core on two). Needs SharedArrayBuffer: Node, or a browser page that
+   * is cross-origin isolated (served with Cross-Origin-Opener-Policy: same-origin and
+   * Cross-Origin-Embedder-Policy: require-corp). Default: whenever that holds and workers > 1
+   * (falling back to single-threaded workers if the threaded module cannot be loaded).
+   * true: refuse to start without it; false: always single-threaded workers.
+   */
+  threads?: boolean;
   /**
    * Tile side in input pixels (at least 16). Smaller tiles spread better over workers and need
    * less memory per worker, and cost more compute at their borders. Default: 128.
@@ -49,9 +60,9 @@ export interface UpscalerOptions {
    * Exact tiling (default true): the output equals whole-image inference for any tile size.
    * The network runs block by block over all tiles; each block's contrast-aware attention uses
    * the statistics of the whole image (one barrier per block); the halo is 4 px per block, about
-   * 1.13x the whole-image compute at tileSize 128 and 1.27x at 64. The main thread holds the
-   * feature maps: 768 bytes per input pixel for IMDN (a 1024x1024 input: 768 MiB), about a
-   * third of that for RTC/RTE, a sixteenth for IMDN_AS.
+   * 1.13x the whole-image compute at tileSize 128 and 1.27x at 64. The main thread (threaded:
+   * the worker's instance) holds the feature maps: 768 bytes per input pixel for IMDN (a
+   * 1024x1024 input: 768 MiB), about a third of that for RTC/RTE, a sixteenth for IMDN_AS.
    * false: every tile runs the whole network with a halo as wide as the receptive field (27 px
    * for IMDN): no feature maps kept (memory per tile only), 2.0x the compute at tile 128 and
    * 3.4x at 64; exact for IMDN_RTC and IMDN_RTE, but with IMDN/IMDN_AS tiles smaller than the
@@ -70,16 +81,25 @@ export interface UpscalerOptions {
    * Default: dist/imdn.wasm of this package, located with new URL(..., import.meta.url).
    */
   wasm?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | string | URL;
+  /**
+   * The threaded module, likewise. Default: dist/imdn-mt.wasm of this package. Its JavaScript
+   * (dist/imdn-mt.js and dist/imdn-mt.worker.js) must be served next to it.
+   */
+  wasmThreaded?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | string | URL;
 }
 
 export interface Progress {
   /**
    * Units of work finished so far, and in all. With exact tiling a unit is one tile of one stage
-   * (stem, each block, tail) or one chunk of a block's pointwise part; otherwise one tile.
+   * (stem, each block, tail) or a block's pointwise part (threaded: inside the instance, plus one
+   * for the final copy); otherwise one tile.
    */
   done: number;
   total: number;
-  /** Output tiles finished so far, and in all (alpha, when present, is a second pass). */
+  /**
+   * Output tiles finished so far, and in all (alpha, when present, is a second pass). Threaded,
+   * exact: the image is one piece to the page, finished at the end.
+   */
   tiles: { done: number; total: number };
   /** The output tile this unit finished, in output pixels; null for units inside the network. */
   tile: { x: number; y: number; width: number; height: number } | null;
@@ -132,6 +152,10 @@ export interface ModelInfo {
 
 export interface Upscaler {
   readonly info: ModelInfo;
+  /** Threads per worker: `workers` when the threaded module runs, else 1. */
+  readonly threads: number;
+  /** Workers in the pool: 1 when threaded, else `workers`. */
+  readonly workers: number;
   upscale(input: ImageInput, options: UpscaleOptions & { raw: true }): Promise<RawUpscaleResult>;
   upscale(input: ImageInput, options?: UpscaleOptions): Promise<UpscaleResult>;
   outputSize(width: number, height: number, options?: { targetWidth?: number; targetHeight?: number }): { width: number; height: number };

@@ -3,10 +3,12 @@
 // process, interleaved run by run (the machine is shared and noisy: compare the ratio, not the ms).
 //
 //   node tools/bench/bench.mjs [--model x4] [--size 256] [--runs 5] [--workers 1,2] [--no-ort]
-//                              [--tile N] [--profile] [--startup]
+//                              [--tile N[,N...]] [--pool] [--profile] [--startup]
 //
 // Prints median ms and GMAC/s for each contender and our speed-up over onnxruntime-web (wasm
-// backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx). --profile adds our per-operation
+// backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx), each of ours with the package's
+// defaults but for --workers (and --tile, a list, if given): N > 1 workers are then N threads of
+// one instance; --pool adds N single-threaded workers (threads: false). --profile adds our per-operation
 // times for one pass; --startup the time from createUpscaler to the first result on a 64x64
 // image and the .wasm's size. Reports the machine's load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,6 +31,7 @@ const { values: o } = parseArgs({
     'models-dir': { type: 'string', default: MODELS },
     'onnx-dir': { type: 'string', default: SHARED_ONNX },
     'no-ort': { type: 'boolean', default: false },
+    pool: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     startup: { type: 'boolean', default: false },
   },
@@ -68,12 +71,19 @@ const MACS_PER_PIXEL = { x2: 689088, x3: 697728, x4: 709824, rtc: 19899 };
 const gmac = ((MACS_PER_PIXEL[o.model] ?? NaN) * size * size) / 1e9;
 
 const contenders = [];
+// --tile: a list; without it, the package's default tile size (the default path).
+const tileSizes = o.tile ? o.tile.split(',').map(Number) : [undefined];
+const modes = o.pool ? [undefined, false] : [undefined]; // threads: the default, and the worker pool
 for (const workers of workerCounts) {
-  const tileSize = o.tile ? Number(o.tile) : size; // the planner gives each worker a tile
-  const up = await createUpscaler({ model: modelPath, workers, tileSize });
-  const image = { data: rgb, width: size, height: size, channels: 3 };
-  const how = up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`;
-  contenders.push({ name: `imdn-wasm ${how} (tile ${tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
+  for (const tileSize of tileSizes) {
+    for (const threads of modes) {
+      if (threads === false && workers === 1) continue;
+      const up = await createUpscaler({ model: modelPath, workers, tileSize, threads });
+      const image = { data: rgb, width: size, height: size, channels: 3 };
+      const how = up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`;
+      contenders.push({ name: `imdn-wasm ${how} (tile ${up.tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
+    }
+  }
 }
 if (!o['no-ort'] && onnxPath && existsSync(onnxPath)) {
   const ort = await import('onnxruntime-web');
