@@ -474,10 +474,12 @@ async function readModel(platform, model, modelBaseUrl) {
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
 export async function createUpscalerWith(platform, options = {}) {
-  const { model, modelBaseUrl, workers = platform.cores(), tileSize = 128, exact = true, sharedMemory, wasm, wasmThreaded, threads } = options;
+  const { model, modelBaseUrl, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
-  if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
+  if (tileSize !== undefined && (!Number.isInteger(tileSize) || tileSize < 16)) {
+    throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
+  }
   if (threads !== undefined && typeof threads !== 'boolean') throw new TypeError(`imdn: threads must be true or false, got ${threads}`);
   if (threads === true && !canShareMemory()) {
     throw new Error('imdn: threads need SharedArrayBuffer: serve the page cross-origin isolated (COOP/COEP headers), or run under Node');
@@ -523,13 +525,15 @@ export class Upscaler {
     this.mainModule = mainModule;
     this.engine = engine;
     this.info = engine.info;
-    this.tileSize = tileSize;
     this.exact = exact;
     this.sharedMemory = sharedMemory;
     // Threaded: one worker whose instance runs every operator on `workers` threads, and the exact
     // tiling inside it (src/tiled.h). Otherwise `workers` single-threaded workers share the tiles.
     this.threads = threadedModule ? workers : 1;
     this.workers = threadedModule ? 1 : workers;
+    // Tiles inside one instance only trade scratch memory for halos: larger by default (about 10%
+    // faster than 128 at x4 on 256x256); across workers smaller ones spread better.
+    this.tileSize = tileSize ?? (this.workers === 1 && (this.threads > 1 || (sharedMemory !== false && canShareMemory())) ? 256 : 128);
     this.pool = new Pool(platform, this.workers, () => {
       const model = modelBytes.slice().buffer;
       const message = { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads };
@@ -592,7 +596,7 @@ export class Upscaler {
     // shareable memory a single worker still gets stages, so that a cancelled call stops between
     // them (the flag that stops a piece inside the worker is a SharedArrayBuffer).
     const threaded = this.threads > 1;
-    const inside = this.workers === 1 && (threaded || canShareMemory());
+    const inside = this.workers === 1 && (threaded || (this.sharedMemory !== false && canShareMemory()));
     const whole = isAs || (exact && ((oneTile && small) || inside));
     const staged = exact && !whole;
 

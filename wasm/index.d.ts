@@ -53,7 +53,8 @@ export interface UpscalerOptions {
   threads?: boolean;
   /**
    * Tile side in input pixels (at least 16). Smaller tiles spread better over workers and need
-   * less memory per worker, and cost more compute at their borders. Default: 128.
+   * less memory per worker, and cost more compute at their borders. Default: 256 when one
+   * instance tiles the image itself (threads, or one worker where memory can be shared), else 128.
    */
   tileSize?: number;
   /**
@@ -72,8 +73,11 @@ export interface UpscalerOptions {
   /**
    * Exact tiling's feature maps in SharedArrayBuffers, which the workers read and write directly
    * (fewer copies, far less garbage). Default: whenever SharedArrayBuffer can be shared: under
-   * Node, and in browsers on cross-origin isolated pages (served with COOP/COEP headers).
-   * false: crops and results travel in messages.
+   * Node, and in browsers on cross-origin isolated pages (served with COOP/COEP headers); with
+   * a single worker, it then tiles the image inside its own instance instead (and a cancelled
+   * call stops it through a shared flag). One instance serves concurrent calls one after another;
+   * the pool of workers interleaves them tile by tile.
+   * false: crops and results travel in messages (and a single worker gets stages).
    */
   sharedMemory?: boolean;
   /**
@@ -152,6 +156,8 @@ export interface ModelInfo {
 
 export interface Upscaler {
   readonly info: ModelInfo;
+  /** The tile size calls use unless they say otherwise. */
+  readonly tileSize: number;
   /** Threads per worker: `workers` when the threaded module runs, else 1. */
   readonly threads: number;
   /** Workers in the pool: 1 when threaded, else `workers`. */

@@ -200,7 +200,9 @@ test('an already aborted signal rejects at once', { skip: skipWithoutData }, asy
 });
 
 test('several calls at once are served fairly and all finish', { skip: skipWithoutData }, async () => {
-  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1, tileSize: 16 });
+  // The pool of single-threaded workers, fed tile by tile (one instance that tiles inside, below,
+  // serves calls one after another instead).
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1, tileSize: 16, sharedMemory: false });
   try {
     const order = [];
     const image = (seed) => ({ data: new Uint8Array(64 * 64 * 3).map((_, i) => (i * seed) % 256), width: 64, height: 64 });
@@ -211,6 +213,25 @@ test('several calls at once are served fairly and all finish', { skip: skipWitho
     assert.deepEqual(new Set(order.slice(0, 6)), new Set([1, 2, 3]), order.join(','));
   } finally {
     up.dispose();
+  }
+});
+
+test('one threaded instance serves several calls at once one after another, all correct', { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 2, tileSize: 16 });
+  const single = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1, threads: false, sharedMemory: false });
+  try {
+    assert.equal(up.threads, 2);
+    const order = [];
+    const image = (seed) => ({ data: new Uint8Array(64 * 48 * 3).map((_, i) => (i * seed) % 256), width: 64, height: 48 });
+    const results = await Promise.all([1, 2, 3].map((k) => up.upscale(image(k + 6), { raw: true, onProgress: () => order.push(k) })));
+    assert.deepEqual(order, [...order].sort(), 'calls run in the order they came');
+    for (const [i, r] of results.entries()) {
+      const ref = await single.upscale(image(i + 7), { raw: true });
+      assert.ok(maxDiff(r.data, ref.data) <= 1e-5);
+    }
+  } finally {
+    up.dispose();
+    single.dispose();
   }
 });
 
