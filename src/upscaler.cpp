@@ -160,15 +160,19 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
   for (size_t p = 0; p < n; ++p)
     for (size_t c = 0; c < 3; ++c) rgb[p * 3 + c] = src->data[p * ch + (gray ? 0 : c)];
   size_t oh = 0, ow = 0;
-  const std::vector<float> colour = run_rgb(rgb.data(), h, w, &oh, &ow, options.tile);
+  std::vector<float> colour = run_rgb(rgb.data(), h, w, &oh, &ow, options.tile);
 
   Image out;
   out.width = ow;
   out.height = oh;
   out.channels = src->channels;
   out.bit_depth = 8;
-  out.data.resize(ow * oh * ch);
   const size_t on = ow * oh;
+  if (ch == 3) {
+    out.data = std::move(colour);  // RGB: the network's output as it is (no second copy of it)
+    return out;
+  }
+  out.data.resize(ow * oh * ch);
   ops::parallel_rows(net_.pool(), on, 1 << 14, [&](size_t b, size_t e) {
     for (size_t p = b; p < e; ++p) {
       if (gray) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Exact tiling, measured: wall time of tiled against whole-image inference on a 512x512 x4 input
-// with 1 and 2 workers (interleaved, medians), and the peak memory of a 1024x1024 -> 4096x4096
+// with 1 and 2 workers (2: threads of one instance where memory can be shared; interleaved,
+// medians), and the peak memory of a 1024x1024 -> 4096x4096
 // x4 upscale under Node and in headless Chromium (main thread + workers).
 //
 //   node tools/bench/tiling.mjs [--runs 3] [--skip-time] [--skip-memory] [--big 1024]
@@ -78,7 +79,8 @@ if (!o['skip-memory']) {
     const out = await up.upscale(image(side), {});
     clearInterval(sample);
     peak = Math.max(peak, process.memoryUsage().rss);
-    console.log(`Node: ${side}x${side} -> ${out.width}x${out.height} in ${((performance.now() - t) / 1000).toFixed(1)} s, peak resident ${(peak / 2 ** 20).toFixed(0)} MiB (main + 2 workers)`);
+    const how = up.threads > 1 ? `main + 1 worker of ${up.threads} threads` : 'main + 2 workers';
+    console.log(`Node: ${side}x${side} -> ${out.width}x${out.height} in ${((performance.now() - t) / 1000).toFixed(1)} s, peak resident ${(peak / 2 ** 20).toFixed(0)} MiB (${how})`);
     up.dispose();
   }
   // Chromium: the page and its workers live in one renderer process; sample every Chromium
@@ -115,17 +117,18 @@ if (!o['skip-memory']) {
       async ({ side, model }) => {
         const { createUpscaler } = await import('/wasm/browser.js');
         const up = await createUpscaler({ model, workers: 2 });
+        const threads = up.threads;
         const data = new Uint8Array(side * side * 3).map((_, i) => (i * 7919) % 251);
         const t = performance.now();
         const out = await up.upscale({ data, width: side, height: side, channels: 3 });
         const ms = performance.now() - t;
         up.dispose();
-        return { width: out.width, height: out.height, ms };
+        return { width: out.width, height: out.height, ms, threads };
       },
       { side, model },
     );
     clearInterval(sample);
-    console.log(`Chromium: ${side}x${side} -> ${result.width}x${result.height} in ${(result.ms / 1000).toFixed(1)} s, peak resident ${(peak.renderer / 2 ** 20).toFixed(0)} MiB in the renderer (page + 2 workers), ${(peak.all / 2 ** 20).toFixed(0)} MiB all Chromium processes`);
+    console.log(`Chromium: ${side}x${side} -> ${result.width}x${result.height} in ${(result.ms / 1000).toFixed(1)} s, peak resident ${(peak.renderer / 2 ** 20).toFixed(0)} MiB in the renderer (page + ${result.threads > 1 ? `1 worker of ${result.threads} threads` : '2 workers'}), ${(peak.all / 2 ** 20).toFixed(0)} MiB all Chromium processes`);
     await browser.close();
     await server.close();
   }
