@@ -45,15 +45,23 @@ const onnxPath = onnxName && join(o['onnx-dir'], `${onnxName}.onnx`);
 
 if (o.startup) {
   const { gzipSync } = await import('node:zlib');
-  const wasm = readFileSync(join(ROOT, 'dist', 'imdn.wasm'));
-  const t0 = performance.now();
-  const up = await createUpscaler({ model: modelPath, workers: 1 });
-  const t1 = performance.now();
-  await up.upscale({ data: new Uint8Array(64 * 64 * 3).fill(128), width: 64, height: 64, channels: 3 });
-  const t2 = performance.now();
-  up.dispose();
-  console.log(`startup: createUpscaler ${(t1 - t0).toFixed(0)} ms (compile, model, validation), first 64x64 result ${(t2 - t1).toFixed(0)} ms later (worker start, instance, run): ${(t2 - t0).toFixed(0)} ms in all`);
-  console.log(`dist/imdn.wasm: ${(wasm.length / 1024).toFixed(0)} KiB, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped`);
+  // Each in a fresh state as far as one process allows: the modules are compiled anew per call.
+  for (const workers of [1, Math.max(2, ...workerCounts)]) {
+    const t0 = performance.now();
+    const up = await createUpscaler({ model: modelPath, workers });
+    const t1 = performance.now();
+    await up.upscale({ data: new Uint8Array(64 * 64 * 3).fill(128), width: 64, height: 64, channels: 3 });
+    const t2 = performance.now();
+    const how = up.threads > 1 ? `${up.threads} threads` : `${up.workers} worker${up.workers > 1 ? 's' : ''}`;
+    up.dispose();
+    console.log(`startup, ${how}: createUpscaler ${(t1 - t0).toFixed(0)} ms (compile, model, validation), first 64x64 result ${(t2 - t1).toFixed(0)} ms later (worker start, instance${up.threads > 1 ? ', its threads' : ''}, run): ${(t2 - t0).toFixed(0)} ms in all`);
+  }
+  for (const name of ['imdn.wasm', 'imdn-mt.wasm']) {
+    const path = join(ROOT, 'dist', name);
+    if (!existsSync(path)) continue;
+    const wasm = readFileSync(path);
+    console.log(`dist/${name}: ${(wasm.length / 1024).toFixed(0)} KiB, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped (tools/bench/wasm-size.mjs: what it is made of)`);
+  }
 }
 
 // One deterministic RGB input, as bytes for us and as NCHW floats for onnxruntime.
