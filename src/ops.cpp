@@ -78,28 +78,31 @@ void ChannelSums::add(const ChannelSums& o) {
   count += o.count;
 }
 
-ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool) {
-  // Partial sums per chunk of pixels in double, combined in chunk order so that the result does
-  // not depend on the thread count.
-  const size_t grain = std::max<size_t>(256, kGrain / channels);
-  const size_t chunks = (pixels + grain - 1) / grain;
-  std::vector<double> part(chunks * channels * 2, 0.0);
-  parallel_for(pool, pixels, grain, [&](size_t b, size_t e) {
-    double* s = part.data() + (b / grain) * channels * 2;
-    double* q = s + channels;
-    for (size_t p = b; p < e; ++p) {
-      const float* row = x + p * channels;
-      for (size_t c = 0; c < channels; ++c) {
-        const double v = row[c];
-        s[c] += v;
-        q[c] += v * v;
-      }
+namespace {
+
+// Adds n pixels' channels and their squares into s and q.
+void accumulate(const float* px, size_t n, size_t channels, double* s, double* q) {
+  for (size_t p = 0; p < n; ++p, px += channels) {
+    for (size_t c = 0; c < channels; ++c) {
+      const double v = px[c];
+      s[c] += v;
+      q[c] += v * v;
     }
+  }
+}
+
+// Partial sums per chunk in double (add_chunk(k, s, q) sums chunk k), combined in chunk order so
+// that the result does not depend on the thread count.
+template <typename F>
+ChannelSums sums_by_chunk(size_t chunks, size_t channels, size_t count, pthreadpool_t pool, const F& add_chunk) {
+  std::vector<double> part(chunks * channels * 2, 0.0);
+  parallel_for(pool, chunks, 1, [&](size_t b, size_t e) {
+    for (size_t k = b; k < e; ++k) add_chunk(k, part.data() + k * channels * 2, part.data() + k * channels * 2 + channels);
   });
   ChannelSums out;
   out.sum.assign(channels, 0.0);
   out.sumsq.assign(channels, 0.0);
-  out.count = pixels;
+  out.count = count;
   for (size_t k = 0; k < chunks; ++k) {
     for (size_t c = 0; c < channels; ++c) {
       out.sum[c] += part[k * channels * 2 + c];
@@ -109,38 +112,21 @@ ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthread
   return out;
 }
 
+}  // namespace
+
+ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool) {
+  const size_t grain = std::max<size_t>(256, kGrain / channels);
+  return sums_by_chunk((pixels + grain - 1) / grain, channels, pixels, pool, [&](size_t k, double* s, double* q) {
+    accumulate(x + k * grain * channels, std::min(grain, pixels - k * grain), channels, s, q);
+  });
+}
+
 ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels,
                               pthreadpool_t pool) {
-  // Partial sums per chunk of rows, combined in chunk order: the result does not depend on the
-  // thread count.
   constexpr size_t kRows = 8;
-  const size_t chunks = (rows + kRows - 1) / kRows;
-  std::vector<double> part(chunks * channels * 2, 0.0);
-  parallel_for(pool, rows, kRows, [&](size_t b, size_t e) {
-    double* s = part.data() + (b / kRows) * channels * 2;
-    double* q = s + channels;
-    for (size_t y = b; y < e; ++y) {
-      for (size_t p = 0; p < cols; ++p) {
-        const float* px = x + (y * row_pixels + p) * channels;
-        for (size_t c = 0; c < channels; ++c) {
-          const double v = px[c];
-          s[c] += v;
-          q[c] += v * v;
-        }
-      }
-    }
+  return sums_by_chunk((rows + kRows - 1) / kRows, channels, rows * cols, pool, [&](size_t k, double* s, double* q) {
+    for (size_t y = k * kRows; y < std::min(rows, (k + 1) * kRows); ++y) accumulate(x + y * row_pixels * channels, cols, channels, s, q);
   });
-  ChannelSums out;
-  out.sum.assign(channels, 0.0);
-  out.sumsq.assign(channels, 0.0);
-  out.count = rows * cols;
-  for (size_t k = 0; k < chunks; ++k) {
-    for (size_t c = 0; c < channels; ++c) {
-      out.sum[c] += part[k * channels * 2 + c];
-      out.sumsq[c] += part[k * channels * 2 + channels + c];
-    }
-  }
-  return out;
 }
 
 void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f) {
