@@ -477,6 +477,7 @@ class Engine {
   std::string error_;
 };
 
+#ifndef IMDN_NO_IMAGE_IO
 val decode_image(const val& encoded) {
   try {
     const std::vector<uint8_t> b = bytes_of(encoded);
@@ -509,6 +510,7 @@ val encode_png(const val& pixels, int width, int height, int channels) {
     return failure(e.what());
   }
 }
+#endif
 
 }  // namespace
 
@@ -527,6 +529,8 @@ EMSCRIPTEN_BINDINGS(imdn) {
       .function("stemInto", &Engine::stemInto)
       .function("blockAInto", &Engine::blockAInto)
       .function("blockBInto", &Engine::blockBInto);
+#ifndef IMDN_NO_IMAGE_IO  // the threaded module: only the main thread's instance decodes and encodes
   emscripten::function("decodeImage", &decode_image);
   emscripten::function("encodePng", &encode_png);
+#endif
 }
