@@ -235,9 +235,10 @@ test('one threaded instance serves several calls at once one after another, all 
   }
 });
 
-test('a crashed worker fails its call with a clear error and is replaced', { skip: skipWithoutData }, async () => {
-  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1 });
+for (const workers of [1, 2]) test(`a crashed worker fails its call with a clear error and is replaced (${workers === 1 ? 'single-threaded' : 'threaded'})`, { skip: skipWithoutData }, async () => {
+  const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers });
   try {
+    assert.equal(up.threads, workers);
     const image = { data: new Uint8Array(16 * 16 * 3).fill(100), width: 16, height: 16 };
     await assert.rejects(up.upscale(image, { _testCrash: true, exact: false }), /worker crashed \(test crash\)/);
     const out = await up.upscale(image);
