@@ -92,7 +92,7 @@ uint64_t TiledNetwork::memory_needed(size_t h, size_t w) const {
 }
 
 void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
-                       const std::function<void(size_t, size_t)>& progress) {
+                       const std::function<void(size_t, size_t)>& progress, const RowSink& sink) {
   const ModelInfo& info = net_.info();
   if (h == 0 || w == 0) throw Error("image is empty");
   if (h % info.size_multiple || w % info.size_multiple) {
@@ -184,7 +184,9 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
     const size_t oy1 = std::min(out_h, (t.y + t.h) * r), ox1 = std::min(out_w, (t.x + t.w) * r);
     ops::parallel_rows(pool, oy1 - oy0, copy_grain((ox1 - ox0) * 3), [&](size_t y0, size_t y1) {
       for (size_t y = oy0 + y0; y < oy0 + y1; ++y) {
-        std::copy_n(out.data() + ((y - c.y * r) * c.w * r + (ox0 - c.x * r)) * 3, (ox1 - ox0) * 3, output + (y * out_w + ox0) * 3);
+        const float* row = out.data() + ((y - c.y * r) * c.w * r + (ox0 - c.x * r)) * 3;
+        if (sink) sink(y, ox0, ox1 - ox0, row);
+        else std::copy_n(row, (ox1 - ox0) * 3, output + (y * out_w + ox0) * 3);
       }
     });
     step();

@@ -46,10 +46,15 @@ class TiledNetwork {
   // tile: tile side in body pixels (input pixels / stem stride), at least 8.
   TiledNetwork(Network& net, size_t tile);
 
+  // Receives output rows as the tail finishes them: n RGB pixels of row y from column x0. Called
+  // from the pool's threads at once for different rows.
+  using RowSink = std::function<void(size_t y, size_t x0, size_t n, const float* rgb)>;
+
   // As Network::run, for inputs whose sides are multiples of the model's size multiple.
-  // progress(done, total) is called after each unit of work (tile of a stage) when set.
+  // progress(done, total) is called after each unit of work (tile of a stage) when set. With a
+  // sink, output rows go to it instead of `output` (which may then be null).
   void run(const float* input, size_t h, size_t w, float* output,
-           const std::function<void(size_t, size_t)>& progress = nullptr);
+           const std::function<void(size_t, size_t)>& progress = nullptr, const RowSink& sink = nullptr);
 
   // Bytes of maps and scratch a run over h x w allocates (output excluded).
   uint64_t memory_needed(size_t h, size_t w) const;

@@ -49,12 +49,12 @@ std::pair<size_t, size_t> Upscaler::output_size(size_t w, size_t h, const Upscal
   return {ow, oh};
 }
 
-void Upscaler::run_pass(size_t tile, const float* in, size_t h, size_t w, float* out) {
+void Upscaler::run_pass(size_t tile, const float* in, size_t h, size_t w, float* out, const TiledNetwork::RowSink& sink) {
   if (progress_) {
     const size_t pass = pass_;
-    tiled(tile).run(in, h, w, out, [&](size_t done, size_t total) { progress_(pass * total + done, passes_ * total); });
+    tiled(tile).run(in, h, w, out, [&](size_t done, size_t total) { progress_(pass * total + done, passes_ * total); }, sink);
   } else {
-    tiled(tile).run(in, h, w, out);
+    tiled(tile).run(in, h, w, out, nullptr, sink);
   }
   ++pass_;
 }
@@ -100,7 +100,8 @@ std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t 
 }
 
 std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile,
-                                     const std::function<void(size_t, size_t)>& progress) {
+                                     const std::function<void(size_t, size_t)>& progress,
+                                     const TiledNetwork::RowSink& sink) {
   const auto [out_w, out_h] = output_size(w, h);
   *oh = out_h;
   *ow = out_w;
@@ -117,7 +118,16 @@ std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_
     }
   } reset{this, bool(progress)};
   const size_t m = info().size_multiple;
-  if (m > 1 && (h % m || w % m)) return run_as_any_size(rgb, h, w, tile);
+  if (m > 1 && (h % m || w % m)) {
+    std::vector<float> out = run_as_any_size(rgb, h, w, tile);
+    if (!sink) return out;
+    for (size_t y = 0; y < out_h; ++y) sink(y, 0, out_w, out.data() + y * out_w * 3);
+    return {};
+  }
+  if (sink) {
+    run_pass(tile, rgb, h, w, nullptr, sink);
+    return {};
+  }
   std::vector<float> out(out_h * out_w * 3);
   run_pass(tile, rgb, h, w, out.data());
   return out;

@@ -55,8 +55,12 @@ class Upscaler {
   // per 3x3 convolution natively) and a faster first run.
   // IMDN_AS with sides that are not multiples of 4 uses the authors' adaptive cropping strategy
   // (four overlapping crops whose sides are multiples of 4), or edge padding for tiny images.
+  // With a sink, the output rows go to it as they are made (rgb: n pixels of row y from column
+  // x0; rows may arrive from several threads at once) and the returned vector is empty: no
+  // whole float output is held, for callers that keep 8-bit pixels only.
   std::vector<float> run_rgb(const float* rgb, size_t h, size_t w, size_t* oh, size_t* ow, size_t tile = 0,
-                             const std::function<void(size_t, size_t)>& progress = nullptr);
+                             const std::function<void(size_t, size_t)>& progress = nullptr,
+                             const TiledNetwork::RowSink& sink = nullptr);
 
   // Refuse whole-image passes whose feature maps would exceed this many bytes (Network's default).
   void set_memory_limit(uint64_t bytes) { net_.set_memory_limit(bytes); }
@@ -65,7 +69,8 @@ class Upscaler {
   std::vector<float> run_as_any_size(const float* rgb, size_t h, size_t w, size_t tile);
   TiledNetwork& tiled(size_t tile);
   // One pass of the tiled network, reporting progress as pass `pass_` of `passes_`.
-  void run_pass(size_t tile, const float* in, size_t h, size_t w, float* out);
+  void run_pass(size_t tile, const float* in, size_t h, size_t w, float* out,
+                const TiledNetwork::RowSink& sink = nullptr);
   // Passes run_rgb makes over an h x w image.
   size_t passes_of(size_t h, size_t w) const;
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include "image.h"
 #include "network.h"
@@ -112,3 +113,24 @@ INSTANTIATE_TEST_SUITE_P(Official, TiledSet5,
                          [](const ::testing::TestParamInfo<Official>& i) { return std::string(i.param.model); });
 
 }  // namespace
+
+TEST(Tiled, RowSinkGetsEveryOutputRowOnceWithTheSameValues) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 3);
+  imdn::Network net(m, 2);
+  imdn::TiledNetwork tiled(net, 16);
+  const size_t h = 40, w = 36, r = m.info().scale;
+  const std::vector<float> in = random_image(h, w, 8);
+  std::vector<float> whole(h * r * w * r * 3), sunk(whole.size(), -1.f);
+  tiled.run(in.data(), h, w, whole.data());
+  std::vector<int> seen(h * r * w * r, 0);
+  std::mutex mu;
+  tiled.run(in.data(), h, w, nullptr, nullptr, [&](size_t y, size_t x0, size_t n, const float* rgb) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t i = 0; i < n; ++i) {
+      ++seen[y * w * r + x0 + i];
+      for (size_t c = 0; c < 3; ++c) sunk[(y * w * r + x0 + i) * 3 + c] = rgb[i * 3 + c];
+    }
+  });
+  for (int s : seen) ASSERT_EQ(s, 1);
+  for (size_t i = 0; i < whole.size(); ++i) ASSERT_EQ(sunk[i], whole[i]);
+}
