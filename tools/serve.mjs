@@ -22,8 +22,11 @@ const TYPES = {
   '.imdn': 'application/octet-stream',
 };
 
-/** Starts the server; resolves to { url, close }. port 0 picks a free one. */
-export function serve({ root = ROOT, port = 8080, host = '127.0.0.1' } = {}) {
+/**
+ * Starts the server; resolves to { url, close }. port 0 picks a free one. isolate: false leaves
+ * out the COOP/COEP headers, as most hosts do (no SharedArrayBuffer: no threads).
+ */
+export function serve({ root = ROOT, port = 8080, host = '127.0.0.1', isolate = true } = {}) {
   const server = createServer((req, res) => {
     let path;
     try {
@@ -44,9 +47,8 @@ export function serve({ root = ROOT, port = 8080, host = '127.0.0.1' } = {}) {
         'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
         'Content-Length': size,
         'Cache-Control': 'no-cache',
-        // Cross-origin isolation, so the page could use SharedArrayBuffer; harmless otherwise.
-        'Cross-Origin-Opener-Policy': 'same-origin',
-        'Cross-Origin-Embedder-Policy': 'require-corp',
+        // Cross-origin isolation, so that the page can use SharedArrayBuffer (threads).
+        ...(isolate ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
       });
       createReadStream(file).pipe(res);
     } catch {

@@ -145,6 +145,41 @@ test('IMDN-AS takes a scale and makes that size', { skip }, async () => {
   assert.equal(await page.isVisible('#target'), false);
 });
 
+test('a page without cross-origin isolation runs on single-threaded workers, exactly', { skip }, async () => {
+  const plain = await serve({ port: 0, isolate: false });
+  const other = await browser.newPage();
+  try {
+    other.on('pageerror', (e) => console.error('page error:', e.message));
+    await other.goto(`${plain.url}web/`);
+    const model = `${plain.url}${MODELS.startsWith(ROOT) ? MODELS.slice(ROOT.length + 1) : 'build/models'}/IMDN_RTC.imdn`;
+    const r = await other.evaluate(async (model) => {
+      const { createUpscaler } = await import('/wasm/browser.js');
+      const data = new Uint8Array(48 * 40 * 3).map((_, i) => (i * 37) % 256);
+      const image = { data, width: 48, height: 40, channels: 3 };
+      const pool = await createUpscaler({ model, workers: 2, tileSize: 16 });
+      const whole = await createUpscaler({ model, workers: 1, tileSize: 4096 });
+      const a = await pool.upscale(image, { raw: true });
+      const b = await whole.upscale(image, { raw: true });
+      let diff = 0;
+      for (let i = 0; i < a.data.length; i++) diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
+      const refused = await createUpscaler({ model, workers: 2, threads: true }).then(() => '', (e) => e.message);
+      const out = { isolated: crossOriginIsolated, threads: pool.threads, workers: pool.workers, diff, refused, width: a.width };
+      pool.dispose();
+      whole.dispose();
+      return out;
+    }, model);
+    assert.equal(r.isolated, false);
+    assert.equal(r.threads, 1);
+    assert.equal(r.workers, 2);
+    assert.equal(r.width, 96);
+    assert.ok(r.diff <= 1e-5, `tiles on 2 workers vs whole: ${r.diff}`);
+    assert.match(r.refused, /threads need SharedArrayBuffer/);
+  } finally {
+    await other.close();
+    await plain.close();
+  }
+});
+
 test('the page fits a phone screen', { skip }, async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
