@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "architecture.h"
+#include "buffer.h"
 #include "ops.h"
 #include "winograd.h"
 
@@ -36,31 +37,6 @@ void initialize_xnnpack() {
                 "); this CPU or browser may lack the SIMD instructions it needs");
   }
 }
-
-// float storage aligned for SIMD, with XNN_EXTRA_BYTES of slack that XNNPACK may read past the end.
-class Buffer {
- public:
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(data_); }
-  void resize(size_t floats) {
-    if (floats <= capacity_) return;
-    std::free(data_);
-    data_ = nullptr;
-    capacity_ = 0;
-    const size_t bytes = ((floats * sizeof(float) + XNN_EXTRA_BYTES + 63) / 64) * 64;
-    data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (data_ == nullptr) throw Error("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of feature maps");
-    capacity_ = floats;
-  }
-  void release() { std::free(data_); data_ = nullptr; capacity_ = 0; }
-  float* data() const { return data_; }
-
- private:
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
-};
 
 // A convolution over output channels [o0, o1) of a ConvSpec's weights, reading input channels
 // [i0, i0 + cin) of the weight tensor. Reads `in_stride`-strided pixels, writes `out_stride`-strided.
@@ -118,8 +94,8 @@ class Conv {
     if (winograd_) {
       h_ = h;
       w_ = w;
-      workspace_ = 0;
-      return 0;
+      workspace_ = winograd_->scratch_bytes(pool);
+      return workspace_;
     }
     size_t oh = 0, ow = 0;
     h_ = w_ = 0;
@@ -132,7 +108,8 @@ class Conv {
   // out2: with split_output(), where the channels from the split on go.
   void run(const float* in, float* out, void* workspace, pthreadpool_t pool, float* out2 = nullptr) {
     if (winograd_) {
-      winograd_->run(in, in_stride_, h_, w_, out, out_stride_, pool, out2, out2_stride_, split_);
+      winograd_->run(in, in_stride_, h_, w_, out, out_stride_, pool, static_cast<float*>(workspace), out2, out2_stride_,
+                     split_);
       return;
     }
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);

@@ -5,38 +5,10 @@
 #include <pthreadpool.h>
 
 #include <cstddef>
-#include <algorithm>
-#include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <functional>
 #include <vector>
 
 namespace imdn {
-
-// Feature maps and scratch: float vectors on 64-byte boundaries (cache lines), so that 16-byte
-// SIMD loads and stores never straddle two lines (8-byte-aligned buffers make every fourth one
-// do so, which costs most where two threads stream through memory at once), with 64 bytes of
-// slack past the end that XNNPACK's kernels may read (XNN_EXTRA_BYTES).
-template <class T>
-struct CacheAligned {
-  using value_type = T;
-  CacheAligned() = default;
-  template <class U>
-  CacheAligned(const CacheAligned<U>&) {}
-  T* allocate(size_t n) {
-    void* p = nullptr;
-    if (n > (SIZE_MAX - 128) / sizeof(T) || posix_memalign(&p, 64, n * sizeof(T) + 64) != 0) throw std::bad_alloc();
-    return static_cast<T*>(p);
-  }
-  void deallocate(T* p, size_t) { free(p); }
-  template <class U>
-  bool operator==(const CacheAligned<U>&) const { return true; }
-  template <class U>
-  bool operator!=(const CacheAligned<U>&) const { return false; }
-};
-using Floats = std::vector<float, CacheAligned<float>>;
-
 namespace ops {
 
 constexpr float kLeakySlope = 0.05f;

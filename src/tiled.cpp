@@ -49,7 +49,7 @@ Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t ste
 size_t copy_grain(size_t row_floats) { return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats)); }
 
 // Copies rect r of a map (map_w wide, C channels) into a contiguous buffer.
-void take(const float* map, size_t map_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
+void take(const float* map, size_t map_w, const Rect& r, size_t C, Buffer* dst, pthreadpool_t pool) {
   dst->resize(r.h * r.w * C);
   float* d = dst->data();
   ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
@@ -119,15 +119,19 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
   };
   macs_ = 0;
 
-  Floats &x = x_, &cat = cat_, &acc = acc_, &crop = crop_, &crop2 = crop2_, &out = out_;
+  Buffer &x = x_, &cat = cat_, &acc = acc_, &crop = crop_, &crop2 = crop2_, &out = out_;
   const pthreadpool_t pool = net_.pool();
   x.resize(P * nf);
   cat.resize(P * cc);
-  acc.resize(net_.has_fusion() ? P * nf : 0);
-  std::fill(acc.begin(), acc.end(), 0.f);
+  float* acc_map = nullptr;  // the fusion's accumulator (IMDN only)
+  if (net_.has_fusion()) {
+    acc.resize(P * nf);
+    acc_map = acc.data();
+    std::fill_n(acc_map, P * nf, 0.f);
+  }
 
   // The stem's features of body rect c (exact on c shrunk by kStemHalo), into `into`.
-  auto stem = [&](const Rect& c, Floats* into) {
+  auto stem = [&](const Rect& c, Buffer* into) {
     const size_t iy = c.y * S, ix = c.x * S, ih = std::min(h, (c.y + c.h) * S) - iy, iw = std::min(w, (c.x + c.w) * S) - ix;
     take(input, w, Rect{iy, ix, ih, iw}, 3, &crop, pool);
     into->resize(c.h * c.w * nf);
@@ -163,14 +167,14 @@ void TiledNetwork::run(const float* input, size_t h, size_t w, float* output,
     for (size_t p = 0; p < P; p += kPointwiseChunk) {
       const size_t n = std::min(kPointwiseChunk, P - p);
       net_.stage_block_b(b, z.empty() ? nullptr : z.data(), cat.data() + p * cc, x.data() + p * nf,
-                         acc.empty() ? nullptr : acc.data() + p * nf, n);
+                         acc_map ? acc_map + p * nf : nullptr, n);
     }
     macs_ += arch.macs_block_b_per_pixel() * P;
     step();
   }
   // Tail, tile by tile, with the stem's features recomputed around the crop.
-  float* src_map = acc.empty() ? x.data() : acc.data();
-  Floats fea_wide;
+  float* src_map = acc_map ? acc_map : x.data();
+  Buffer fea_wide;
   for (const Rect& t : tiles) {
     const Rect c = grow(t, kTailHalo, bh, bw, sy, sx);
     const Rect cw = grow(c, kStemHalo, bh, bw, c.h, c.w);

@@ -36,8 +36,8 @@
 #include <functional>
 #include <vector>
 
+#include "buffer.h"
 #include "network.h"
-#include "ops.h"
 
 namespace imdn {
 
@@ -68,7 +68,7 @@ class TiledNetwork {
   uint64_t macs_ = 0;
   // The whole-image maps and one crop's buffers, kept from run to run (first touches of fresh
   // memory are slow: page faults and zeroing cost more than the copies).
-  Floats x_, cat_, acc_, crop_, crop2_, out_;
+  Buffer x_, cat_, acc_, crop_, crop2_, out_;
 };
 
 }  // namespace imdn

@@ -20,7 +20,28 @@ std::vector<float> crop(const float* rgb, size_t w, size_t y0, size_t x0, size_t
   return out;
 }
 
+// IMDN_AS's crop_forward (the authors' test_IMDN_AS.py, shave 32): the side of its four corner
+// crops, half the image plus 32, rounded down to a multiple of 4.
+size_t as_crop_side(size_t n) { return n / 2 + 32 - (n / 2 + 32) % 4; }
+
 }  // namespace
+
+// Sets the progress callback for `passes` passes of the tiled network while it lives; without a
+// callback it leaves whatever an enclosing call set.
+struct Upscaler::ProgressScope {
+  ProgressScope(Upscaler* u, const std::function<void(size_t, size_t)>& progress, size_t passes)
+      : u_(u), on_(bool(progress)) {
+    if (!on_) return;
+    u_->progress_ = progress;
+    u_->pass_ = 0;
+    u_->passes_ = passes;
+  }
+  ~ProgressScope() {
+    if (on_) u_->progress_ = nullptr;
+  }
+  Upscaler* u_;
+  bool on_;
+};
 
 Upscaler::Upscaler(const Model& model, size_t threads) : net_(model, threads) {}
 
@@ -61,19 +82,14 @@ void Upscaler::run_pass(size_t tile, const float* in, size_t h, size_t w, float*
 
 size_t Upscaler::passes_of(size_t h, size_t w) const {
   const size_t m = info().size_multiple;
-  if (m > 1 && (h % m || w % m)) {
-    const size_t shave = 32, h_half = h / 2, w_half = w / 2;
-    const size_t h_size = h_half + shave - (h_half + shave) % 4, w_size = w_half + shave - (w_half + shave) % 4;
-    return h_size <= h && w_size <= w ? 4 : 1;
-  }
+  if (m > 1 && (h % m || w % m)) return as_crop_side(h) <= h && as_crop_side(w) <= w ? 4 : 1;
   return 1;
 }
 
 std::vector<float> Upscaler::run_as_any_size(const float* rgb, size_t h, size_t w, size_t tile) {
-  // The authors' crop_forward (test_IMDN_AS.py), shave 32: four crops of h_size x w_size, each side
-  // a multiple of 4, from the four corners; each contributes the quadrant nearest its corner.
-  const size_t shave = 32, h_half = h / 2, w_half = w / 2;
-  const size_t h_size = h_half + shave - (h_half + shave) % 4, w_size = w_half + shave - (w_half + shave) % 4;
+  // The authors' crop_forward: four crops of h_size x w_size from the four corners; each
+  // contributes the quadrant nearest its corner.
+  const size_t h_half = h / 2, w_half = w / 2, h_size = as_crop_side(h), w_size = as_crop_side(w);
   std::vector<float> out(h * w * 3);
   if (h_size <= h && w_size <= w) {
     std::vector<float> part(h_size * w_size * 3);
@@ -105,18 +121,7 @@ std::vector<float> Upscaler::run_rgb(const float* rgb, size_t h, size_t w, size_
   const auto [out_w, out_h] = output_size(w, h);
   *oh = out_h;
   *ow = out_w;
-  if (progress) {  // a call of its own (upscale() sets progress_ for all its passes)
-    progress_ = progress;
-    pass_ = 0;
-    passes_ = passes_of(h, w);
-  }
-  struct Reset {
-    Upscaler* u;
-    bool on;
-    ~Reset() {
-      if (on) u->progress_ = nullptr;
-    }
-  } reset{this, bool(progress)};
+  const ProgressScope scope(this, progress, passes_of(h, w));
   const size_t m = info().size_multiple;
   if (m > 1 && (h % m || w % m)) {
     std::vector<float> out = run_as_any_size(rgb, h, w, tile);
@@ -158,13 +163,7 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
     for (size_t p = 0; p < n && opaque; ++p) opaque = src->data[p * ch + alpha] >= 1.f;
   }
   // Progress over both passes (colour, then alpha when it is not opaque).
-  progress_ = options.progress;
-  pass_ = 0;
-  passes_ = passes_of(h, w) * (alpha && !opaque ? 2 : 1);
-  struct Reset {
-    Upscaler* u;
-    ~Reset() { u->progress_ = nullptr; }
-  } reset{this};
+  const ProgressScope scope(this, options.progress, passes_of(h, w) * (alpha && !opaque ? 2 : 1));
 
   std::vector<float> rgb(n * 3);
   for (size_t p = 0; p < n; ++p)

@@ -78,6 +78,7 @@ class Upscaler {
 
   Network net_;
   std::unique_ptr<TiledNetwork> tiled_;
+  struct ProgressScope;
   std::function<void(size_t, size_t)> progress_;
   size_t pass_ = 0, passes_ = 1;
 };

@@ -73,8 +73,10 @@ WinogradConv3x3::WinogradConv3x3(const float* weights, const float* bias, size_t
   }
 }
 
+size_t WinogradConv3x3::scratch_bytes(pthreadpool_t pool) const { return threads_of(pool) * per_thread() * sizeof(float); }
+
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-                          pthreadpool_t pool, float* out2, size_t out2_stride, size_t split) const {
+                          pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
   if (out2 == nullptr) split = cout_;
   const size_t tiles_y = (h + 1) / 2, tiles_x = (w + 1) / 2;
   const size_t blocks_x = (tiles_x + kTilesPerBlock - 1) / kTilesPerBlock;
@@ -85,10 +87,9 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
   const bool relu = relu_;
 
   // Each thread's transformed inputs (V) and products (M), one block at a time.
-  const size_t per_thread = 16 * kTilesPerBlock * (cin4 + cout8) + 64;  // + 64: no shared cache lines
-  std::vector<float> scratch(threads_of(pool) * per_thread);
+  const size_t stride = per_thread();
   parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
-    float* V = scratch.data() + thread * per_thread;
+    float* V = scratch + thread * stride;
     float* M = V + 16 * kTilesPerBlock * cin4;
     {
       const size_t ty = job / blocks_x, tx0 = (job % blocks_x) * kTilesPerBlock;

@@ -27,15 +27,23 @@ class WinogradConv3x3 {
   WinogradConv3x3(const float* weights, const float* bias, size_t cout_all, size_t cin_all, size_t o0, size_t cout,
                   size_t i0, size_t cin, bool relu);
 
+  // Bytes of scratch run() needs with this pool: each thread's transformed inputs and products.
+  size_t scratch_bytes(pthreadpool_t pool) const;
+
   // in: h x w pixels, cin channels every in_stride floats; out: cout channels every out_stride.
-  // With out2, output channels from `split` on go there instead (every out2_stride floats): one
-  // input transform serves both halves of a distillation step.
+  // scratch: scratch_bytes(pool), 64-byte aligned. With out2, output channels from `split` on go
+  // there instead (every out2_stride floats): one input transform serves both halves of a
+  // distillation step.
   void run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-           pthreadpool_t pool, float* out2 = nullptr, size_t out2_stride = 0, size_t split = size_t(-1)) const;
+           pthreadpool_t pool, float* scratch, float* out2 = nullptr, size_t out2_stride = 0,
+           size_t split = size_t(-1)) const;
 
   static constexpr size_t kTilesPerBlock = 32;
 
  private:
+  // Floats of one thread's scratch, rounded up to whole cache lines (no line shared by two).
+  size_t per_thread() const { return (16 * kTilesPerBlock * (cin4_ + cout8_) + 15) / 16 * 16; }
+
   size_t cin_, cout_, cin4_, cout8_;
   bool relu_;
   std::vector<float> u_;     // 16 x (cout8 / 8) x cin4 x 8: transformed weights, packed for the products

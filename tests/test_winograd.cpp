@@ -28,7 +28,8 @@ TEST_P(Winograd, MatchesDirectConvolution) {
   imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout_all, cin_all, o0, c.cout, i0, c.cin, c.relu);
   std::vector<float> out(c.h * c.w * c.out_stride, 12345.f);
   for (pthreadpool_t pool : {pthreadpool_t(nullptr), pthreadpool_create(2)}) {
-    conv.run(in.data(), c.in_stride, c.h, c.w, out.data(), c.out_stride, pool);
+    std::vector<float> scratch(conv.scratch_bytes(pool) / sizeof(float));
+    conv.run(in.data(), c.in_stride, c.h, c.w, out.data(), c.out_stride, pool, scratch.data());
     if (pool) pthreadpool_destroy(pool);
     double worst = 0;
     for (size_t y = 0; y < c.h; ++y)
@@ -75,12 +76,12 @@ TEST(Winograd, SplitOutputsMatchTheWholeOutput) {
   for (float& v : bias) v = n(rng);
   for (float& v : in) v = n(rng);
   imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false);
-  std::vector<float> whole(h * w * cout);
-  conv.run(in.data(), cin, h, w, whole.data(), cout, nullptr);
+  std::vector<float> whole(h * w * cout), scratch(conv.scratch_bytes(nullptr) / sizeof(float));
+  conv.run(in.data(), cin, h, w, whole.data(), cout, nullptr, scratch.data());
   for (size_t split : {size_t(4), size_t(5), size_t(8), size_t(15)}) {
     const size_t stride_a = 30, stride_b = cout - split;
     std::vector<float> a(h * w * stride_a, -1.f), b(h * w * stride_b, -1.f);
-    conv.run(in.data(), cin, h, w, a.data(), stride_a, nullptr, b.data(), stride_b, split);
+    conv.run(in.data(), cin, h, w, a.data(), stride_a, nullptr, scratch.data(), b.data(), stride_b, split);
     for (size_t p = 0; p < h * w; ++p)
       for (size_t c = 0; c < cout; ++c) {
         const float got = c < split ? a[p * stride_a + c] : b[p * stride_b + c - split];

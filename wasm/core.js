@@ -329,7 +329,7 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
   // With SharedArrayBuffer (Node; browsers when the page is cross-origin isolated) the workers
   // read crops from the maps and write results into them; otherwise crops and results travel in
   // messages.
-  const shared = sharedMemory !== false && typeof SharedArrayBuffer === 'function' && (globalThis.crossOriginIsolated ?? true);
+  const shared = sharedMemory !== false && canShareMemory();
   const map = (n) => (shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n));
   const x = map(P * nf);
   const cat = map(P * cc);
@@ -531,9 +531,14 @@ export class Upscaler {
     // tiling inside it (src/tiled.h). Otherwise `workers` single-threaded workers share the tiles.
     this.threads = threadedModule ? workers : 1;
     this.workers = threadedModule ? 1 : workers;
+    // One worker (threaded or not), exact: the worker's instance tiles the image itself (its
+    // threads sharing each step), which spares the stages' copies through this thread. Without
+    // shareable memory a single worker still gets stages, so that a cancelled call stops between
+    // them (the flag that stops a piece inside the worker is a SharedArrayBuffer).
+    this.inside = this.workers === 1 && (this.threads > 1 || (sharedMemory !== false && canShareMemory()));
     // Tiles inside one instance only trade scratch memory for halos: larger by default (about 10%
     // faster than 128 at x4 on 256x256); across workers smaller ones spread better.
-    this.tileSize = tileSize ?? (this.workers === 1 && (this.threads > 1 || (sharedMemory !== false && canShareMemory())) ? 256 : 128);
+    this.tileSize = tileSize ?? (this.inside ? 256 : 128);
     this.pool = new Pool(platform, this.workers, () => {
       const model = modelBytes.slice().buffer;
       const message = { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads };
@@ -591,13 +596,7 @@ export class Upscaler {
     // worker, unless it is too small to gain from it.)
     const oneTile = Math.ceil(width / S) <= bodyTile && Math.ceil(height / S) <= bodyTile;
     const small = this.workers === 1 || Math.max(width, height) / S < 128;
-    // One worker (threaded or not), exact: the worker's instance tiles the image itself (its
-    // threads sharing each step), which spares the stages' copies through this thread. Without
-    // shareable memory a single worker still gets stages, so that a cancelled call stops between
-    // them (the flag that stops a piece inside the worker is a SharedArrayBuffer).
-    const threaded = this.threads > 1;
-    const inside = this.workers === 1 && (threaded || (this.sharedMemory !== false && canShareMemory()));
-    const whole = isAs || (exact && ((oneTile && small) || inside));
+    const whole = isAs || (exact && ((oneTile && small) || this.inside));
     const staged = exact && !whole;
 
     return new Promise((resolve, reject) => {
@@ -682,18 +681,17 @@ export class Upscaler {
       total = tilesTotal = tiles.length;
       // The worker runs each piece as exact tiles of its own: one tile for crops of ours (they are
       // small), 128 body pixels for IMDN_AS's whole image (bounded memory).
-      const tile = isAs ? 128 : inside && exact ? bodyTile : 1 << 20;
+      const tile = isAs ? 128 : this.inside && exact ? bodyTile : 1 << 20;
       const tileOptions = { raw, targetWidth, targetHeight, tile, ...(_testCrash ? { _testCrash } : {}) };
       // One piece runs long: its units of work are reported, and a cancelled call stops it early.
-      const units = whole;
-      const cancel = units && canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : null;
+      const cancel = whole && canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : null;
       let left = tiles.length;
       job.waiting.push(
         ...tiles.map((t) => ({
           build() {
             const pixels = takeRect(image.data, width, { x: t.cx, y: t.cy, w: t.cw, h: t.ch }, channels);
             return {
-              message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions, progress: units && !!onProgress, cancel },
+              message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions, progress: whole && !!onProgress, cancel },
               transfer: [pixels.buffer],
             };
           },

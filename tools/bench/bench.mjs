@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 
 import { compileWasm, instantiate, WasmEngine } from '../../wasm/engine.js';
 import { createUpscaler, KNOWN_MODELS } from '../../wasm/node.js';
-import { MODELS, ROOT, SHARED_ONNX, STEMS, median } from './common.mjs';
+import { MODELS, ROOT, SHARED_ONNX, STEMS, median, noiseRgb } from './common.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -65,12 +65,7 @@ if (o.startup) {
 }
 
 // One deterministic RGB input, as bytes for us and as NCHW floats for onnxruntime.
-const rgb = new Uint8Array(size * size * 3);
-let seed = 1;
-for (let i = 0; i < rgb.length; i++) {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  rgb[i] = seed >>> 24;
-}
+const rgb = noiseRgb(size);
 const nchw = new Float32Array(rgb.length);
 for (let p = 0; p < size * size; p++) for (let c = 0; c < 3; c++) nchw[c * size * size + p] = rgb[p * 3 + c] / 255;
 

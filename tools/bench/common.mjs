@@ -1,4 +1,4 @@
-// Shared by the benchmark scripts: where things are, model names, medians.
+// Shared by the benchmark scripts: where things are, model names, medians, the input.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,3 +10,14 @@ export const MODELS = process.env.IMDN_MODELS_DIR ?? join(ROOT, 'build', 'models
 export const STEMS = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC' };
 
 export const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/** The benchmarks' deterministic input: side x side RGB bytes of noise (an LCG, seed 1). */
+export function noiseRgb(side) {
+  const rgb = new Uint8Array(side * side * 3);
+  let seed = 1;
+  for (let i = 0; i < rgb.length; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    rgb[i] = seed >>> 24;
+  }
+  return rgb;
+}

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { createUpscaler, KNOWN_MODELS } from '../../wasm/node.js';
-import { MODELS, median } from './common.mjs';
+import { MODELS, median, noiseRgb } from './common.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -31,12 +31,7 @@ const size = Number(o.size);
 
 if (o.child) {
   // One process, one configuration: a warm-up, then one timed run; prints the milliseconds.
-  const rgb = new Uint8Array(size * size * 3);
-  let seed = 1;
-  for (let i = 0; i < rgb.length; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    rgb[i] = seed >>> 24;
-  }
+  const rgb = noiseRgb(size);
   const up = await createUpscaler({ model: join(MODELS, KNOWN_MODELS[o.model] ?? o.model), workers: Number(o.workers) });
   const image = { data: rgb, width: size, height: size, channels: 3 };
   await up.upscale(image);
