@@ -21,7 +21,6 @@ ensure_packages() {
   need git git
   need curl curl
   need libgtest-dev /usr/include/gtest/gtest.h
-  need libstb-dev /usr/include/stb/stb_image.h
   need emscripten emcc
   need binaryen wasm-opt
   need nodejs node

@@ -1,5 +1,12 @@
 // Browser entry of the package: createUpscaler over Web Workers, with the browser's own decoders
 // for Blob/File, ImageBitmap, <img> and canvas inputs.
+//
+// Every file the package loads at run time is named here or in worker-mt.js as
+// new URL('<literal>', import.meta.url) (and the workers as new Worker(new URL(...))), the one form
+// that Vite and webpack follow with no configuration: they bundle the workers and copy the .wasm.
+// Where a bundler does not (esbuild, Rollup without plugins), serve the package's folder and pass
+// `baseUrl`: the workers then load unbundled from there.
+import createImdnModule from '../dist/imdn.js';
 import { createUpscalerWith, KNOWN_MODELS, MAX_PIXELS } from './core.js';
 import { hasWasmSimd } from './engine.js';
 
@@ -68,15 +75,37 @@ const platform = {
     const b = String(base);
     return new URL(file, new URL(b.endsWith('/') ? b : `${b}/`, globalThis.location?.href)).href;
   },
-  spawnWorker() {
-    const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  factory: createImdnModule,
+  files(baseUrl) {
+    if (baseUrl === undefined) {
+      return {
+        wasm: new URL('../dist/imdn.wasm', import.meta.url),
+        wasmThreaded: new URL('../dist/imdn-mt.wasm', import.meta.url),
+        worker: null, // the literal new Worker(new URL(...)) in spawnWorker
+        workerThreaded: null,
+      };
+    }
+    const base = new URL(String(baseUrl).replace(/\/?$/, '/'), globalThis.location?.href);
+    return {
+      wasm: new URL('dist/imdn.wasm', base),
+      wasmThreaded: new URL('dist/imdn-mt.wasm', base),
+      worker: new URL('wasm/worker.js', base),
+      workerThreaded: new URL('wasm/worker-mt.js', base),
+    };
+  },
+  spawnWorker(url, threaded) {
+    let w;
+    if (url) w = new Worker(url, { type: 'module' });
+    else if (threaded) w = new Worker(new URL('./worker-mt.js', import.meta.url), { type: 'module' });
+    else w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     return {
       post: (m, t) => w.postMessage(m, t),
       onMessage: (f) => w.addEventListener('message', (e) => f(e.data)),
       onFailure: (f) => {
         w.addEventListener('error', (e) => {
           e.preventDefault();
-          f(e.message || 'worker error');
+          // A worker script that cannot be loaded fails with an error event without a message.
+          f(e.message || `the worker script did not load${url ? ` from ${url}` : ''}; if a bundler moved the package's files, pass baseUrl`);
         });
         w.addEventListener('messageerror', () => f('a message could not be read'));
       },

@@ -2,17 +2,16 @@
 // imdn-upscale (Node): upscale an image file with the WebAssembly engine in worker threads.
 //
 //   npx imdn-upscale photo.jpg -o photo-x4.png --model x4 [--models-dir DIR] [--workers N] [--tile N]
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { createUpscaler, KNOWN_MODELS, readImage, writePng } from './node.js';
 
 const usage = `usage: imdn-upscale INPUT -o OUTPUT.png --model NAME|FILE [options]
 
-  --model NAME|FILE   x2, x3, x4, as, rtc, rte (files from tools/convert.py), or a .imdn path
-  --models-dir DIR    where named models are (default: $IMDN_MODELS_DIR, else build/models)
+  --model NAME|FILE   x2, x3, x4, as, rtc, rte (found in --models-dir), or a .imdn path
+  --models-dir DIR    where named models are (default: $IMDN_MODELS_DIR)
   --workers N         worker threads (default: one per core)
   --tile N            tile side in input pixels (default: 256)
   --scale-to WxH      IMDN_AS only: output size
@@ -55,13 +54,21 @@ function integer(name, text) {
   return n;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 let model = o.model;
-let modelBaseUrl = o['models-dir'] ?? process.env.IMDN_MODELS_DIR ?? join(here, '..', 'build', 'models');
+let modelBaseUrl = o['models-dir'] ?? process.env.IMDN_MODELS_DIR;
 if (!Object.hasOwn(KNOWN_MODELS, model)) {
   if (!existsSync(model)) fail(`no model file ${model} (named models: ${Object.keys(KNOWN_MODELS).join(', ')})`);
   modelBaseUrl = undefined;
+} else if (!modelBaseUrl) {
+  fail(`model '${model}' is a name: say where its file ${KNOWN_MODELS[model]} is with --models-dir DIR or IMDN_MODELS_DIR, or pass the file itself`, 2);
 }
+// Checked before any work: the input is a file, the output's folder exists.
+const input = positionals[0];
+if (!existsSync(input)) fail(`no input file ${input}`);
+if (statSync(input).isDirectory()) fail(`the input ${input} is a folder; give an image file`);
+const outDir = dirname(resolve(o.output));
+if (!existsSync(outDir) || !statSync(outDir).isDirectory()) fail(`the output folder ${outDir} does not exist`);
+if (existsSync(o.output) && statSync(o.output).isDirectory()) fail(`the output ${o.output} is a folder; give a file name such as ${o.output.replace(/\/$/, '')}/out.png`);
 const options = {};
 if (o['scale-to']) {
   const m = /^(\d+)[xX](\d+)$/.exec(o['scale-to']);
@@ -91,12 +98,12 @@ try {
     ...(o.workers ? { workers: integer('workers', o.workers) } : {}),
     ...(o.tile ? { tileSize: integer('tile', o.tile) } : {}),
   });
-  const input = await readImage(positionals[0]);
-  const result = await up.upscale(input, { ...options, signal: controller.signal, onProgress: showBar ? bar : undefined });
+  const image = await readImage(input);
+  const result = await up.upscale(image, { ...options, signal: controller.signal, onProgress: showBar ? bar : undefined });
   await writePng(o.output, result);
   if (!o.quiet) {
     const ms = Math.round(performance.now() - started);
-    process.stdout.write(`${o.output}: ${input.width}x${input.height} -> ${result.width}x${result.height} with ${up.info.arch} in ${ms} ms\n`);
+    process.stdout.write(`${o.output}: ${image.width}x${image.height} -> ${result.width}x${result.height} with ${up.info.arch} in ${ms} ms\n`);
   }
 } catch (e) {
   if (e.name === 'AbortError') fail('interrupted', 130);

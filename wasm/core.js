@@ -1,7 +1,8 @@
 // The platform-neutral part of the package: the Upscaler, its tiling and its worker pool.
-// browser.js and node.js supply a `platform` (how to read bytes, spawn workers, count cores and
-// turn their image types into pixels) and export createUpscaler.
-import { canShareMemory, compileWasm, DEFAULT_WASM_MT_URL, instantiate, WasmEngine } from './engine.js';
+// browser.js and node.js supply a `platform` (how to read bytes, spawn workers, count cores, turn
+// their image types into pixels, the Emscripten factory of the main thread and where the .wasm
+// files are) and export createUpscaler.
+import { canShareMemory, compileWasm, instantiate, WasmEngine } from './engine.js';
 
 /** Model names the package knows (models/manifest.json); their files are converted by the user. */
 export const KNOWN_MODELS = Object.freeze({
@@ -157,8 +158,8 @@ function paste(out, outWidth, src, c, srcW, { sx, sy, ox, oy, w, h }, raw, plane
 // Jobs hold tasks ({ build() -> { message, transfer }, done(msg) }); the pool hands the next
 // waiting task of each job in turn to an idle worker, spawning workers up to its size.
 class Pool {
-  constructor(platform, size, init) {
-    this.platform = platform;
+  constructor(spawnWorker, size, init) {
+    this.spawnWorker = spawnWorker; // () => handle (see spawnWorker in browser.js and node.js)
     this.size = size;
     this.init = init; // () => init message (a fresh model copy each time)
     this.workers = []; // { handle, busy: { job, task, id } | null }
@@ -169,7 +170,7 @@ class Pool {
   }
 
   spawn() {
-    const handle = this.platform.spawnWorker();
+    const handle = this.spawnWorker();
     const w = { handle, busy: null };
     handle.onMessage((msg) => this.onMessage(w, msg));
     handle.onFailure((message) => this.onFailure(w, message));
@@ -474,7 +475,7 @@ async function readModel(platform, model, modelBaseUrl) {
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
 export async function createUpscalerWith(platform, options = {}) {
-  const { model, modelBaseUrl, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads } = options;
+  const { model, modelBaseUrl, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads, baseUrl } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
   if (tileSize !== undefined && (!Number.isInteger(tileSize) || tileSize < 16)) {
@@ -488,11 +489,15 @@ export async function createUpscalerWith(platform, options = {}) {
   // the threaded module not loading (a bundle without it, say) falls back to one worker per core,
   // unless threads were asked for explicitly.
   const wantThreads = workers > 1 && (threads ?? canShareMemory());
+  if (baseUrl !== undefined && typeof baseUrl !== 'string' && !(baseUrl instanceof URL)) {
+    throw new TypeError(`imdn: baseUrl must be a URL or a string, got ${typeof baseUrl}`);
+  }
+  const files = platform.files(baseUrl);
   const [wasmModule, modelBytes, threadedModule] = await Promise.all([
-    compileWasm(wasm, (src) => platform.readBytes(src)),
+    compileWasm(wasm ?? files.wasm, (src) => platform.readBytes(src)),
     readModel(platform, model, modelBaseUrl),
     wantThreads
-      ? compileWasm(wasmThreaded ?? DEFAULT_WASM_MT_URL, (src) => platform.readBytes(src)).catch((e) => {
+      ? compileWasm(wasmThreaded ?? files.wasmThreaded, (src) => platform.readBytes(src)).catch((e) => {
           if (threads === true) throw e;
           return null;
         })
@@ -500,9 +505,9 @@ export async function createUpscalerWith(platform, options = {}) {
   ]);
   // The main thread keeps one engine: it validates the model here (so a bad file fails
   // createUpscaler, not the first upscale) and computes the attention weights between stages.
-  const main = await instantiate(wasmModule);
+  const main = await instantiate(platform.factory, wasmModule);
   const engine = new WasmEngine(main, modelBytes);
-  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule });
+  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule, files });
 }
 
 const rgbOf = ({ data, width, height, channels }, pick) => {
@@ -520,7 +525,7 @@ const rgbOf = ({ data, width, height, channels }, pick) => {
 };
 
 export class Upscaler {
-  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule }) {
+  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule, files }) {
     this.platform = platform;
     this.mainModule = mainModule;
     this.engine = engine;
@@ -539,7 +544,8 @@ export class Upscaler {
     // Tiles inside one instance only trade scratch memory for halos: larger by default (about 10%
     // faster than 128 at x4 on 256x256); across workers smaller ones spread better.
     this.tileSize = tileSize ?? (this.inside ? 256 : 128);
-    this.pool = new Pool(platform, this.workers, () => {
+    const threaded = this.threads > 1;
+    this.pool = new Pool(() => platform.spawnWorker(threaded ? files.workerThreaded : files.worker, threaded), this.workers, () => {
       const model = modelBytes.slice().buffer;
       const message = { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads };
       return { message, transfer: [model] };

@@ -1,9 +1,12 @@
 // Loading the WebAssembly module and wrapping its Embind Engine. Shared by the main thread (model
 // validation, and decoding/encoding under Node) and the workers (the actual upscaling).
 //
+// Platform-neutral on purpose: no Node module, no file of dist/ and no asset URL is named here, so
+// that this file can sit in any bundle. The entries (browser.js, node.js) and the workers
+// (worker.js, worker-mt.js, worker-node.js) import the Emscripten factory they need and pass it in.
+//
 // The module is always handed a compiled WebAssembly.Module through `instantiateWasm`, never left
 // to fetch its .wasm itself: browsers, workers, bundlers and Node then load it the same way.
-import createImdnModule from '../dist/imdn.js';
 
 // A 30-byte module using a v128 instruction: WebAssembly.validate() says whether SIMD is there.
 const SIMD_PROBE = new Uint8Array([
@@ -19,16 +22,6 @@ export function hasWasmSimd() {
   }
 }
 
-/** Where the package's .wasm is, unless the caller says otherwise. */
-export const DEFAULT_WASM_URL = new URL('../dist/imdn.wasm', import.meta.url);
-
-/**
- * The threaded module (shared memory, pthreads): XNNPACK's operators and our convolutions split
- * across threads inside one instance. Needs SharedArrayBuffer and Atomics.wait, i.e. a worker
- * (never a browser's main thread) on a cross-origin isolated page, or Node.
- */
-export const DEFAULT_WASM_MT_URL = new URL('../dist/imdn-mt.wasm', import.meta.url);
-
 /** Whether this context can run the threaded module (SharedArrayBuffer can be shared here). */
 export function canShareMemory() {
   return typeof SharedArrayBuffer === 'function' && typeof Atomics === 'object' && (globalThis.crossOriginIsolated ?? true);
@@ -39,6 +32,7 @@ export function canShareMemory() {
  * `readBytes` (the platform's reader: fetch in browsers, fs or fetch under Node) can read.
  */
 export async function compileWasm(source, readBytes) {
+  if (source === undefined || source === null) throw new TypeError('imdn: compileWasm needs a module, its bytes or its location');
   if (!hasWasmSimd()) {
     throw new Error(
       'imdn: this browser or runtime lacks WebAssembly SIMD, which imdn-wasm needs ' +
@@ -46,7 +40,7 @@ export async function compileWasm(source, readBytes) {
     );
   }
   if (source instanceof WebAssembly.Module) return source;
-  const bytes = ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : await readBytes(source ?? DEFAULT_WASM_URL);
+  const bytes = ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : await readBytes(source);
   try {
     return await WebAssembly.compile(bytes);
   } catch (e) {
@@ -55,21 +49,14 @@ export async function compileWasm(source, readBytes) {
 }
 
 /**
- * Instantiates the Emscripten module around a compiled WebAssembly.Module. threads > 1: the
- * module is the threaded one (dist/imdn-mt.wasm), started with threads - 1 pthread workers.
+ * Instantiates an Emscripten factory (dist/imdn.js, or the threaded dist/imdn-mt.js) around a
+ * compiled WebAssembly.Module. `options` go to the factory as Module settings; the threaded one
+ * takes { imdnThreads, pthreadWorker, mainScriptUrlOrBlob } (see worker-mt.js).
  */
-export async function instantiate(wasmModule, { threads = 1 } = {}) {
+export async function instantiate(factory, wasmModule, options = {}) {
   let lastError = '';
-  let factory = createImdnModule;
-  if (threads > 1) {
-    if (typeof process === 'object' && typeof process.versions?.node === 'string' && typeof globalThis.Worker !== 'function') {
-      // Emscripten's pthread code creates Web Workers; under Node they are worker_threads.
-      await (await import('./node-threads.js')).installWorkerShim();
-    }
-    factory = (await import('../dist/imdn-mt.js')).default;
-  }
   return factory({
-    imdnThreads: threads,
+    ...options,
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(wasmModule, imports).then(
         (instance) => receive(instance, wasmModule),

@@ -1,7 +1,8 @@
 // Under Node: the Web Worker that Emscripten's pthread code creates (new Worker(url)), made of a
 // worker_threads Worker running wasm/pthread-node.js, which hosts dist/imdn-mt.worker.js.
 // Browsers have Worker in workers already (nested workers); nothing here runs there.
-const { Worker: NodeWorker } = await import('node:worker_threads');
+import { availableParallelism, cpus } from 'node:os';
+import { Worker as NodeWorker } from 'node:worker_threads';
 
 const HOST = new URL('./pthread-node.js', import.meta.url);
 
@@ -10,7 +11,8 @@ class WebLikeWorker {
     this.onmessage = null;
     this.onerror = null;
     this.listeners = { message: [], error: [] };
-    this.worker = new NodeWorker(HOST, { workerData: { url: String(url) } });
+    // The host's own flags (--expose-gc, --input-type, ...) are not for the package's threads.
+    this.worker = new NodeWorker(HOST, { workerData: { url: String(url) }, execArgv: [] });
     this.worker.on('message', (data) => {
       // Loaded, a pthread never keeps the process alive by itself: its owner does (or has ended).
       if (data?.cmd === 'loaded') this.worker.unref();
@@ -46,10 +48,9 @@ class WebLikeWorker {
  * Gives this thread a global Worker (once), and the navigator.hardwareConcurrency that the
  * module's sysconf() reads (Node 20 has no navigator). Only the package's own workers call this.
  */
-export async function installWorkerShim() {
+export function installWorkerShim() {
   if (typeof globalThis.Worker !== 'function') globalThis.Worker = WebLikeWorker;
   if (typeof globalThis.navigator !== 'object') {
-    const { availableParallelism, cpus } = await import('node:os');
     globalThis.navigator = { hardwareConcurrency: typeof availableParallelism === 'function' ? availableParallelism() : cpus().length };
   }
 }

@@ -1,13 +1,18 @@
 // Node entry of the package: createUpscaler over worker_threads, plus decoding and PNG encoding
 // with stb inside the WebAssembly module (no native add-on).
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
+import createImdnModule from '../dist/imdn.js';
 import { checkPixels, createUpscalerWith, KNOWN_MODELS } from './core.js';
 import { compileWasm, decodeWithModule, encodePngWithModule, hasWasmSimd, instantiate } from './engine.js';
+
+const WASM = new URL('../dist/imdn.wasm', import.meta.url);
+const WASM_THREADED = new URL('../dist/imdn-mt.wasm', import.meta.url);
+const WORKER = new URL('./worker-node.js', import.meta.url);
 
 export { KNOWN_MODELS, hasWasmSimd };
 
@@ -26,13 +31,19 @@ async function readBytes(src) {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new Error(`imdn: cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    throw new Error(`imdn: cannot read ${path}: ${why(e)}`);
   }
+}
+
+// A file system error in words.
+function why(e) {
+  const words = { ENOENT: 'no such file or folder', EISDIR: 'it is a folder, not a file', ENOTDIR: 'a part of the path is not a folder', EACCES: 'permission denied', EPERM: 'permission denied', ENOSPC: 'no space left on the device', EROFS: 'the file system is read-only' };
+  return words[e.code] ?? e.message;
 }
 
 let mainModule = null;
 async function module() {
-  mainModule ??= compileWasm(undefined, readBytes).then(instantiate);
+  mainModule ??= compileWasm(WASM, readBytes).then((m) => instantiate(createImdnModule, m));
   return mainModule;
 }
 
@@ -55,11 +66,17 @@ const platform = {
   readBytes,
   join: (base, file) => (isRemote(base) || base instanceof URL ? new URL(file, String(base).replace(/\/?$/, '/')).href : joinPath(String(base), file)),
   defaultModelBase: () => process.env.IMDN_MODELS_DIR,
-  spawnWorker() {
-    // The worker is an ES module file: options meant for the main script (--input-type) must not
-    // reach it.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const w = new Worker(new URL('./worker.js', import.meta.url), { execArgv });
+  factory: createImdnModule,
+  files(baseUrl) {
+    const base = baseUrl === undefined ? null : new URL(String(baseUrl).replace(/\/?$/, '/'), `file://${process.cwd()}/`);
+    return base
+      ? { wasm: new URL('dist/imdn.wasm', base), wasmThreaded: new URL('dist/imdn-mt.wasm', base), worker: WORKER, workerThreaded: WORKER }
+      : { wasm: WASM, wasmThreaded: WASM_THREADED, worker: WORKER, workerThreaded: WORKER };
+  },
+  spawnWorker(url) {
+    // The host's flags (--expose-gc, --input-type, a loader, ...) are for its main script, not
+    // for the package's workers: some are refused in workers (ERR_WORKER_INVALID_EXEC_ARGV).
+    const w = new Worker(url, { execArgv: [] });
     let terminated = false;
     let failed = null;
     return {
@@ -109,6 +126,11 @@ export async function encodePng(image) {
 /** Writes an image as a PNG file (atomically: a temporary file, then a rename). */
 export async function writePng(path, image) {
   const png = await encodePng(image);
-  await writeFile(`${path}.tmp`, png);
-  await rename(`${path}.tmp`, path);
+  try {
+    await writeFile(`${path}.tmp`, png);
+    await rename(`${path}.tmp`, path);
+  } catch (e) {
+    await rm(`${path}.tmp`, { force: true }).catch(() => {});
+    throw new Error(`imdn: cannot write ${path}: ${e.code === 'ENOENT' ? 'its folder does not exist' : why(e)}`);
+  }
 }

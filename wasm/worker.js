@@ -1,92 +1,9 @@
-// One worker of the pool: a WebAssembly instance that upscales the tiles it is sent, single-
-// threaded, or (threads > 1) the threaded module with threads - 1 pthread workers of its own.
-// The same file runs as a module Web Worker in browsers and as a worker_threads worker in Node.
-//
-// Messages in:  { type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads }
-//               { type: 'tile', id, pixels: ArrayBuffer, width, height, channels, options,
-//                 progress: bool, cancel: Int32Array on a SharedArrayBuffer (non-zero: stop) }
-//               { type: 'stage', id, op, args }   (a stage of exact tiling, see core.js)
-// Messages out: { type: 'ready', info } | { type: 'init-error', message }
-//               { type: 'progress', id, done, total }
-//               { type: 'result', id, ... }       (typed arrays transferred)
-//               { type: 'tile-error', id, message, fatal }
-import { instantiate, WasmEngine } from './engine.js';
+// A browser worker of the pool of single-threaded instances (dist/imdn.wasm). Started by
+// browser.js with new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }).
+import createImdnModule from '../dist/imdn.js';
+import { selfPort, serve } from './worker-core.js';
 
-const isNode = typeof process === 'object' && typeof process.versions?.node === 'string' && typeof self === 'undefined';
-
-async function channel() {
-  if (isNode) {
-    const { parentPort } = await import('node:worker_threads');
-    return { post: (m, t) => parentPort.postMessage(m, t), listen: (f) => parentPort.on('message', f) };
-  }
-  return { post: (m, t) => self.postMessage(m, t), listen: (f) => self.addEventListener('message', (e) => f(e.data)) };
-}
-
-const port = await channel();
-let engine = null;
-let ready = null;
-
-port.listen((msg) => {
-  if (msg.type === 'init') {
-    ready = (async () => {
-      const threads = msg.threads ?? 1;
-      const module = await instantiate(msg.wasm, { threads });
-      engine = new WasmEngine(module, new Uint8Array(msg.model), threads);
-      return engine.info;
-    })();
-    ready.then(
-      (info) => port.post({ type: 'ready', info }),
-      (e) => port.post({ type: 'init-error', message: e.message }),
-    );
-    return;
-  }
-  if (msg.type === 'stage') {
-    (ready ?? Promise.reject(new Error('imdn: worker was sent a stage before init')))
-      .then(() => {
-        const r = engine.stage(msg.op, msg.args);
-        const out = { type: 'result', id: msg.id };
-        const transfer = [];
-        for (const [k, v] of Object.entries(r)) {
-          out[k] = v;
-          if (ArrayBuffer.isView(v)) transfer.push(v.buffer);
-        }
-        port.post(out, transfer);
-      })
-      .catch((e) => {
-        const fatal = e instanceof WebAssembly.RuntimeError || !engine;
-        port.post({ type: 'tile-error', id: msg.id, message: e.message, fatal });
-      });
-    return;
-  }
-  if (msg.type === 'tile') {
-    (ready ?? Promise.reject(new Error('imdn: worker was sent a tile before init')))
-      .then(() => {
-        if (msg.options?._testCrash) {
-          // Only the test suite sends this: an uncaught error, as a real crash would be.
-          setTimeout(() => {
-            throw new Error('test crash');
-          });
-          return;
-        }
-        const { _testCrash, ...options } = msg.options ?? {};
-        if (msg.progress || msg.cancel) {
-          // Between units of work (tiles of stages): report, and stop if the call was cancelled.
-          options.onProgress = (done, total) => {
-            if (msg.progress) port.post({ type: 'progress', id: msg.id, done, total });
-            return msg.cancel ? Atomics.load(msg.cancel, 0) !== 0 : false;
-          };
-        }
-        const r = engine.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
-        const data = r.data;
-        port.post(
-          { type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: data.buffer },
-          [data.buffer],
-        );
-      })
-      .catch((e) => {
-        // A trap leaves the instance unusable: say so, and the pool replaces this worker.
-        const fatal = e instanceof WebAssembly.RuntimeError || !engine;
-        port.post({ type: 'tile-error', id: msg.id, message: e.message, fatal });
-      });
-  }
+serve(selfPort(), async (threads) => {
+  if (threads !== 1) throw new Error('imdn: this worker runs the single-threaded module only');
+  return { factory: createImdnModule, options: {} };
 });

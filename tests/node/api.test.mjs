@@ -148,9 +148,14 @@ for (const threads of [false, true]) test(`progress reaches the total and abort 
 });
 
 test('a threaded instance stops at the next unit of work when asked', { skip: skipWithoutData }, async () => {
-  const { compileWasm, instantiate, WasmEngine, DEFAULT_WASM_MT_URL } = await import('../../wasm/engine.js');
+  const { compileWasm, instantiate, WasmEngine } = await import('../../wasm/engine.js');
+  const { installWorkerShim } = await import('../../wasm/node-threads.js');
+  const { default: factory } = await import('../../dist/imdn-mt.js');
   const { fileURLToPath } = await import('node:url');
-  const module = await instantiate(await compileWasm(DEFAULT_WASM_MT_URL, (u) => readFileSync(fileURLToPath(u))), { threads: 2 });
+  installWorkerShim();
+  const dist = new URL('../../dist/', import.meta.url);
+  const options = { imdnThreads: 2, pthreadWorker: new URL('imdn-mt.worker.js', dist), mainScriptUrlOrBlob: new URL('imdn-mt.js', dist).href };
+  const module = await instantiate(factory, await compileWasm(new URL('imdn-mt.wasm', dist), (u) => readFileSync(fileURLToPath(u))), options);
   const engine = new WasmEngine(module, readFileSync(model('IMDN_RTC.imdn')), 2);
   try {
     const pixels = new Uint8Array(64 * 48 * 3).map((_, i) => (i * 13) % 256);

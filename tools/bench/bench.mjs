@@ -116,7 +116,8 @@ for (const [i, c] of contenders.entries()) {
 for (const c of contenders) await c.close();
 
 if (o.profile) {
-  const module = await instantiate(await compileWasm(undefined, (p) => readFileSync(p instanceof URL ? fileURLToPath(p) : p)));
+  const { default: factory } = await import('../../dist/imdn.js');
+  const module = await instantiate(factory, await compileWasm(new URL('../../dist/imdn.wasm', import.meta.url), (p) => readFileSync(fileURLToPath(p))));
   const engine = new WasmEngine(module, readFileSync(modelPath));
   console.log('\nper operation, one pass, one thread:');
   let total = 0;

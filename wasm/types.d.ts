@@ -1,4 +1,15 @@
-// Types of the imdn-wasm package (browser and Node entries alike; Node-only functions are marked).
+// Types shared by the package's entries (browser.d.ts, node.d.ts, index.d.cts). Nothing here names a
+// DOM or Node type, so that every consumer's lib settings accept it; each entry says what image
+// inputs it takes.
+
+/**
+ * A compiled WebAssembly.Module, where the consumer's lib declares WebAssembly (DOM, or
+ * @types/node); otherwise nothing matches it and the module is passed as bytes or a location.
+ */
+export type CompiledWasm = typeof globalThis extends { WebAssembly: { Module: abstract new (...args: any) => infer M } } ? M : never;
+
+/** A location: a URL string or, under Node, a file path; URL objects where the lib has them. */
+export type Location = string | (typeof globalThis extends { URL: abstract new (...args: any) => infer U } ? U : never);
 
 /** Pixels in memory: ImageData, or any interleaved 8-bit image. */
 export interface Pixels {
@@ -10,17 +21,8 @@ export interface Pixels {
   channels?: 1 | 2 | 3 | 4;
 }
 
-/**
- * What upscale() accepts.
- * Browsers: ImageData, ImageBitmap, Blob or File, HTMLImageElement, HTMLCanvasElement, OffscreenCanvas.
- * Node: a file path, a file: URL, or a Buffer / Uint8Array / ArrayBuffer of an image file
- * (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM; decoded by stb_image inside the WebAssembly module).
- * Everywhere: Pixels.
- */
-export type ImageInput = Pixels | Blob | ImageBitmap | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | string | URL | ArrayBuffer | Uint8Array;
-
 /** Where a model comes from: a URL, a path (Node), bytes, or a known name resolved in modelBaseUrl. */
-export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView;
+export type ModelSource = Location | ArrayBuffer | ArrayBufferView;
 
 export interface UpscalerOptions {
   /**
@@ -33,7 +35,7 @@ export interface UpscalerOptions {
    * Where known names are found: a URL or (Node) a directory holding IMDN_x4.imdn etc.
    * Default: none in browsers; under Node, $IMDN_MODELS_DIR.
    */
-  modelBaseUrl?: string | URL;
+  modelBaseUrl?: Location;
   /**
    * How many cores to use. Where memory can be shared (see `threads`), one worker (Web Worker /
    * worker_threads) runs the threaded module on this many threads; otherwise this many workers,
@@ -84,12 +86,20 @@ export interface UpscalerOptions {
    * The WebAssembly module: a compiled WebAssembly.Module, its bytes, or its URL (Node: or path).
    * Default: dist/imdn.wasm of this package, located with new URL(..., import.meta.url).
    */
-  wasm?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | string | URL;
+  wasm?: CompiledWasm | ArrayBuffer | ArrayBufferView | Location;
   /**
    * The threaded module, likewise. Default: dist/imdn-mt.wasm of this package. Its JavaScript
    * (dist/imdn-mt.js and dist/imdn-mt.worker.js) must be served next to it.
    */
-  wasmThreaded?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | string | URL;
+  wasmThreaded?: CompiledWasm | ArrayBuffer | ArrayBufferView | Location;
+  /**
+   * Where the package's own files are served, as a folder holding its wasm/ and dist/ (for
+   * example a copy of node_modules/imdn-wasm at /imdn-wasm/): the workers and the .wasm files
+   * are then loaded from there, unbundled. Only needed with bundlers that do not follow
+   * new URL('...', import.meta.url) (esbuild, Rollup without plugins). Default: located next to
+   * the package's code, as bundlers such as Vite and webpack arrange.
+   */
+  baseUrl?: Location;
 }
 
 export interface Progress {
@@ -154,7 +164,8 @@ export interface ModelInfo {
   alignment: number;
 }
 
-export interface Upscaler {
+/** What every entry's upscaler does; `Input` is what that entry's upscale() accepts. */
+export interface Upscaler<Input = Pixels> {
   readonly info: ModelInfo;
   /** The tile size calls use unless they say otherwise. */
   readonly tileSize: number;
@@ -162,30 +173,15 @@ export interface Upscaler {
   readonly threads: number;
   /** Workers in the pool: 1 when threaded, else `workers`. */
   readonly workers: number;
-  upscale(input: ImageInput, options: UpscaleOptions & { raw: true }): Promise<RawUpscaleResult>;
-  upscale(input: ImageInput, options?: UpscaleOptions): Promise<UpscaleResult>;
+  upscale(input: Input, options: UpscaleOptions & { raw: true }): Promise<RawUpscaleResult>;
+  upscale(input: Input, options?: UpscaleOptions): Promise<UpscaleResult>;
   outputSize(width: number, height: number, options?: { targetWidth?: number; targetHeight?: number }): { width: number; height: number };
   /** Terminates the workers; calls still running reject. */
   dispose(): void;
 }
 
-/** Loads the WebAssembly module and the model (validating it), and returns an upscaler. */
-export function createUpscaler(options: UpscalerOptions): Promise<Upscaler>;
+/** Model names the package knows. */
+export type KnownModel = 'x2' | 'x3' | 'x4' | 'as' | 'rtc' | 'rte';
 
-/** Whether this runtime has WebAssembly SIMD, which imdn-wasm needs. */
-export function hasWasmSimd(): boolean;
-
-/** Known model names and their file names. */
-export const KNOWN_MODELS: Readonly<Record<'x2' | 'x3' | 'x4' | 'as' | 'rtc' | 'rte', string>>;
-
-/** Browser only: a result as ImageData. */
-export function toImageData(result: UpscaleResult): ImageData;
-
-/** Node only: decodes an image file's bytes. */
-export function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<Required<Pixels> & { bitDepth: number }>;
-/** Node only: reads and decodes an image file. */
-export function readImage(path: string | URL): Promise<Required<Pixels> & { bitDepth: number }>;
-/** Node only: PNG bytes of an 8-bit image. */
-export function encodePng(image: Pixels): Promise<Uint8Array>;
-/** Node only: writes an 8-bit image as a PNG file. */
-export function writePng(path: string, image: Pixels): Promise<void>;
+/** A decoded image file. */
+export type DecodedImage = Required<Pixels> & { bitDepth: number };
