@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include "checkpoint.h"
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -68,6 +70,8 @@ class Reader {
   size_t n_, pos_ = 0;
 };
 
+}  // namespace
+
 float half_to_float(uint16_t h) {
   const uint32_t sign = uint32_t(h & 0x8000) << 16;
   const uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
@@ -86,6 +90,27 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
+uint16_t float_to_half(float f) {  // round to nearest even; finite inputs beyond the range -> inf
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = uint16_t((x >> 16) & 0x8000);
+  const uint32_t abs = x & 0x7FFFFFFF;
+  if (abs >= 0x7F800000) return uint16_t(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));
+  if (abs >= 0x477FF000) return uint16_t(sign | 0x7C00);  // rounds past 65504
+  if (abs < 0x38800000) {  // subnormal half (or zero): units of 2^-24
+    float a;
+    std::memcpy(&a, &abs, 4);
+    return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.f)));
+  }
+  const uint32_t e = (abs >> 23) - 112, m = abs & 0x7FFFFF;
+  uint32_t h = (e << 10) | (m >> 13);
+  const uint32_t rest = m & 0x1FFF;
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;  // carries into the exponent correctly
+  return uint16_t(sign | h);
+}
+
+namespace {
+
 std::string shape_str(const std::vector<uint32_t>& s) {
   std::string out = "(";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
@@ -95,12 +120,19 @@ std::string shape_str(const std::vector<uint32_t>& s) {
 }  // namespace
 
 Model Model::parse(const uint8_t* bytes, size_t size) {
+  if (!(size >= 8 && std::memcmp(bytes, kMagic, 8) == 0) && looks_like_checkpoint(bytes, size)) {
+    // The authors' PyTorch checkpoints are models too (src/checkpoint.h): read them, then check
+    // the result as any model file.
+    const Checkpoint c = read_checkpoint(bytes, size);
+    const std::vector<uint8_t> own = serialize(c.info, c.tensors);
+    return parse(own.data(), own.size());
+  }
+  if (std::memcmp(bytes, kMagic, size < 8 ? size : 8) != 0) {
+    throw Error("not a model: neither an .imdn file (wrong magic: expected \"IMDNWASM\") nor a PyTorch checkpoint (.pth)");
+  }
   if (size < kHeaderSize + 4) {
     throw Error("not an imdn model file: " + std::to_string(size) + " bytes is shorter than the " +
                 std::to_string(kHeaderSize + 4) + "-byte header and checksum");
-  }
-  if (std::memcmp(bytes, kMagic, 8) != 0) {
-    throw Error("not an imdn model file: wrong magic (expected \"IMDNWASM\"; convert PyTorch checkpoints with tools/convert.py)");
   }
   if (size > kMaxFileSize) throw Error("model file too large: " + std::to_string(size) + " bytes");
   Reader r(bytes, size);
@@ -177,11 +209,14 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
       throw Error("tensor " + name + " has shape " + shape_str(t.shape) + ", " + arch_name(info.arch) + " needs " +
                   shape_str(it->second));
     }
-    t.data.resize(numel);
+    // The bytes are checked to be there before anything is allocated for them.
     if (dtype == kDtypeF32) {
-      std::memcpy(t.data.data(), body.bytes(numel * 4, "tensor data"), numel * 4);
+      const uint8_t* p = body.bytes(numel * 4, "tensor data");
+      t.data.resize(numel);
+      std::memcpy(t.data.data(), p, numel * 4);
     } else if (dtype == kDtypeF16) {
       const uint8_t* p = body.bytes(numel * 2, "tensor data");
+      t.data.resize(numel);
       for (uint64_t k = 0; k < numel; ++k) t.data[k] = half_to_float(uint16_t(p[2 * k] | p[2 * k + 1] << 8));
     } else {
       throw Error("tensor " + name + " has unknown dtype " + std::to_string(dtype));
@@ -230,7 +265,7 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> Model::expected_tenso
   return Architecture::of(info).tensors();
 }
 
-std::vector<uint8_t> Model::serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors) {
+std::vector<uint8_t> Model::serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors, bool f16) {
   std::vector<uint8_t> out;
   auto put32 = [&](uint32_t v) { for (int k = 0; k < 4; ++k) out.push_back(uint8_t(v >> (8 * k))); };
   out.insert(out.end(), kMagic, kMagic + 8);
@@ -254,12 +289,24 @@ std::vector<uint8_t> Model::serialize(const ModelInfo& info, const std::map<std:
     out.push_back(uint8_t(kv.first.size()));
     out.push_back(uint8_t(kv.first.size() >> 8));
     out.insert(out.end(), kv.first.begin(), kv.first.end());
-    out.push_back(kDtypeF32);
+    // float16 for the weights of the body; the first layer (which sees the raw input, [0, 255]
+    // for RTE) and small tensors (biases, the attention's 1x1 layers) stay float32: they are a few percent of the
+    // size and most of float16's cost in PSNR.
+    const bool half = f16 && kv.first.compare(0, 5, "stem.") != 0 && kv.second.data.size() > 1024;
+    out.push_back(half ? kDtypeF16 : kDtypeF32);
     out.push_back(uint8_t(kv.second.shape.size()));
     for (uint32_t d : kv.second.shape) put32(d);
     while (out.size() % 4) out.push_back(0);
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(kv.second.data.data());
-    out.insert(out.end(), p, p + 4 * kv.second.data.size());
+    if (half) {
+      for (float v : kv.second.data) {
+        const uint16_t h = float_to_half(v);
+        out.push_back(uint8_t(h));
+        out.push_back(uint8_t(h >> 8));
+      }
+    } else {
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(kv.second.data.data());
+      out.insert(out.end(), p, p + 4 * kv.second.data.size());
+    }
   }
   const uint64_t payload = out.size() - kHeaderSize;
   for (int k = 0; k < 8; ++k) out[56 + k] = uint8_t(payload >> (8 * k));

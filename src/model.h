@@ -3,7 +3,7 @@
 //   imdn::Model model = imdn::Model::parse(bytes);   // throws imdn::Error with a precise message
 //   const imdn::Tensor& w = model.tensor("blocks.0.c1.weight");   // (out, in, kh, kw)
 //
-// The byte layout is specified in models/FORMAT.md and written by tools/convert.py.
+// The byte layout is specified in models/FORMAT.md; Model::serialize writes it (the CLIs' convert).
 #pragma once
 
 #include <cstdint>
@@ -57,7 +57,8 @@ class Model {
   static constexpr size_t kMaxFileSize = size_t(256) << 20;
 
   // Validates everything (magic, version, sizes, checksum, architecture, every tensor's presence
-  // and shape) and throws imdn::Error naming the first problem.
+  // and shape) and throws imdn::Error naming the first problem. The authors' PyTorch checkpoints
+  // (.pth, either format) are read too, recognised by their content (src/checkpoint.h).
   static Model parse(const uint8_t* bytes, size_t size);
   static Model load(const std::string& path);
 
@@ -68,8 +69,10 @@ class Model {
 
   // The tensors an architecture needs, with their shapes (also used by tests to build models).
   static std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(const ModelInfo& info);
-  // Writes a model file (used by tests; tools/convert.py writes the same format).
-  static std::vector<uint8_t> serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors);
+  // Writes a model file; f16: values stored as float16 (half the size; read back as float32).
+  static std::vector<uint8_t> serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors, bool f16 = false);
+  // This model as a file again.
+  std::vector<uint8_t> serialize(bool f16 = false) const { return serialize(info_, tensors_, f16); }
 
  private:
   ModelInfo info_;
@@ -77,5 +80,7 @@ class Model {
 };
 
 uint32_t crc32(const uint8_t* data, size_t size);
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
 
 }  // namespace imdn

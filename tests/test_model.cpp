@@ -45,7 +45,7 @@ TEST(Model, RejectsWrongMagic) {
   b[0] = 'X';
   EXPECT_NE(parse_error(b).find("wrong magic"), std::string::npos) << parse_error(b);
   const std::string png = "\x89PNG\r\n\x1a\n and more bytes than a header needs......................................";
-  EXPECT_NE(parse_error(std::vector<uint8_t>(png.begin(), png.end())).find("not an imdn model"), std::string::npos);
+  EXPECT_NE(parse_error(std::vector<uint8_t>(png.begin(), png.end())).find("not a model: neither an .imdn file"), std::string::npos);
 }
 
 TEST(Model, RejectsOtherVersions) {

@@ -70,34 +70,11 @@ ensure_node24() {
   fi
 }
 
-# The official checkpoints: $IMDN_CHECKPOINTS, else ../shared/imdn/checkpoints, else downloaded
-# from the authors' repository (commit 8f158e6) into the cache and checked against
-# models/manifest.json's sha256.
-checkpoint_dir() {
-  if [ -n "${IMDN_CHECKPOINTS:-}" ]; then echo "$IMDN_CHECKPOINTS"; return; fi
-  if [ -f "$ROOT/../shared/imdn/checkpoints/IMDN_x4.pth" ]; then echo "$ROOT/../shared/imdn/checkpoints"; return; fi
-  local dir=$CACHE/checkpoints
-  mkdir -p "$dir"
-  python3 - "$ROOT/models/manifest.json" "$dir" <<'PY'
-import hashlib, json, os, sys, urllib.request
-manifest, out = json.load(open(sys.argv[1])), sys.argv[2]
-for m in manifest["models"]:
-    path = os.path.join(out, m["checkpoint"])
-    if not (os.path.exists(path) and hashlib.sha256(open(path, "rb").read()).hexdigest() == m["sha256"]):
-        print(f"downloading {m['checkpoint']}", file=sys.stderr)
-        data = urllib.request.urlopen(manifest["source"]["raw"] + m["checkpoint"]).read()
-        if hashlib.sha256(data).hexdigest() != m["sha256"]:
-            sys.exit(f"{m['checkpoint']}: sha256 mismatch; refusing it")
-        open(path, "wb").write(data)
-PY
-  echo "$dir"
-}
-
+# The official checkpoints as .imdn files in build/models, for the native tests and the Node tests
+# that load .imdn files: from $IMDN_CHECKPOINTS, else ../shared/imdn/checkpoints; nothing when
+# neither is there (the package itself reads the authors' .pth directly, and fetches them by name).
 convert_models() {
-  local src
-  src=$(checkpoint_dir)
-  if [ ! -f "$BUILD/models/IMDN_x4.imdn" ] || [ "$ROOT/tools/convert.py" -nt "$BUILD/models/IMDN_x4.imdn" ]; then
-    say "Converting the official checkpoints from $src (build/models)"
-    python3 "$ROOT/tools/convert.py" --all "$src" "$BUILD/models"
-  fi
+  local src=${IMDN_CHECKPOINTS:-$ROOT/../shared/imdn/checkpoints}
+  say "Converting the official checkpoints from $src (build/models)"
+  "$ROOT/tools/convert-models.sh" "$BUILD/native/imdn-upscale" "$src" "$BUILD/models"
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Quick start, step 1: install what is missing, build the native engine and the WebAssembly
-# module, convert the official checkpoints, and upscale a sample image both ways.
+# modules, and upscale a sample image both ways with the authors' x4 checkpoint.
 #
 #   tools/setup.sh [--no-sample]
 #
 # Environment: IMDN_CHECKPOINTS (folder of the authors' .pth files; default ../shared/imdn/
-# checkpoints, else downloaded), IMDN_SAMPLE (image to upscale), IMDN_CACHE_DIR (~/.cache/imdn-wasm).
+# checkpoints, else the package downloads x4 by name and caches it), IMDN_SAMPLE (image to
+# upscale), IMDN_CACHE_DIR (~/.cache/imdn-wasm).
 source "$(dirname "$0")/lib.sh"
 
 sample=1
@@ -18,13 +19,26 @@ ensure_node_modules
 convert_models
 
 if [ "$sample" = 1 ]; then
+  checkpoints=${IMDN_CHECKPOINTS:-$ROOT/../shared/imdn/checkpoints}
   input=${IMDN_SAMPLE:-$ROOT/../shared/imdn/datasets/Set5_LR/x4/butterflyx4.bmp}
   if [ ! -f "$input" ]; then
-    input=$CACHE/butterflyx4.bmp
-    [ -f "$input" ] || curl -fsSL -o "$input" "https://github.com/Zheng222/IMDN/raw/8f158e6/Test_Datasets/Set5_LR/x4/butterflyx4.bmp"
+    input=$BUILD/sample.png
+    node -e "
+      import('$ROOT/wasm/node.js').then(async ({ writePng }) => {
+        const w = 96, h = 64, data = new Uint8Array(w * h * 3);
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.set([x * 2, y * 3, (x ^ y) * 4], (y * w + x) * 3);
+        await writePng('$input', { data, width: w, height: h, channels: 3 });
+      });"
   fi
-  say "Upscaling $(basename "$input") x4, natively and with the WebAssembly build"
-  "$BUILD/native/imdn-upscale" --model "$BUILD/models/IMDN_x4.imdn" "$input" "$BUILD/sample-x4-native.png"
-  node "$ROOT/wasm/cli.js" "$input" -o "$BUILD/sample-x4-wasm.png" --model x4 --models-dir "$BUILD/models"
+  # The Node CLI takes the model by name: from the checkpoints folder when there is one, else
+  # downloaded from the authors' repository (checked against its sha256, then cached).
+  models=()
+  [ -f "$checkpoints/IMDN_x4.pth" ] && models=(--models-dir "$checkpoints")
+  say "Upscaling $(basename "$input") x4 with the WebAssembly build (node wasm/cli.js)"
+  node "$ROOT/wasm/cli.js" "$input" -o "$BUILD/sample-x4-wasm.png" --model x4 "${models[@]}"
+  if [ -f "$checkpoints/IMDN_x4.pth" ]; then
+    say "... and natively (build/native/imdn-upscale)"
+    "$BUILD/native/imdn-upscale" --model "$checkpoints/IMDN_x4.pth" "$input" "$BUILD/sample-x4-native.png"
+  fi
 fi
-say "Done. Models in build/models; try: node wasm/cli.js IMAGE -o OUT.png --model x4"
+say "Done. Try: node wasm/cli.js IMAGE -o OUT.png --model x4"

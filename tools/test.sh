@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_packages chromium:/usr/bin/chromium
 ensure_node24
 
-export IMDN_MODELS_DIR=$BUILD/models IMDN_NATIVE_BIN=$BUILD/native
+export IMDN_NATIVE_BIN=$BUILD/native
 log=$(mktemp -d)
 status=0
 

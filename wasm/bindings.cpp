@@ -496,6 +496,24 @@ class Engine {
 };
 
 #ifndef IMDN_NO_IMAGE_IO
+// A model file (.imdn, or the authors' .pth in either format) as our format: { data, info } or
+// { error }. f16: values stored as float16 (half the size).
+val convert_model(const val& model_bytes, bool f16) {
+  try {
+    const std::vector<uint8_t> b = bytes_of(model_bytes);
+    const imdn::Model m = imdn::Model::parse(b.data(), b.size());
+    val r = val::object();
+    r.set("data", js_copy(m.serialize(f16)));
+    r.set("arch", std::string(imdn::arch_name(m.info().arch)));
+    r.set("scale", m.info().scale);
+    return r;
+  } catch (const std::bad_alloc&) {
+    return failure("out of memory reading the model");
+  } catch (const std::exception& e) {
+    return failure(e.what());
+  }
+}
+
 val decode_image(const val& encoded) {
   try {
     const std::vector<uint8_t> b = bytes_of(encoded);
@@ -549,6 +567,7 @@ EMSCRIPTEN_BINDINGS(imdn) {
       .function("blockBInto", &Engine::blockBInto);
 #ifndef IMDN_NO_IMAGE_IO  // the threaded module: only the main thread's instance decodes and encodes
   emscripten::function("decodeImage", &decode_image);
+  emscripten::function("convertModel", &convert_model);
   emscripten::function("encodePng", &encode_png);
 #endif
 }

@@ -7,7 +7,7 @@
 // Where a bundler does not (esbuild, Rollup without plugins), serve the package's folder and pass
 // `baseUrl`: the workers then load unbundled from there.
 import createImdnModule from '../dist/imdn.js';
-import { createUpscalerWith, KNOWN_MODELS, MAX_PIXELS } from './core.js';
+import { createUpscalerWith, download, KNOWN_MODELS, MAX_PIXELS, sha256 } from './core.js';
 import { hasWasmSimd } from './engine.js';
 
 export { KNOWN_MODELS, hasWasmSimd };
@@ -59,7 +59,26 @@ function pick(d) {
   return { data: d.data, width: d.width, height: d.height };
 }
 
+// A named model's file, cached with the Cache API where the page has it (secure contexts); the
+// caller (core.js) checks its sha256, and only matching files are kept.
+const CACHE = 'imdn-wasm-models-v1';
+async function fetchModel(url, { sha256: want, onProgress }) {
+  const cache = typeof caches === 'object' ? await caches.open(CACHE).catch(() => null) : null;
+  const hit = await cache?.match(url).catch(() => null);
+  if (hit) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    if ((await sha256(bytes)) === want) return bytes;
+    await cache.delete(url).catch(() => {});
+  }
+  const bytes = await download(url, onProgress);
+  if (cache && (await sha256(bytes)) === want) {
+    await cache.put(url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } })).catch(() => {});
+  }
+  return bytes;
+}
+
 const platform = {
+  fetchModel,
   cores: () => (typeof navigator === 'object' && navigator.hardwareConcurrency) || 4,
   async readBytes(src) {
     let response;

@@ -1,21 +1,31 @@
 #!/usr/bin/env node
-// imdn-upscale (Node): upscale an image file with the WebAssembly engine in worker threads.
+// imdn-upscale (Node): upscale an image file with the WebAssembly engine in worker threads, or
+// convert a model file.
 //
-//   npx imdn-upscale photo.jpg -o photo-x4.png --model x4 [--models-dir DIR] [--workers N] [--tile N]
+//   npx imdn-upscale photo.jpg -o photo-x4.png [--model x4|FILE] [--workers N] [--tile N]
+//   npx imdn-upscale convert IMDN_x4.pth IMDN_x4.imdn [--f16]
 import { existsSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { createUpscaler, KNOWN_MODELS, readImage, writePng } from './node.js';
+import { convertModel, createUpscaler, KNOWN_MODELS, modelCacheDir, readImage, writePng } from './node.js';
 
-const usage = `usage: imdn-upscale INPUT -o OUTPUT.png --model NAME|FILE [options]
+const names = Object.keys(KNOWN_MODELS).join(', ');
+const usage = `usage: imdn-upscale INPUT -o OUTPUT.png [--model NAME|FILE] [options]
+       imdn-upscale convert MODEL OUTPUT.imdn [--f16]
 
-  --model NAME|FILE   x2, x3, x4, as, rtc, rte (found in --models-dir), or a .imdn path
-  --models-dir DIR    where named models are (default: $IMDN_MODELS_DIR)
+  --model NAME|FILE   ${names} (the authors' checkpoints, downloaded once and cached), or a
+                      model file: the authors' .pth (either PyTorch format) or .imdn. Default: x4
+  --models-dir DIR    take named models from DIR (the authors' .pth files) instead
+                      (default: $IMDN_MODELS_DIR, else download; cache: ${modelCacheDir()})
   --workers N         worker threads (default: one per core)
   --tile N            tile side in input pixels (default: 256)
   --scale-to WxH      IMDN_AS only: output size
   -q, --quiet         no progress bar
+
+  convert             writes MODEL (.pth or .imdn) as an .imdn file; --f16 stores float16 values
+                      (half the size; Set5 PSNR within 0.001 dB of float32)
 `;
 
 function fail(message, code = 1) {
@@ -34,6 +44,7 @@ try {
       workers: { type: 'string' },
       tile: { type: 'string' },
       'scale-to': { type: 'string' },
+      f16: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -46,7 +57,39 @@ if (o.help) {
   process.stdout.write(usage);
   process.exit(0);
 }
-if (positionals.length !== 1 || !o.output || !o.model) fail(`need one INPUT, -o OUTPUT and --model\n${usage}`, 2);
+
+// Checked before any work: an input that is a file, an output whose folder exists.
+function inputFile(path, what) {
+  if (!existsSync(path)) fail(`no ${what} ${path}`);
+  if (statSync(path).isDirectory()) fail(`the ${what} ${path} is a folder; give a file`);
+}
+function outputFile(path, example) {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`the output folder ${dir} does not exist`);
+  if (existsSync(path) && statSync(path).isDirectory()) fail(`the output ${path} is a folder; give a file name such as ${path.replace(/\/$/, '')}/${example}`);
+}
+
+if (positionals[0] === 'convert') {
+  if (positionals.length !== 3) fail(`convert needs MODEL and OUTPUT.imdn\n${usage}`, 2);
+  const [, from, to] = positionals;
+  inputFile(from, 'model file');
+  outputFile(to, 'model.imdn');
+  try {
+    const r = await convertModel(from, { f16: !!o.f16 });
+    const tmp = `${to}.${process.pid}.tmp`;
+    await writeFile(tmp, r.data);
+    await rename(tmp, to).catch(async (e) => {
+      await rm(tmp, { force: true });
+      throw e;
+    });
+    if (!o.quiet) process.stdout.write(`${to}: ${r.arch} x${r.scale}, ${r.data.length} bytes${o.f16 ? ' (float16)' : ''}\n`);
+  } catch (e) {
+    fail(e.message.replace(/^imdn: /, ''));
+  }
+  process.exit(0);
+}
+
+if (positionals.length !== 1 || !o.output) fail(`need one INPUT and -o OUTPUT\n${usage}`, 2);
 
 function integer(name, text) {
   const n = Number(text);
@@ -54,21 +97,15 @@ function integer(name, text) {
   return n;
 }
 
-let model = o.model;
-let modelBaseUrl = o['models-dir'] ?? process.env.IMDN_MODELS_DIR;
+const model = o.model ?? 'x4';
+let modelBaseUrl = o['models-dir'] ?? (process.env.IMDN_MODELS_DIR || undefined);
 if (!Object.hasOwn(KNOWN_MODELS, model)) {
-  if (!existsSync(model)) fail(`no model file ${model} (named models: ${Object.keys(KNOWN_MODELS).join(', ')})`);
+  if (!existsSync(model)) fail(`no model file ${model} (named models: ${names})`);
   modelBaseUrl = undefined;
-} else if (!modelBaseUrl) {
-  fail(`model '${model}' is a name: say where its file ${KNOWN_MODELS[model]} is with --models-dir DIR or IMDN_MODELS_DIR, or pass the file itself`, 2);
 }
-// Checked before any work: the input is a file, the output's folder exists.
 const input = positionals[0];
-if (!existsSync(input)) fail(`no input file ${input}`);
-if (statSync(input).isDirectory()) fail(`the input ${input} is a folder; give an image file`);
-const outDir = dirname(resolve(o.output));
-if (!existsSync(outDir) || !statSync(outDir).isDirectory()) fail(`the output folder ${outDir} does not exist`);
-if (existsSync(o.output) && statSync(o.output).isDirectory()) fail(`the output ${o.output} is a folder; give a file name such as ${o.output.replace(/\/$/, '')}/out.png`);
+inputFile(input, 'input file');
+outputFile(o.output, 'out.png');
 const options = {};
 if (o['scale-to']) {
   const m = /^(\d+)[xX](\d+)$/.exec(o['scale-to']);
@@ -86,6 +123,12 @@ function bar({ done, total }) {
   process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} tiles ${secs}s`);
   if (done === total) process.stderr.write('\n');
 }
+function downloading({ loaded, total, url }) {
+  const file = url.split('/').pop();
+  const of = total ? ` of ${(total / 2 ** 20).toFixed(1)} MiB` : '';
+  process.stderr.write(`\rdownloading ${file}: ${(loaded / 2 ** 20).toFixed(1)} MiB${of}`);
+  if (total && loaded === total) process.stderr.write('\n');
+}
 
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort());
@@ -95,6 +138,7 @@ try {
   up = await createUpscaler({
     model,
     modelBaseUrl,
+    ...(showBar ? { onDownloadProgress: downloading } : {}),
     ...(o.workers ? { workers: integer('workers', o.workers) } : {}),
     ...(o.tile ? { tileSize: integer('tile', o.tile) } : {}),
   });

@@ -3,16 +3,9 @@
 // their image types into pixels, the Emscripten factory of the main thread and where the .wasm
 // files are) and export createUpscaler.
 import { canShareMemory, compileWasm, instantiate, WasmEngine } from './engine.js';
+import { AUTHORS_BASE, MODELS } from './models.js';
 
-/** Model names the package knows (models/manifest.json); their files are converted by the user. */
-export const KNOWN_MODELS = Object.freeze({
-  x2: 'IMDN_x2.imdn',
-  x3: 'IMDN_x3.imdn',
-  x4: 'IMDN_x4.imdn',
-  as: 'IMDN_AS.imdn',
-  rtc: 'IMDN_RTC.imdn',
-  rte: 'IMDN_RTE.imdn',
-});
+export { KNOWN_MODELS } from './models.js';
 
 /** Largest image accepted, in pixels, for input and output alike (as in the C++ core). */
 export const MAX_PIXELS = 2 ** 28;
@@ -454,28 +447,144 @@ function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, 
 // ---------------------------------------------------------------------------------------------
 // The upscaler
 
-async function readModel(platform, model, modelBaseUrl) {
+async function readModel(platform, model, { modelBaseUrl, onDownloadProgress }) {
   if (model instanceof ArrayBuffer) return new Uint8Array(model.slice(0));
   if (ArrayBuffer.isView(model)) return new Uint8Array(model.buffer.slice(model.byteOffset, model.byteOffset + model.byteLength));
-  if (typeof model === 'string' && Object.hasOwn(KNOWN_MODELS, model)) {
-    const base = modelBaseUrl ?? platform.defaultModelBase?.();
-    if (!base) {
-      throw new Error(
-        `imdn: model '${model}' is a known name, but no modelBaseUrl says where its file ${KNOWN_MODELS[model]} is ` +
-          '(the package ships no weights: convert the official checkpoints with tools/convert.py)',
-      );
+  if (typeof model === 'string' && Object.hasOwn(MODELS, model)) {
+    // A name: the authors' checkpoint, from their repository unless the caller says where.
+    const m = MODELS[model];
+    const base = modelBaseUrl ?? platform.defaultModelBase?.() ?? AUTHORS_BASE;
+    const url = platform.join(base, m.checkpoint);
+    const progress = onDownloadProgress && safeCallback(onDownloadProgress, 'onDownloadProgress');
+    const bytes = await platform.fetchModel(url, { ...m, name: model, onProgress: progress });
+    const digest = await sha256(bytes);
+    if (digest !== m.sha256) {
+      throw new Error(`imdn: ${url} is not the authors' ${m.checkpoint} (sha256 ${digest}, expected ${m.sha256}); refusing it`);
     }
-    return new Uint8Array(await platform.readBytes(platform.join(base, KNOWN_MODELS[model])));
+    return bytes;
   }
   if (typeof model === 'string' || model instanceof URL) return new Uint8Array(await platform.readBytes(model));
-  throw new TypeError('imdn: model must be a URL, a path (Node), a known name (x2, x3, x4, as, rtc, rte) or bytes');
+  throw new TypeError(`imdn: model must be a URL, a path (Node), bytes, or a name (${Object.keys(MODELS).join(', ')})`);
+}
+
+// A caller's callback, called so that whatever it does (throw, or not be a function at all)
+// comes back as an imdn: error of the call that uses it, never as an uncaught exception.
+function safeCallback(f, name) {
+  if (typeof f !== 'function') throw new TypeError(`imdn: ${name} must be a function, got ${typeof f}`);
+  return (...args) => {
+    try {
+      f(...args);
+    } catch (e) {
+      throw new Error(`imdn: ${name} threw: ${e?.message ?? e}`);
+    }
+  };
+}
+
+/**
+ * Fetches a URL's bytes, reporting { loaded, total, url } (total: null when the server does not
+ * say) as they arrive. Used by both platforms for remote models.
+ */
+export async function download(url, onProgress) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new Error(`imdn: cannot download ${url}: ${e.cause?.message ?? e.message}`);
+  }
+  if (!response.ok) throw new Error(`imdn: cannot download ${url}: HTTP ${response.status}`);
+  const total = Number(response.headers.get('content-length')) || null;
+  if (!onProgress || !response.body) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  onProgress({ loaded, total, url: String(url) });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.length;
+      onProgress({ loaded, total, url: String(url) });
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e.message?.startsWith('imdn:') ? e : new Error(`imdn: download of ${url} failed: ${e.message}`);
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Lower-case hex SHA-256 of bytes: WebCrypto where there is one, else plain JavaScript. */
+export async function sha256(bytes) {
+  const subtle = globalThis.crypto?.subtle;
+  const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+  if (subtle) return hex(await subtle.digest('SHA-256', bytes));
+  return hex(sha256js(bytes)); // insecure browser contexts have no crypto.subtle
+}
+
+function sha256js(data) {
+  const K = new Uint32Array([
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+  ]);
+  const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  const n = data.length;
+  const padded = new Uint8Array(Math.ceil((n + 9) / 64) * 64);
+  padded.set(data);
+  padded[n] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(n / 2 ** 29));
+  view.setUint32(padded.length - 4, (n * 8) >>> 0);
+  const w = new Uint32Array(64);
+  const rot = (x, k) => (x >>> k) | (x << (32 - k));
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + 4 * i);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rot(w[i - 15], 7) ^ rot(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rot(w[i - 2], 17) ^ rot(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    let [a, b, c, d, e, f, g, k] = h;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (k + (rot(e, 6) ^ rot(e, 11) ^ rot(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t2 = ((rot(a, 2) ^ rot(a, 13) ^ rot(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      k = g;
+      g = f;
+      f = e;
+      e = (d + t1) >>> 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) >>> 0;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+  }
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 8; i++) new DataView(out.buffer).setUint32(4 * i, h[i]);
+  return out.buffer;
 }
 
 /**
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
 export async function createUpscalerWith(platform, options = {}) {
-  const { model, modelBaseUrl, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads, baseUrl } = options;
+  const { model, modelBaseUrl, onDownloadProgress, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads, baseUrl } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
   if (tileSize !== undefined && (!Number.isInteger(tileSize) || tileSize < 16)) {
@@ -495,7 +604,7 @@ export async function createUpscalerWith(platform, options = {}) {
   const files = platform.files(baseUrl);
   const [wasmModule, modelBytes, threadedModule] = await Promise.all([
     compileWasm(wasm ?? files.wasm, (src) => platform.readBytes(src)),
-    readModel(platform, model, modelBaseUrl),
+    readModel(platform, model, { modelBaseUrl, onDownloadProgress }),
     wantThreads
       ? compileWasm(wasmThreaded ?? files.wasmThreaded, (src) => platform.readBytes(src)).catch((e) => {
           if (threads === true) throw e;

@@ -144,3 +144,10 @@ export function encodePngWithModule(module, pixels, width, height, channels) {
   if (r.error) throw new Error(`imdn: ${r.error}`);
   return r.data;
 }
+
+/** A model file (.imdn or .pth) as .imdn bytes, inside the module: { data, arch, scale }. */
+export function convertWithModule(module, bytes, f16) {
+  const r = module.convertModel(bytes, f16);
+  if (r.error) throw new Error(`imdn: ${r.error}`);
+  return r;
+}

@@ -11,12 +11,12 @@ const SIMD_PROBE = new Uint8Array([
 ]);
 
 exports.KNOWN_MODELS = Object.freeze({
-  x2: 'IMDN_x2.imdn',
-  x3: 'IMDN_x3.imdn',
-  x4: 'IMDN_x4.imdn',
-  as: 'IMDN_AS.imdn',
-  rtc: 'IMDN_RTC.imdn',
-  rte: 'IMDN_RTE.imdn',
+  x2: 'IMDN_x2.pth',
+  x3: 'IMDN_x3.pth',
+  x4: 'IMDN_x4.pth',
+  as: 'IMDN_AS.pth',
+  rtc: 'model_RTC.pth',
+  rte: 'model_RTE.pth',
 });
 exports.hasWasmSimd = () => {
   try {
@@ -30,3 +30,9 @@ exports.decodeImage = (bytes) => load().then((m) => m.decodeImage(bytes));
 exports.readImage = (path) => load().then((m) => m.readImage(path));
 exports.encodePng = (image) => load().then((m) => m.encodePng(image));
 exports.writePng = (path, image) => load().then((m) => m.writePng(path, image));
+exports.convertModel = (source, options) => load().then((m) => m.convertModel(source, options));
+exports.modelCacheDir = () => {
+  const { join } = require('node:path');
+  if (process.env.IMDN_CACHE_DIR) return join(process.env.IMDN_CACHE_DIR, 'models');
+  return join(process.env.XDG_CACHE_HOME || join(require('node:os').homedir(), '.cache'), 'imdn-wasm', 'models');
+};

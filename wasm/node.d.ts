@@ -1,6 +1,6 @@
 // Types of the Node entry (import 'imdn-wasm' under Node). DOM-free: a Node project's lib and
 // @types/node are enough.
-import type { DecodedImage, KnownModel, Location, Pixels, Upscaler as UpscalerOf, UpscalerOptions } from './types.js';
+import type { DecodedImage, KnownModel, Location, ModelInfo, Pixels, Upscaler as UpscalerOf, UpscalerOptions } from './types.js';
 
 export type * from './types.js';
 
@@ -29,3 +29,10 @@ export function readImage(path: Location): Promise<DecodedImage>;
 export function encodePng(image: Pixels): Promise<Uint8Array>;
 /** Writes an 8-bit image as a PNG file. */
 export function writePng(path: string, image: Pixels): Promise<void>;
+/**
+ * A model file (the authors' .pth in either PyTorch format, or .imdn) as .imdn bytes; f16: values
+ * stored as float16 (half the size).
+ */
+export function convertModel(source: Location | Uint8Array | ArrayBuffer, options?: { f16?: boolean }): Promise<{ data: Uint8Array; arch: ModelInfo['arch']; scale: number }>;
+/** Where named models are cached: $IMDN_CACHE_DIR/models, else $XDG_CACHE_HOME or ~/.cache, /imdn-wasm/models. */
+export function modelCacheDir(): string;

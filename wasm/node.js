@@ -1,14 +1,14 @@
 // Node entry of the package: createUpscaler over worker_threads, plus decoding and PNG encoding
 // with stb inside the WebAssembly module (no native add-on).
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, homedir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import createImdnModule from '../dist/imdn.js';
-import { checkPixels, createUpscalerWith, KNOWN_MODELS } from './core.js';
-import { compileWasm, decodeWithModule, encodePngWithModule, hasWasmSimd, instantiate } from './engine.js';
+import { checkPixels, createUpscalerWith, download, KNOWN_MODELS, sha256 } from './core.js';
+import { compileWasm, convertWithModule, decodeWithModule, encodePngWithModule, hasWasmSimd, instantiate } from './engine.js';
 
 const WASM = new URL('../dist/imdn.wasm', import.meta.url);
 const WASM_THREADED = new URL('../dist/imdn-mt.wasm', import.meta.url);
@@ -41,6 +41,36 @@ function why(e) {
   return words[e.code] ?? e.message;
 }
 
+/**
+ * Where named models are cached: $IMDN_CACHE_DIR/models, else $XDG_CACHE_HOME/imdn-wasm/models,
+ * else ~/.cache/imdn-wasm/models.
+ */
+export function modelCacheDir() {
+  if (process.env.IMDN_CACHE_DIR) return joinPath(process.env.IMDN_CACHE_DIR, 'models');
+  return joinPath(process.env.XDG_CACHE_HOME || joinPath(homedir(), '.cache'), 'imdn-wasm', 'models');
+}
+
+// A named model's file: read where it is local; downloaded once and cached where it is remote.
+// The caller (core.js) checks the sha256 of what this returns; the cache keeps only files that
+// match it.
+async function fetchModel(url, { checkpoint, sha256: want, onProgress }) {
+  if (!isRemote(url)) return readBytes(url);
+  const file = joinPath(modelCacheDir(), `${want.slice(0, 16)}-${checkpoint}`);
+  const cached = await readFile(file).catch(() => null);
+  if (cached && (await sha256(cached)) === want) return cached;
+  const bytes = await download(url, onProgress);
+  if ((await sha256(bytes)) === want) {
+    // A cache that cannot be written (read-only home, full disk) only costs a download next time.
+    try {
+      await mkdir(modelCacheDir(), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, bytes);
+      await rename(tmp, file);
+    } catch {}
+  }
+  return bytes;
+}
+
 let mainModule = null;
 async function module() {
   mainModule ??= compileWasm(WASM, readBytes).then((m) => instantiate(createImdnModule, m));
@@ -64,6 +94,7 @@ async function toPixels(input, wasm) {
 const platform = {
   cores: () => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length),
   readBytes,
+  fetchModel,
   join: (base, file) => (isRemote(base) || base instanceof URL ? new URL(file, String(base).replace(/\/?$/, '/')).href : joinPath(String(base), file)),
   defaultModelBase: () => process.env.IMDN_MODELS_DIR,
   factory: createImdnModule,
@@ -105,6 +136,15 @@ const platform = {
  */
 export function createUpscaler(options) {
   return createUpscalerWith(platform, options);
+}
+
+/**
+ * A model file (.imdn, or the authors' .pth in either PyTorch format) as .imdn bytes; f16: values
+ * stored as float16 (half the size). Resolves to { data, arch, scale }.
+ */
+export async function convertModel(source, { f16 = false } = {}) {
+  const bytes = source instanceof Uint8Array ? source : source instanceof ArrayBuffer ? new Uint8Array(source) : await readBytes(source);
+  return convertWithModule(await module(), bytes, f16);
 }
 
 /** Decodes an image file's bytes (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM). */

@@ -26,16 +26,22 @@ export type ModelSource = Location | ArrayBuffer | ArrayBufferView;
 
 export interface UpscalerOptions {
   /**
-   * The model (required): bytes of a .imdn file, its URL (or path, under Node), or a known name:
-   * 'x2', 'x3', 'x4' (IMDN), 'as' (IMDN_AS), 'rtc' (IMDN_RTC), 'rte' (IMDN_RTE). The package ships
-   * no weights: convert the authors' checkpoints with tools/convert.py.
+   * The model (required): a known name, 'x2', 'x3', 'x4' (IMDN), 'as' (IMDN_AS), 'rtc' (IMDN_RTC),
+   * 'rte' (IMDN_RTE): the authors' checkpoint, downloaded from their repository at a pinned commit
+   * (or from modelBaseUrl), checked against its sha256 and cached (browsers: Cache API; Node:
+   * $IMDN_CACHE_DIR/models, else ~/.cache/imdn-wasm/models), so a second use makes no request.
+   * Or a model file's bytes, URL or (Node) path: the authors' .pth (either PyTorch format, any
+   * file name: the network is recognised from its tensors) or an .imdn file (models/FORMAT.md).
    */
   model: ModelSource;
   /**
-   * Where known names are found: a URL or (Node) a directory holding IMDN_x4.imdn etc.
-   * Default: none in browsers; under Node, $IMDN_MODELS_DIR.
+   * Where known names are found instead of the authors' repository: a URL or (Node) a folder
+   * holding their files (IMDN_x4.pth, model_RTC.pth, ...). Default: under Node $IMDN_MODELS_DIR
+   * if set; else the authors' repository.
    */
   modelBaseUrl?: Location;
+  /** Called as a named model downloads: bytes so far, and in all (null if the server does not say). */
+  onDownloadProgress?: (progress: { loaded: number; total: number | null; url: string }) => void;
   /**
    * How many cores to use. Where memory can be shared (see `threads`), one worker (Web Worker /
    * worker_threads) runs the threaded module on this many threads; otherwise this many workers,

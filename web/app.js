@@ -3,8 +3,9 @@ import { createUpscaler, hasWasmSimd, KNOWN_MODELS } from 'imdn-wasm';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-// Where the converted models are: ?models=URL, else the setup script's build/models.
-const modelBase = new URL(params.get('models') ?? '../build/models/', location.href).href;
+// Where the authors' checkpoints are: ?models=URL (a folder of IMDN_x4.pth, model_RTC.pth, ...),
+// else the package fetches them from the authors' repository (once: they are cached).
+const modelBase = params.has('models') ? new URL(params.get('models'), location.href).href : undefined;
 
 const state = {
   image: null, // { name, pixels: ImageData, bitmap }
@@ -14,6 +15,7 @@ const state = {
   result: null,
   elapsedMs: 0,
   progress: null,
+  download: '', // what a model download has reached, while it runs
 };
 window.imdnDemo = state; // for the browser tests and the curious
 
@@ -77,7 +79,7 @@ $('workers').value = navigator.hardwareConcurrency || 4;
 $('model').addEventListener('change', () => {
   $('as-scale').hidden = $('model').value !== 'as';
 });
-$('model-base').textContent = modelBase;
+$('model-base').textContent = modelBase ?? "the authors' repository (Zheng222/IMDN, cached after the first use)";
 
 const simd = hasWasmSimd();
 $('simd').textContent = simd ? 'WebAssembly SIMD: available' : 'WebAssembly SIMD: missing — this browser cannot run imdn-wasm';
@@ -102,9 +104,13 @@ async function upscalerFor(model, workers, tileSize, exact) {
   state.upscaler?.dispose();
   state.upscaler = null;
   try {
-    state.upscaler = await createUpscaler({ model, modelBaseUrl: modelBase, workers, tileSize, exact });
+    const onDownloadProgress = ({ loaded, total }) => {
+      const mib = (n) => (n / 2 ** 20).toFixed(1);
+      state.download = `Downloading ${KNOWN_MODELS[model]}: ${mib(loaded)}${total ? ` of ${mib(total)}` : ''} MiB`;
+    };
+    state.upscaler = await createUpscaler({ model, ...(modelBase ? { modelBaseUrl: modelBase } : {}), onDownloadProgress, workers, tileSize, exact });
   } catch (e) {
-    throw new Error(`The model could not be loaded (${KNOWN_MODELS[model]} from ${modelBase}): ${e.message.replace(/^imdn: /, '')}`);
+    throw new Error(`The model could not be loaded (${KNOWN_MODELS[model]} from ${modelBase ?? "the authors' repository"}): ${e.message.replace(/^imdn: /, '')}`);
   }
   state.upscalerKey = key;
   return state.upscaler;
@@ -117,6 +123,10 @@ let ticker = 0;
 function progress(p, started) {
   $('bar-fill').style.width = `${p.total ? (100 * p.done) / p.total : 0}%`;
   const pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
+  if (!p.total && state.download) {
+    $('progress-text').textContent = state.download; // the model is still on its way
+    return;
+  }
   $('progress-text').textContent = `${p.tiles.done} / ${p.tiles.total} tiles · ${pct}% · ${((performance.now() - started) / 1000).toFixed(1)} s`;
 }
 
@@ -149,6 +159,7 @@ $('run').addEventListener('click', async () => {
 
   try {
     const up = await upscalerFor(model, workers, tileSize, exact);
+    state.download = '';
     const out = up.outputSize(pixels.width, pixels.height, options);
     prepareCanvases(out.width, out.height);
     const ctx = $('output').getContext('2d');

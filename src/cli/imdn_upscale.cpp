@@ -1,8 +1,10 @@
 // imdn-upscale: the native command line.
 //
-//   imdn-upscale --model IMDN_x4.imdn input.png output.png [--scale-to WxH] [--threads N]
+//   imdn-upscale --model IMDN_x4.pth input.png output.png [--scale-to WxH] [--threads N]
+//   imdn-upscale convert IMDN_x4.pth IMDN_x4.imdn [--f16]
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -15,9 +17,12 @@
 namespace {
 
 const char* kUsage =
-    "usage: imdn-upscale --model FILE.imdn INPUT OUTPUT.png [--scale-to WxH] [--threads N] [--quiet]\n"
+    "usage: imdn-upscale --model FILE INPUT OUTPUT.png [--scale-to WxH] [--threads N] [--quiet]\n"
+    "       imdn-upscale convert MODEL OUTPUT.imdn [--f16]\n"
     "  INPUT     PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM; grey, alpha and 16-bit kept (output is 8-bit PNG)\n"
-    "  --model   a model converted with tools/convert.py (IMDN x2/x3/x4, IMDN_AS, IMDN_RTC, IMDN_RTE)\n"
+    "  --model   the authors' checkpoint (.pth, either PyTorch format) or an .imdn file\n"
+    "            (IMDN x2/x3/x4, IMDN_AS, IMDN_RTC, IMDN_RTE)\n"
+    "  convert   writes MODEL as an .imdn file; --f16 stores float16 values (half the size)\n"
     "  --scale-to WxH  IMDN_AS only: output size (bicubic resize, then restoration); default: input size\n"
     "  --threads N     worker threads (default: one per core)\n"
     "  --raw FILE      also write the network's raw RGB output as float32 (height x width x 3, no header)\n";
@@ -37,7 +42,36 @@ bool parse_size(const std::string& s, size_t* w, size_t* h) {
 
 }  // namespace
 
+static int convert(int argc, char** argv) {
+  bool f16 = false;
+  std::vector<std::string> files;
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--f16") == 0) f16 = true;
+    else files.push_back(argv[i]);
+  }
+  if (files.size() != 2) {
+    std::fprintf(stderr, "imdn-upscale: convert needs MODEL and OUTPUT.imdn\n%s", kUsage);
+    return 2;
+  }
+  try {
+    const std::vector<uint8_t> out = imdn::Model::load(files[0]).serialize(f16);
+    const std::string tmp = files[1] + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::binary);
+      f.write(reinterpret_cast<const char*>(out.data()), std::streamsize(out.size()));
+      if (!f) throw imdn::Error("cannot write " + files[1]);
+    }
+    if (std::rename(tmp.c_str(), files[1].c_str()) != 0) throw imdn::Error("cannot write " + files[1]);
+    std::printf("%s: %zu bytes%s\n", files[1].c_str(), out.size(), f16 ? " (float16)" : "");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "imdn-upscale: %s\n", e.what());
+    return 1;
+  }
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "convert") == 0) return convert(argc, argv);
   std::string model_path, input, output, raw_path;
   imdn::UpscaleOptions options;
   size_t threads = 0;

@@ -6,14 +6,14 @@
 //
 // The bundlers and checkers are this repository's pinned dev dependencies (package-lock.json), put
 // into each app's node_modules as links, so that nothing is downloaded here (CI is offline).
-// With ../shared, the apps upscale Set5 butterfly with the official x4 model and must score its
-// Y-PSNR; without, a random-weight x4 model (tests' imdn-random-model) and an image of noise, and
-// the apps must give the bytes the repository's own Node entry gives.
+// With ../shared, the apps upscale Set5 butterfly with the authors' x4 checkpoint (the .pth file as
+// it is) and must score its Y-PSNR; without, a random-weight x4 model (tests' imdn-random-model)
+// and an image of noise, and the apps must give the bytes the repository's own Node entry gives.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
@@ -21,7 +21,7 @@ import { chromium } from 'playwright-core';
 
 import { serve } from '../../tools/serve.mjs';
 import { createUpscaler, encodePng, readImage } from '../../wasm/node.js';
-import { IMDN, MODELS, NATIVE_BIN, ROOT, psnrY } from '../node/helpers.mjs';
+import { IMDN, NATIVE_BIN, ROOT, psnrY } from '../node/helpers.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -30,8 +30,8 @@ const BIN = join(ROOT, 'node_modules');
 const tmp = mkdtempSync(join(tmpdir(), 'imdn-consumers-'));
 
 // The model and image every app upscales, and what its result must be.
-const official = existsSync(join(MODELS, 'IMDN_x4.imdn')) && existsSync(join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'));
-const MODEL = join(tmp, 'model.imdn');
+const official = existsSync(join(IMDN, 'checkpoints', 'IMDN_x4.pth')) && existsSync(join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'));
+const MODEL = join(tmp, official ? 'model.pth' : 'model.imdn');
 const IMAGE = join(tmp, 'input.png');
 let expected; // (result) => void, asserts
 
@@ -48,7 +48,7 @@ before(async () => {
   tarball = join(tmp, JSON.parse(out)[0].filename);
 
   if (official) {
-    cpSync(join(MODELS, 'IMDN_x4.imdn'), MODEL);
+    cpSync(join(IMDN, 'checkpoints', 'IMDN_x4.pth'), MODEL);
     const lr = await readImage(join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'));
     writeFileSync(IMAGE, await encodePng(lr));
     const hr = await readImage(join(IMDN, 'datasets', 'Set5_HR', 'butterfly.bmp'));
@@ -204,7 +204,7 @@ describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no $
     test(`${name}: built with its defaults, upscales with threads (isolated page) and with the pool (plain page)`, async () => {
       const dir = app('web', tools[name]);
       const site = build(dir);
-      cpSync(MODEL, join(site.root, 'model.imdn'));
+      cpSync(MODEL, join(site.root, basename(MODEL)));
       cpSync(IMAGE, join(site.root, 'input.png'));
       for (const isolate of [true, false]) {
         const server = await serve({ root: site.root, port: 0, isolate });
@@ -213,7 +213,7 @@ describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no $
         page.on('pageerror', (e) => errors.push(e.message));
         page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
         try {
-          const query = new URLSearchParams({ model: 'model.imdn', image: 'input.png', workers: '2', ...(site.base ? { base: site.base } : {}) });
+          const query = new URLSearchParams({ model: basename(MODEL), image: 'input.png', workers: '2', ...(site.base ? { base: site.base } : {}) });
           await page.goto(`${server.url}${site.page ?? ''}?${query}`);
           await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
           const state = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);

@@ -254,9 +254,9 @@ for (const workers of [1, 2]) test(`a crashed worker fails its call with a clear
 });
 
 test('bad inputs reject with clear errors', { skip: skipWithoutData }, async () => {
-  await assert.rejects(createUpscaler({ model: new Uint8Array(100) }), /model refused: not an imdn model file/);
+  await assert.rejects(createUpscaler({ model: new Uint8Array(100) }), /model refused: not a model: neither an \.imdn file/);
   await assert.rejects(createUpscaler({ model: readFileSync(model('IMDN_x4.imdn')).subarray(0, 5000) }), /model refused: .*truncated/);
-  await assert.rejects(createUpscaler({ model: 'x4' , modelBaseUrl: '/nonexistent' }), /cannot read .*IMDN_x4.imdn: no such file/);
+  await assert.rejects(createUpscaler({ model: 'x4' , modelBaseUrl: '/nonexistent' }), /cannot read .*IMDN_x4.pth: no such file/);
   await assert.rejects(createUpscaler({}), /needs \{ model \}/);
   const up = await createUpscaler({ model: model('IMDN_RTC.imdn'), workers: 1 });
   try {

@@ -1,12 +1,15 @@
 // Shared by the Node tests: where things are, and the paper's Y-PSNR.
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SHARED = process.env.IMDN_SHARED_DIR ?? join(ROOT, '..', 'shared');
 export const IMDN = join(SHARED, 'imdn');
-export const MODELS = process.env.IMDN_MODELS_DIR ?? join(ROOT, 'build', 'models');
+// The official models converted to .imdn by tools/setup.sh (from ../shared's checkpoints).
+export const MODELS = process.env.IMDN_TEST_MODELS ?? join(ROOT, 'build', 'models');
 export const NATIVE_BIN = process.env.IMDN_NATIVE_BIN ?? join(ROOT, 'build', 'native');
 export const SET5 = ['baby', 'bird', 'butterfly', 'head', 'woman'];
 
@@ -15,6 +18,21 @@ export const haveModels = existsSync(join(MODELS, 'IMDN_x4.imdn'));
 export const skipWithoutData = !(haveSet5 && haveModels) && 'needs ../shared Set5 and converted models (tools/test.sh makes them)';
 
 export const model = (name) => join(MODELS, name);
+
+/**
+ * A random-weight model of the official shape of `name` (x2, x3, x4, as, rtc, rte), written by the
+ * native tests' imdn-random-model: for tests that need only *some* model, so that they run on a
+ * clone without ../shared.
+ */
+export function randomModel(name, seed = 1) {
+  const dir = join(tmpdir(), 'imdn-random-models');
+  const file = join(dir, `${name}-${seed}.imdn`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync(join(NATIVE_BIN, 'tests', 'imdn-random-model'), [name, file, String(seed)]);
+  }
+  return file;
+}
 
 /** Y of BT.601 (MATLAB rgb2ycbcr), kept as a float, from 8-bit RGB(A) values. */
 function luma(data, channels, i) {

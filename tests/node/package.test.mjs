@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { readImage } from '../../wasm/node.js';
-import { IMDN, MODELS, ROOT, psnrY, skipWithoutData } from './helpers.mjs';
+import { IMDN, ROOT, psnrY, randomModel, skipWithoutData } from './helpers.mjs';
 
-const env = { ...process.env, IMDN_MODELS_DIR: MODELS };
+const env = { ...process.env, IMDN_MODELS_DIR: '', RTC: randomModel('rtc') };
 
-test('imports by name from a plain ES module', { skip: skipWithoutData }, () => {
+test('imports by name from a plain ES module', () => {
   const script = `
     import { createUpscaler, KNOWN_MODELS } from 'imdn-wasm';
-    const up = await createUpscaler({ model: 'rtc', workers: 1 });
+    const up = await createUpscaler({ model: process.env.RTC, workers: 1 });
     const r = await up.upscale({ data: new Uint8Array(4 * 4 * 3).fill(128), width: 4, height: 4 });
     up.dispose();
     console.log(JSON.stringify({ w: r.width, names: Object.keys(KNOWN_MODELS).length }));`;
@@ -22,10 +22,10 @@ test('imports by name from a plain ES module', { skip: skipWithoutData }, () => 
   assert.deepEqual(JSON.parse(out), { w: 8, names: 6 });
 });
 
-test('requires from CommonJS', { skip: skipWithoutData }, () => {
+test('requires from CommonJS', () => {
   const script = `
     const imdn = require('imdn-wasm');
-    imdn.createUpscaler({ model: 'rtc', workers: 1 })
+    imdn.createUpscaler({ model: process.env.RTC, workers: 1 })
       .then((up) => up.upscale({ data: new Uint8Array(6 * 2 * 3).fill(9), width: 6, height: 2 }).then((r) => { up.dispose(); console.log(r.width + 'x' + r.height); }));`;
   const out = execFileSync(process.execPath, ['-e', script], { cwd: ROOT, env }).toString().trim();
   assert.equal(out, '12x4');
@@ -34,7 +34,7 @@ test('requires from CommonJS', { skip: skipWithoutData }, () => {
 test('the Node CLI upscales a file to a PNG with the paper quality', { skip: skipWithoutData }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'imdn-cli-'));
   const output = join(dir, 'butterfly.png');
-  execFileSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'), '-o', output, '--model', 'x4', '--workers', '2', '-q'], { env });
+  execFileSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'), '-o', output, '--model', 'x4', '--models-dir', join(IMDN, 'checkpoints'), '--workers', '2', '-q'], { env });
   const out = await readImage(output);
   const hr = await readImage(join(IMDN, 'datasets', 'Set5_HR', 'butterfly.bmp'));
   assert.deepEqual([out.width, out.height], [256, 256]);
@@ -69,11 +69,11 @@ test('the Node CLI says in words what is wrong with its input, output and model'
   const image = join(dir, 'in.png');
   writeFileSync(image, 'not an image');
   const cases = [
-    [[dir, '-o', join(dir, 'o.png'), '--model', model], 1, /the input .* is a folder; give an image file/],
+    [[dir, '-o', join(dir, 'o.png'), '--model', model], 1, /the input file .* is a folder; give a file/],
     [[join(dir, 'nope.png'), '-o', join(dir, 'o.png'), '--model', model], 1, /no input file .*nope\.png/],
     [[image, '-o', join(dir, 'missing', 'o.png'), '--model', model], 1, /the output folder .*missing does not exist/],
     [[image, '-o', dir, '--model', model], 1, /the output .* is a folder/],
-    [[image, '-o', join(dir, 'o.png'), '--model', 'x4'], 2, /model 'x4' is a name: say where its file IMDN_x4\.imdn is with --models-dir/],
+    [[image, '-o', join(dir, 'o.png'), '--model', 'x4', '--models-dir', dir], 1, /cannot read .*IMDN_x4\.pth: no such file or folder/],
     [[image, '-o', join(dir, 'o.png'), '--model', model], 1, /imdn-upscale: model refused: /],
     [[image, '-o', join(dir, 'o.png'), '--model', model, '--workers', 'two'], 2, /--workers takes a positive integer, got two/],
   ];
@@ -86,12 +86,12 @@ test('the Node CLI says in words what is wrong with its input, output and model'
   }
 });
 
-test("the host's own Node flags do not reach the package's workers", { skip: skipWithoutData }, () => {
+test("the host's own Node flags do not reach the package's workers", () => {
   // --expose-gc is refused in worker_threads (ERR_WORKER_INVALID_EXEC_ARGV) if passed on.
   const script = `
     import { createUpscaler } from 'imdn-wasm';
     for (const threads of [true, false]) {
-      const up = await createUpscaler({ model: 'rtc', workers: 2, threads });
+      const up = await createUpscaler({ model: process.env.RTC, workers: 2, threads });
       const r = await up.upscale({ data: new Uint8Array(40 * 30 * 3).fill(77), width: 40, height: 30 });
       up.dispose();
       console.log(threads, r.width, typeof gc);

@@ -1,0 +1,365 @@
+// PyTorch checkpoints read directly (src/checkpoint.h): both formats, as people save them, and
+// every kind of broken or hostile file refused with a message. The checkpoints are written here
+// the way torch.save writes them (protocol-2 pickles; the legacy stream or a stored zip), from
+// random models of each architecture, so no PyTorch and no ../shared is needed.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "checkpoint.h"
+#include "model.h"
+#include "support.h"
+
+using namespace testing_support;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Writing pickles and checkpoints as torch.save does
+
+struct Pickle {
+  std::vector<uint8_t> b;
+  Pickle& op(uint8_t c) { b.push_back(c); return *this; }
+  Pickle& u(uint64_t v, int k) { for (int j = 0; j < k; ++j) b.push_back(uint8_t(v >> (8 * j))); return *this; }
+  Pickle& str(const std::string& s) { op('X').u(s.size(), 4); b.insert(b.end(), s.begin(), s.end()); return *this; }
+  Pickle& integer(int64_t v) {
+    if (v >= 0 && v < (int64_t(1) << 31)) return op('J').u(uint64_t(v), 4);
+    return op(0x8a).u(8, 1).u(uint64_t(v), 8);
+  }
+  Pickle& global(const std::string& module, const std::string& name) {
+    op('c');
+    b.insert(b.end(), module.begin(), module.end());
+    op('\n');
+    b.insert(b.end(), name.begin(), name.end());
+    return op('\n');
+  }
+  Pickle& ordered_dict() { return global("collections", "OrderedDict").op(')').op('R'); }
+};
+
+struct Entry {
+  std::string name;
+  std::vector<uint32_t> shape;
+  std::string key;  // storage
+  std::string dtype = "Float";
+  int64_t numel = -1;  // storage size claimed; -1: the tensor's
+};
+
+struct Options {
+  bool zip = false;
+  bool half = false;
+  std::string prefix;       // e.g. "module."
+  bool wrapped = false;     // {'state_dict': ...}
+  std::string extra_global; // a GLOBAL to slip in as a value
+};
+
+// The state-dict pickle (torch._utils._rebuild_tensor_v2 of persistent storages).
+std::vector<uint8_t> state_pickle(const std::vector<Entry>& entries, const Options& o) {
+  Pickle p;
+  p.op(0x80).op(2);
+  if (o.wrapped) p.op('}').str("state_dict");
+  p.ordered_dict().op('(');
+  for (const Entry& e : entries) {
+    int64_t numel = 1;
+    for (uint32_t d : e.shape) numel *= d;
+    p.str(o.prefix + e.name).global("torch._utils", "_rebuild_tensor_v2").op('(');
+    p.op('(').str("storage").global("torch", e.dtype + "Storage").str(e.key).str("cpu").integer(e.numel >= 0 ? e.numel : numel).op('t').op('Q');
+    p.integer(0).op('(');
+    for (uint32_t d : e.shape) p.integer(d);
+    p.op('t').op('(');
+    int64_t stride = 1;
+    std::vector<int64_t> strides(e.shape.size());
+    for (size_t k = e.shape.size(); k-- > 0;) {
+      strides[k] = stride;
+      stride *= e.shape[k];
+    }
+    for (int64_t s : strides) p.integer(s);
+    p.op('t').op(0x89).ordered_dict().op('t').op('R');
+  }
+  if (!o.extra_global.empty()) {
+    const size_t dot = o.extra_global.rfind('.');
+    p.str("hook").global(o.extra_global.substr(0, dot), o.extra_global.substr(dot + 1)).op('(').str("echo pwned").op('t').op('R');
+  }
+  p.op('u');
+  if (o.wrapped) p.op('s');
+  p.op('.');
+  return p.b;
+}
+
+void put_values(std::vector<uint8_t>* out, const std::vector<float>& v, bool half) {
+  for (float x : v) {
+    if (half) {
+      const uint16_t h = imdn::float_to_half(x);
+      out->push_back(uint8_t(h));
+      out->push_back(uint8_t(h >> 8));
+    } else {
+      uint8_t q[4];
+      std::memcpy(q, &x, 4);
+      out->insert(out->end(), q, q + 4);
+    }
+  }
+}
+
+std::vector<uint8_t> zip(const std::vector<std::pair<std::string, std::vector<uint8_t>>>& files) {
+  std::vector<uint8_t> out, cd;
+  auto u = [](std::vector<uint8_t>& b, uint64_t v, int k) { for (int j = 0; j < k; ++j) b.push_back(uint8_t(v >> (8 * j))); };
+  for (const auto& [name, data] : files) {
+    const uint32_t crc = imdn::crc32(data.data(), data.size());
+    const size_t at = out.size();
+    u(out, 0x04034b50, 4); u(out, 20, 2); u(out, 0, 2); u(out, 0, 2); u(out, 0, 4); u(out, crc, 4);
+    u(out, data.size(), 4); u(out, data.size(), 4); u(out, name.size(), 2); u(out, 0, 2);
+    out.insert(out.end(), name.begin(), name.end());
+    out.insert(out.end(), data.begin(), data.end());
+    u(cd, 0x02014b50, 4); u(cd, 20, 2); u(cd, 20, 2); u(cd, 0, 2); u(cd, 0, 2); u(cd, 0, 4); u(cd, crc, 4);
+    u(cd, data.size(), 4); u(cd, data.size(), 4); u(cd, name.size(), 2); u(cd, 0, 2); u(cd, 0, 2);
+    u(cd, 0, 2); u(cd, 0, 2); u(cd, 0, 4); u(cd, at, 4);
+    cd.insert(cd.end(), name.begin(), name.end());
+  }
+  const size_t cd_at = out.size();
+  out.insert(out.end(), cd.begin(), cd.end());
+  u(out, 0x06054b50, 4); u(out, 0, 2); u(out, 0, 2); u(out, files.size(), 2); u(out, files.size(), 2);
+  u(out, cd.size(), 4); u(out, cd_at, 4); u(out, 0, 2);
+  return out;
+}
+
+// A checkpoint of `model` in the authors' names, as torch.save writes it.
+std::vector<uint8_t> checkpoint(const imdn::Model& model, const Options& o = {}) {
+  const imdn::ModelInfo& info = model.info();
+  std::vector<Entry> entries;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> storages;
+  for (const auto& [name, shape] : imdn::Model::expected_tensors(info)) {
+    Entry e{imdn::pytorch_name(info.arch, info.blocks, name), shape, std::to_string(94000 + entries.size()), o.half ? "Half" : "Float"};
+    std::vector<uint8_t> data;
+    put_values(&data, model.tensor(name).data, o.half);
+    storages.push_back({e.key, data});
+    entries.push_back(e);
+  }
+  const std::vector<uint8_t> state = state_pickle(entries, o);
+  if (o.zip) {
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {{"archive/data.pkl", state}};
+    for (auto& [key, data] : storages) files.push_back({"archive/data/" + key, data});
+    files.push_back({"archive/version", {'3', '\n'}});
+    return zip(files);
+  }
+  Pickle head;
+  static const uint8_t magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  head.op(0x80).op(2).op(0x8a).u(10, 1);
+  head.b.insert(head.b.end(), magic, magic + 10);
+  head.op('.');
+  head.op(0x80).op(2).op('M').u(1001, 2).op('.');
+  head.op(0x80).op(2).op('}').op('(').str("protocol_version").integer(1001).str("little_endian").op(0x88).op('u').op('.');
+  std::vector<uint8_t> out = head.b;
+  out.insert(out.end(), state.begin(), state.end());
+  Pickle keys;
+  keys.op(0x80).op(2).op(']').op('(');
+  for (auto& kv : storages) keys.str(kv.first);
+  keys.op('e').op('.');
+  out.insert(out.end(), keys.b.begin(), keys.b.end());
+  for (auto& [key, data] : storages) {
+    const uint64_t n = data.size() / (o.half ? 2 : 4);
+    for (int j = 0; j < 8; ++j) out.push_back(uint8_t(n >> (8 * j)));
+    out.insert(out.end(), data.begin(), data.end());
+  }
+  return out;
+}
+
+std::string error_of(const std::vector<uint8_t>& b) {
+  try {
+    imdn::Model::parse(b.data(), b.size());
+  } catch (const imdn::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const imdn::Arch kArchs[] = {imdn::Arch::kIMDN, imdn::Arch::kIMDN_AS, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE};
+
+}  // namespace
+
+TEST(Checkpoint, BothFormatsOfEveryArchitectureReadExactlyAndIdentified) {
+  for (auto arch : kArchs) {
+    const imdn::Model original = random_model(small_info(arch), 3);
+    for (bool as_zip : {false, true}) {
+      SCOPED_TRACE(std::string(imdn::arch_name(arch)) + (as_zip ? " zip" : " legacy"));
+      const std::vector<uint8_t> file = checkpoint(original, {as_zip});
+      const imdn::Model m = imdn::Model::parse(file.data(), file.size());
+      const imdn::ModelInfo &a = m.info(), &b = original.info();
+      EXPECT_EQ(a.arch, b.arch);
+      EXPECT_EQ(a.nf, b.nf);
+      EXPECT_EQ(a.blocks, b.blocks);
+      EXPECT_EQ(a.scale, b.scale);
+      EXPECT_EQ(a.upsample, b.upsample);
+      EXPECT_EQ(a.input_range, b.input_range);
+      EXPECT_EQ(a.size_multiple, b.size_multiple);
+      EXPECT_GT(a.receptive_radius, 0u);
+      for (const auto& [name, shape] : imdn::Model::expected_tensors(b)) EXPECT_EQ(m.tensor(name).data, original.tensor(name).data) << name;
+    }
+  }
+}
+
+TEST(Checkpoint, Float16DataParallelAndWrappedStateDicts) {
+  const imdn::Model original = random_model(small_info(imdn::Arch::kIMDN), 5);
+  for (const Options& o : {Options{false, true}, Options{true, true}, Options{false, false, "module."}, Options{true, false, "module.", true}}) {
+    const std::vector<uint8_t> file = checkpoint(original, o);
+    const imdn::Model m = imdn::Model::parse(file.data(), file.size());
+    const auto& got = m.tensor("blocks.1.c4.weight").data;
+    const auto& want = original.tensor("blocks.1.c4.weight").data;
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const float w = o.half ? imdn::half_to_float(imdn::float_to_half(want[i])) : want[i];
+      ASSERT_EQ(got[i], w) << i;
+    }
+  }
+}
+
+TEST(Checkpoint, Float16ModelFilesHalveTheSizeAndReadBack) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 9);
+  const std::vector<uint8_t> full = m.serialize(), half = m.serialize(true);
+  EXPECT_LT(half.size(), full.size() * 7 / 10);  // small tensors and the stem stay float32
+  const imdn::Model h = imdn::Model::parse(half.data(), half.size());
+  for (const auto& [name, t] : imdn::Model::expected_tensors(m.info())) {
+    const auto& a = m.tensor(name).data;
+    const auto& b = h.tensor(name).data;
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(b[i], a[i], std::abs(a[i]) / 1024 + 6e-8f) << name;
+  }
+  for (float v : {0.f, 1.f, -2.5f, 65504.f, 1e-7f, 6.1e-5f, 0.33333334f}) EXPECT_NEAR(imdn::half_to_float(imdn::float_to_half(v)), v, std::abs(v) / 2048 + 3e-8f);
+  EXPECT_TRUE(std::isinf(imdn::half_to_float(imdn::float_to_half(1e6f))));
+}
+
+TEST(Checkpoint, RefusesCodeAnywhereWithoutRunningIt) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN_RTC), 1);
+  for (const char* g : {"os.system", "builtins.eval", "subprocess.Popen", "torch.load", "posix.system"}) {
+    for (bool as_zip : {false, true}) {
+      Options o;
+      o.zip = as_zip;
+      o.extra_global = g;
+      const std::string e = error_of(checkpoint(m, o));
+      EXPECT_NE(e.find(std::string("names ") + g), std::string::npos) << e;
+      EXPECT_NE(e.find("refusing it"), std::string::npos) << e;
+    }
+  }
+  // In the legacy header too: a first pickle that is a __reduce__ to os.system.
+  Pickle evil;
+  evil.op(0x80).op(2).global("os", "system").str("touch /tmp/imdn-pwned").op(0x85).op('R').op('.');
+  const std::string e = error_of(evil.b);
+  EXPECT_NE(e.find("names os.system"), std::string::npos) << e;
+}
+
+TEST(Checkpoint, RefusesEveryTruncationOfBothFormats) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN_RTC), 2);
+  for (bool as_zip : {false, true}) {
+    const std::vector<uint8_t> file = checkpoint(m, {as_zip});
+    for (size_t n = 0; n < file.size(); n += (n < 4096 ? 1 : 97)) {
+      const std::vector<uint8_t> cut(file.begin(), file.begin() + long(n));
+      EXPECT_FALSE(error_of(cut).empty()) << (as_zip ? "zip" : "legacy") << " cut at " << n;
+    }
+  }
+}
+
+TEST(Checkpoint, RefusesLyingSizesMissingEntriesAndOtherNetworks) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN_RTC), 4);
+  const imdn::ModelInfo& info = m.info();
+  std::vector<Entry> entries;
+  for (const auto& [name, shape] : imdn::Model::expected_tensors(info)) entries.push_back({imdn::pytorch_name(info.arch, info.blocks, name), shape, std::to_string(entries.size())});
+
+  // A zip of these entries, each storage as large as its tensor or as its claimed size if smaller.
+  auto zip_of = [](const std::vector<Entry>& e) {
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {{"a/data.pkl", state_pickle(e, {})}};
+    for (const Entry& x : e) {
+      int64_t k = 1;
+      for (uint32_t d : x.shape) k *= d;
+      files.push_back({"a/data/" + x.key, std::vector<uint8_t>(size_t(x.numel >= 0 && x.numel < k ? x.numel : k) * (x.dtype == "Long" ? 8 : 4))});
+    }
+    return zip(files);
+  };
+  // A storage smaller than its tensor, and one claiming an absurd size: no allocation for it.
+  auto with = [&](int64_t numel) {
+    std::vector<Entry> e = entries;
+    e[0].numel = numel;
+    return zip_of(e);
+  };
+  EXPECT_NE(error_of(with(5)).find("reaches past the end of its storage"), std::string::npos) << error_of(with(5));
+  EXPECT_NE(error_of(with(int64_t(1) << 60)).find("far more than any file holds"), std::string::npos) << error_of(with(int64_t(1) << 60));
+
+  // A zip without one of its storages.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {{"a/data.pkl", state_pickle(entries, {})}};
+  EXPECT_NE(error_of(zip(files)).find("storage 0 is missing from the file"), std::string::npos) << error_of(zip(files));
+
+  // Wrong shapes, a missing tensor, tensors of no IMDN network.
+  std::vector<Entry> bad = entries;
+  bad[1].shape[0] += 1;
+  EXPECT_NE(error_of(zip_of(bad)).find("has shape"), std::string::npos) << error_of(zip_of(bad));
+  bad = entries;
+  bad.pop_back();
+  EXPECT_NE(error_of(zip_of(bad)).find("lacks tensor"), std::string::npos) << error_of(zip_of(bad));
+  bad = entries;
+  bad.push_back({"extra.weight", {4}, "99"});
+  EXPECT_NE(error_of(zip_of(bad)).find("holds tensor extra.weight, which IMDN_RTC"), std::string::npos) << error_of(zip_of(bad));
+  bad = {{"encoder.weight", {8, 3, 3, 3}, "0"}};
+  EXPECT_NE(error_of(zip_of(bad)).find("is not one of IMDN"), std::string::npos) << error_of(zip_of(bad));
+  bad = entries;
+  bad[2].dtype = "Long";
+  EXPECT_NE(error_of(zip_of(bad)).find("not floating point"), std::string::npos) << error_of(zip_of(bad));
+}
+
+TEST(Checkpoint, DeepNestingAndHugeLengthsAreRefusedQuickly) {
+  Pickle deep;
+  deep.op(0x80).op(2);
+  for (int i = 0; i < 200000; ++i) deep.op(']');
+  for (int i = 0; i < 199999; ++i) deep.op('a');
+  deep.op('.');
+  const std::vector<uint8_t> deep_zip = zip({{"a/data.pkl", deep.b}});
+  EXPECT_NE(error_of(deep_zip).find("holds a list, not a state dict"), std::string::npos) << error_of(deep_zip);
+
+  Pickle many;  // a million marks and values: bounded
+  many.op(0x80).op(2);
+  for (int i = 0; i < 1100000; ++i) many.op('N');
+  EXPECT_NE(error_of(many.b).find("too many values"), std::string::npos) << error_of(many.b);
+
+  Pickle huge;  // a string claiming 4 GB
+  huge.op(0x80).op(2).op('X').u(0xFFFFFFFF, 4).op('.');
+  EXPECT_NE(error_of(huge.b).find("truncated"), std::string::npos) << error_of(huge.b);
+}
+
+TEST(Checkpoint, GarbageIsRefusedWithAMessage) {
+  std::mt19937 rng(11);
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<uint8_t> b(size_t(rng() % 300));
+    for (auto& x : b) x = uint8_t(rng());
+    if (round % 3 == 0 && b.size() > 4) { b[0] = 'P'; b[1] = 'K'; b[2] = 3; b[3] = 4; }
+    if (round % 3 == 1 && b.size() > 1) b[0] = 0x80;
+    EXPECT_FALSE(error_of(b).empty());
+  }
+  EXPECT_NE(error_of({'h', 'e', 'l', 'l', 'o'}).find("neither an .imdn file"), std::string::npos);
+}
+
+TEST(Checkpoint, OfficialCheckpointsAreIdentifiedFromTheirTensors) {
+  struct Want {
+    const char* file;
+    imdn::Arch arch;
+    uint32_t nf, blocks, scale, upsample, radius;
+  };
+  for (const Want& w : {Want{"IMDN_x2.pth", imdn::Arch::kIMDN, 64, 6, 2, 2, 27}, Want{"IMDN_x4.pth", imdn::Arch::kIMDN, 64, 6, 4, 4, 27},
+                        Want{"IMDN_AS.pth", imdn::Arch::kIMDN_AS, 64, 6, 1, 4, 110}, Want{"model_RTC.pth", imdn::Arch::kIMDN_RTC, 12, 5, 2, 2, 22},
+                        Want{"model_RTE.pth", imdn::Arch::kIMDN_RTE, 20, 6, 2, 4, 77}}) {
+    const std::string path = imdn_dir() + "/checkpoints/" + w.file;
+    REQUIRE_FILE(path);
+    // Renamed: nothing is read from the file name.
+    std::vector<uint8_t> bytes;
+    {
+      std::ifstream f(path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(f), {});
+    }
+    const imdn::Model m = imdn::Model::parse(bytes.data(), bytes.size());
+    const imdn::ModelInfo& i = m.info();
+    EXPECT_EQ(i.arch, w.arch) << w.file;
+    EXPECT_EQ(i.nf, w.nf) << w.file;
+    EXPECT_EQ(i.blocks, w.blocks) << w.file;
+    EXPECT_EQ(i.scale, w.scale) << w.file;
+    EXPECT_EQ(i.upsample, w.upsample) << w.file;
+    EXPECT_EQ(i.receptive_radius, w.radius) << w.file;
+    EXPECT_EQ(i.input_range, w.arch == imdn::Arch::kIMDN_RTE ? 255.f : 1.f) << w.file;
+  }
+}
