@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
 #include <memory>
 
 #include "model.h"
@@ -39,7 +40,58 @@ std::vector<uint8_t> read_file(const std::string& path, size_t max_size) {
   return bytes;
 }
 
-Image decode_image(const uint8_t* bytes, size_t size) {
+namespace {
+
+uint32_t le(const uint8_t* p, int k) {
+  uint32_t v = 0;
+  for (int j = k - 1; j >= 0; --j) v = v << 8 | p[j];
+  return v;
+}
+uint32_t be(const uint8_t* p, int k) {
+  uint32_t v = 0;
+  for (int j = 0; j < k; ++j) v = v << 8 | p[j];
+  return v;
+}
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+size_t min_image_bytes(const uint8_t* b, size_t n, size_t w, size_t h, int channels) {
+  const size_t px = w * h;
+  if (n >= 2 && b[0] == 'B' && b[1] == 'M') {  // BMP: rows of bpp bits padded to 4 bytes, unless RLE
+    if (n < 34) return 0;
+    const uint32_t bpp = le(b + 28, 2), compression = le(b + 30, 4);
+    if (compression != 0 && compression != 3 && compression != 6) return 0;
+    return ceil_div(w * std::max<uint32_t>(bpp, 1), 32) * 4 * h;
+  }
+  if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return px * size_t(channels);  // binary PNM
+  if (n >= 26 && std::memcmp(b, "8BPS", 4) == 0) {  // PSD: past three length-prefixed sections, the compression
+    size_t at = 26;
+    for (int section = 0; section < 3; ++section) {
+      if (n - at < 4) return 0;
+      const size_t len = be(b + at, 4);
+      if (len > n - at - 4) return 0;
+      at += 4 + len;
+    }
+    if (n - at < 2) return 0;
+    const uint32_t compression = be(b + at, 2);
+    const size_t planes = be(b + 12, 2);
+    if (compression == 0) return px * std::max<size_t>(planes, 1);
+    if (compression == 1) return h * planes * 2 + h * planes * 2 * ceil_div(w, 128);  // byte counts, then runs of <= 128
+    return 0;
+  }
+  if (n >= 10 && std::memcmp(b, "#?RADIANCE", 10) == 0) return h * (4 + 8 * ceil_div(w, 127));  // RLE scanlines
+  if (n >= 10 && std::memcmp(b, "#?RGBE", 6) == 0) return h * (4 + 8 * ceil_div(w, 127));
+  if (n >= 8 && (std::memcmp(b, "\x89PNG", 4) == 0 || (b[0] == 0xFF && b[1] == 0xD8) || std::memcmp(b, "GIF8", 4) == 0)) return 0;
+  if (n >= 18) {  // TGA (no signature): type 1-3 raw, 9-11 RLE packets of <= 128 pixels
+    const uint32_t type = b[2], bytes_pp = ceil_div(std::max<uint32_t>(b[16], 1), 8);
+    if (type >= 1 && type <= 3) return px * bytes_pp;
+    if (type >= 9 && type <= 11) return ceil_div(px, 128) * (1 + bytes_pp);
+  }
+  return 0;
+}
+
+Image decode_image(const uint8_t* bytes, size_t size, size_t max_pixels) {
   if (size == 0) throw Error("cannot decode image: the data is empty");
   if (size > size_t(INT32_MAX)) throw Error("cannot decode image: over 2 GB of data");
   int w = 0, h = 0, comp = 0;
@@ -47,8 +99,17 @@ Image decode_image(const uint8_t* bytes, size_t size) {
     throw Error(std::string("cannot decode image: ") + stbi_failure_reason());
   }
   if (w <= 0 || h <= 0) throw Error("cannot decode image: it has no pixels");
-  if (size_t(w) * size_t(h) > kMaxImagePixels) {
-    throw Error("image is too large: " + std::to_string(w) + "x" + std::to_string(h) + " pixels");
+  const size_t pixels = size_t(w) * size_t(h);
+  const std::string dims = std::to_string(w) + "x" + std::to_string(h);
+  if (pixels > std::min(max_pixels, kMaxImagePixels)) {
+    const size_t limit = std::min(max_pixels, kMaxImagePixels);
+    throw Error("image of " + dims + " pixels (" + std::to_string(pixels / 1000000) + " megapixels) is over the limit of " +
+                std::to_string(limit) + " pixels; raise maxInputPixels (CLI: --max-pixels) if it is real");
+  }
+  const size_t need = min_image_bytes(bytes, size, size_t(w), size_t(h), comp);
+  if (need > size) {
+    throw Error("cannot decode image: its header says " + dims + " pixels, which need at least " + std::to_string(need) +
+                " bytes, but the file has " + std::to_string(size) + " (truncated, or a decode bomb)");
   }
   Image img;
   const bool sixteen = stbi_is_16_bit_from_memory(bytes, int(size));
@@ -75,10 +136,10 @@ Image decode_image(const uint8_t* bytes, size_t size) {
   return img;
 }
 
-Image load_image(const std::string& path) {
+Image load_image(const std::string& path, size_t max_pixels) {
   const std::vector<uint8_t> bytes = read_file(path, size_t(1) << 31);
   try {
-    return decode_image(bytes.data(), bytes.size());
+    return decode_image(bytes.data(), bytes.size(), max_pixels);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }

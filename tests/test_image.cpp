@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "image.h"
 #include "naive.h"
 #include "support.h"
@@ -238,4 +242,46 @@ TEST(Upscaler, ReportsProgressOverBothPassesAndStopsWhenAsked) {
   const imdn::Image again = up.upscale(rgba, o);
   ASSERT_EQ(again.data.size(), whole.data.size());
   for (size_t i = 0; i < whole.data.size(); ++i) ASSERT_EQ(again.data[i], whole.data[i]);
+}
+
+// The reproducers of the hardening issue (../shared/imdn-repro, copied to tests/data/repro): decode
+// bombs claiming 178 to 268 megapixels in 19-70 bytes, and inputs that crashed stb_image v2.27.
+// Each is refused with a message, in a child process whose peak resident memory is measured.
+TEST(Image, DecodeBombsAndCrashReproducersAreRefusedWithoutLargeAllocations) {
+  struct Case {
+    const char* file;
+    const char* message;
+  };
+  for (const Case& c : {Case{"min_bmp_70B_decodes_16384x16384.bmp", "16384x16384"}, Case{"min_tga_22B_decodes_13136x13578.tga", "13136x13578"},
+                        Case{"min_pnm_19B_decodes_253x255253.ppm", "need at least 193737027 bytes, but the file has 19"},
+                        Case{"min_stb_jpeg_huffman_oob.jpg", "cannot decode image"}, Case{"min_stb_pnm_int_overflow.pnm", "cannot decode image"}}) {
+    const std::string path = std::string(IMDN_TEST_DATA_DIR) + "/repro/" + c.file;
+    const std::vector<uint8_t> bytes = imdn::read_file(path, 1 << 20);
+    // With the default limit, and with the largest limit there is: the size check alone holds then.
+    for (size_t limit : {imdn::kDefaultMaxInputPixels, imdn::kMaxImagePixels}) {
+      std::string error;
+      try {
+        imdn::decode_image(bytes.data(), bytes.size(), limit);
+      } catch (const imdn::Error& e) {
+        error = e.what();
+      }
+      if (limit == imdn::kMaxImagePixels && std::string(c.file).find("decodes_") != std::string::npos) {
+        EXPECT_NE(error.find("which need at least"), std::string::npos) << c.file << ": " << error;
+      }
+      EXPECT_NE(error.find(c.message), std::string::npos) << c.file << ": " << error;
+      const pid_t child = fork();
+      if (child == 0) {
+        try {
+          imdn::decode_image(bytes.data(), bytes.size(), limit);
+        } catch (...) {
+        }
+        _exit(0);
+      }
+      int status = 0;
+      struct rusage usage {};
+      ASSERT_EQ(wait4(child, &status, 0, &usage), child);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << c.file << " crashed the decoder";
+      EXPECT_LT(usage.ru_maxrss, 256 * 1024) << c.file << ": peak " << usage.ru_maxrss << " KiB";
+    }
+  }
 }

@@ -514,10 +514,10 @@ val convert_model(const val& model_bytes, bool f16) {
   }
 }
 
-val decode_image(const val& encoded) {
+val decode_image(const val& encoded, double max_pixels) {
   try {
     const std::vector<uint8_t> b = bytes_of(encoded);
-    const imdn::Image img = imdn::decode_image(b.data(), b.size());
+    const imdn::Image img = imdn::decode_image(b.data(), b.size(), max_pixels >= 1 ? size_t(max_pixels) : imdn::kDefaultMaxInputPixels);
     val r = image_to_js(img);
     r.set("bitDepth", img.bit_depth);
     return r;

@@ -8,7 +8,7 @@
 // `baseUrl`: the workers then load unbundled from there.
 import createImdnModule from '../dist/imdn.js';
 import { createUpscalerWith, download, KNOWN_MODELS, MAX_PIXELS, sha256 } from './core.js';
-import { hasWasmSimd } from './engine.js';
+import { decodeWithModule, hasWasmSimd } from './engine.js';
 
 export { KNOWN_MODELS, hasWasmSimd };
 
@@ -26,9 +26,18 @@ function drawToPixels(source, width, height) {
   return { data: d.data, width, height, channels: 4 };
 }
 
-async function toPixels(input) {
+// Files and Blobs decode in the module (stb_image), as under Node: the same pixels on every
+// platform, exact colour under any alpha (a canvas premultiplies it), and the same limits against
+// decode bombs. Formats stb does not read (WebP, AVIF, SVG, ...) go through the browser.
+async function toPixels(input, wasm, { maxInputPixels } = {}) {
   if (isPixels(input)) return input; // ImageData or { data, width, height, channels? }
   if (typeof Blob === 'function' && input instanceof Blob) {
+    const bytes = new Uint8Array(await input.arrayBuffer());
+    try {
+      return decodeWithModule(wasm, bytes, maxInputPixels ?? 0);
+    } catch (e) {
+      if (!/not of any known type/.test(e.message)) throw e;
+    }
     let bitmap;
     try {
       bitmap = await createImageBitmap(input, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
@@ -36,6 +45,10 @@ async function toPixels(input) {
       throw new Error(`imdn: cannot decode the image${input.name ? ` ${input.name}` : ''}: it is not an image this browser can read`);
     }
     try {
+      const limit = maxInputPixels ?? 2 ** 26;
+      if (bitmap.width * bitmap.height > limit) {
+        throw new RangeError(`imdn: image of ${bitmap.width}x${bitmap.height} pixels is over the limit of ${limit} pixels; raise maxInputPixels if it is real`);
+      }
       return drawToPixels(bitmap, bitmap.width, bitmap.height);
     } finally {
       bitmap.close();

@@ -22,6 +22,7 @@ const usage = `usage: imdn-upscale INPUT -o OUTPUT.png [--model NAME|FILE] [opti
   --workers N         worker threads (default: one per core)
   --tile N            tile side in input pixels (default: 256)
   --scale-to WxH      IMDN_AS only: output size
+  --max-pixels N      largest input image decoded (default: 67108864 = 8192 x 8192)
   -q, --quiet         no progress bar
 
   convert             writes MODEL (.pth or .imdn) as an .imdn file; --f16 stores float16 values
@@ -44,6 +45,7 @@ try {
       workers: { type: 'string' },
       tile: { type: 'string' },
       'scale-to': { type: 'string' },
+      'max-pixels': { type: 'string' },
       f16: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
@@ -142,7 +144,7 @@ try {
     ...(o.workers ? { workers: integer('workers', o.workers) } : {}),
     ...(o.tile ? { tileSize: integer('tile', o.tile) } : {}),
   });
-  const image = await readImage(input);
+  const image = await readImage(input, o['max-pixels'] ? { maxPixels: integer('max-pixels', o['max-pixels']) } : {});
   const result = await up.upscale(image, { ...options, signal: controller.signal, onProgress: showBar ? bar : undefined });
   await writePng(o.output, result);
   if (!o.quiet) {

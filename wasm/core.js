@@ -218,7 +218,11 @@ class Pool {
     const busy = w.busy;
     if (!busy || busy.id !== msg.id) return;
     if (msg.type === 'progress') {
-      if (!busy.job.settled) busy.task.progress?.(msg);
+      try {
+        if (!busy.job.settled) busy.task.progress?.(msg);
+      } catch (e) {
+        busy.job.fail(e);
+      }
       return;
     }
     w.busy = null;
@@ -583,10 +587,16 @@ function sha256js(data) {
 /**
  * The engine behind createUpscaler, for a given platform. See index.d.ts for the options.
  */
-export async function createUpscalerWith(platform, options = {}) {
+export async function createUpscalerWith(platform, options) {
+  if (options === null || typeof options !== 'object') throw new TypeError('imdn: createUpscaler needs an options object: { model }');
   const { model, modelBaseUrl, onDownloadProgress, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads, baseUrl } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
+  // More workers than cores only adds memory and start-up (each is an instance or a thread).
+  const maxWorkers = Math.min(64, Math.max(4, 2 * platform.cores()));
+  if (workers > maxWorkers) {
+    throw new RangeError(`imdn: workers: ${workers} is more than this machine can use (${platform.cores()} cores; at most ${maxWorkers})`);
+  }
   if (tileSize !== undefined && (!Number.isInteger(tileSize) || tileSize < 16)) {
     throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
   }
@@ -672,7 +682,18 @@ export class Upscaler {
    * with { raw: true }, RGB floats of the network's unclamped output.
    */
   async upscale(input, options = {}) {
-    const { onProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact, _testCrash } = options;
+    if (options === null || typeof options !== 'object') throw new TypeError(`imdn: upscale options must be an object, got ${options === null ? 'null' : typeof options}`);
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+      throw new TypeError(`imdn: onProgress must be a function, got ${typeof options.onProgress}`);
+    }
+    if (options.maxInputPixels !== undefined && !(Number.isInteger(options.maxInputPixels) && options.maxInputPixels > 0)) {
+      throw new RangeError(`imdn: maxInputPixels must be a positive integer, got ${options.maxInputPixels}`);
+    }
+    const sig = options.signal;
+    if (sig !== undefined && !(sig && typeof sig === 'object' && typeof sig.aborted === 'boolean' && typeof sig.addEventListener === 'function')) {
+      throw new TypeError('imdn: signal must be an AbortSignal (new AbortController().signal)');
+    }
+    const { onProgress: userProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact, _testCrash } = options;
     if (this.pool.disposed) throw new Error('imdn: the upscaler was disposed');
     if (signal?.aborted) throw abortError(signal);
     if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
@@ -686,7 +707,7 @@ export class Upscaler {
       }
       if (targetWidth * targetHeight > MAX_PIXELS) throw new RangeError(`imdn: output of ${targetWidth}x${targetHeight} is too large`);
     }
-    let image = checkPixels(await this.platform.toPixels(input, this.mainModule));
+    let image = checkPixels(await this.platform.toPixels(input, this.mainModule, { maxInputPixels: options.maxInputPixels }));
     if (signal?.aborted) throw abortError(signal);
     const out = this.outputSize(image.width, image.height, { targetWidth, targetHeight });
     if (out.width * out.height > MAX_PIXELS) throw new RangeError(`imdn: output of ${out.width}x${out.height} is too large`);
@@ -715,6 +736,16 @@ export class Upscaler {
     const staged = exact && !whole;
 
     return new Promise((resolve, reject) => {
+      // The caller's callback: whatever it throws fails this call (an imdn: error), never the host.
+      const onProgress =
+        userProgress &&
+        ((p) => {
+          try {
+            userProgress(p);
+          } catch (e) {
+            job.fail(new Error(`imdn: onProgress threw: ${e?.message ?? e}`));
+          }
+        });
       let done = 0;
       let total = 0;
       let tilesDone = 0;

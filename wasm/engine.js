@@ -131,9 +131,16 @@ export class WasmEngine {
   }
 }
 
-/** Decodes PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM bytes with stb_image inside the module. */
-export function decodeWithModule(module, bytes) {
-  const r = module.decodeImage(bytes);
+/**
+ * Decodes PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM bytes with stb_image inside the module.
+ * maxPixels: largest image accepted (0: the default, 2^26); the header is checked before anything
+ * is allocated, and raw formats shorter than their dimensions need are refused (src/image.h).
+ */
+export function decodeWithModule(module, bytes, maxPixels = 0) {
+  if (maxPixels !== 0 && !(Number.isInteger(maxPixels) && maxPixels > 0)) {
+    throw new RangeError(`imdn: maxInputPixels must be a positive integer, got ${maxPixels}`);
+  }
+  const r = module.decodeImage(bytes, maxPixels);
   if (r.error) throw new Error(`imdn: ${r.error}`);
   return r;
 }

@@ -26,8 +26,8 @@ exports.hasWasmSimd = () => {
   }
 };
 exports.createUpscaler = (options) => load().then((m) => m.createUpscaler(options));
-exports.decodeImage = (bytes) => load().then((m) => m.decodeImage(bytes));
-exports.readImage = (path) => load().then((m) => m.readImage(path));
+exports.decodeImage = (bytes, options) => load().then((m) => m.decodeImage(bytes, options));
+exports.readImage = (path, options) => load().then((m) => m.readImage(path, options));
 exports.encodePng = (image) => load().then((m) => m.encodePng(image));
 exports.writePng = (path, image) => load().then((m) => m.writePng(path, image));
 exports.convertModel = (source, options) => load().then((m) => m.convertModel(source, options));

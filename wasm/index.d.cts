@@ -23,8 +23,8 @@ declare const imdn: {
   createUpscaler(options: UpscalerOptions): Promise<imdn.Upscaler>;
   hasWasmSimd(): boolean;
   readonly KNOWN_MODELS: Readonly<Record<KnownModel, string>>;
-  decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<DecodedImage>;
-  readImage(path: Location): Promise<DecodedImage>;
+  decodeImage(bytes: Uint8Array | ArrayBuffer, options?: { maxPixels?: number }): Promise<DecodedImage>;
+  readImage(path: Location, options?: { maxPixels?: number }): Promise<DecodedImage>;
   encodePng(image: Pixels): Promise<Uint8Array>;
   writePng(path: string, image: Pixels): Promise<void>;
   convertModel(source: Location | Uint8Array | ArrayBuffer, options?: { f16?: boolean }): Promise<{ data: Uint8Array; arch: imdn.ModelInfo['arch']; scale: number }>;

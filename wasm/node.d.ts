@@ -22,9 +22,9 @@ export function hasWasmSimd(): boolean;
 export const KNOWN_MODELS: Readonly<Record<KnownModel, string>>;
 
 /** Decodes an image file's bytes. */
-export function decodeImage(bytes: Uint8Array | ArrayBuffer): Promise<DecodedImage>;
+export function decodeImage(bytes: Uint8Array | ArrayBuffer, options?: { maxPixels?: number }): Promise<DecodedImage>;
 /** Reads and decodes an image file. */
-export function readImage(path: Location): Promise<DecodedImage>;
+export function readImage(path: Location, options?: { maxPixels?: number }): Promise<DecodedImage>;
 /** PNG bytes of an 8-bit image. */
 export function encodePng(image: Pixels): Promise<Uint8Array>;
 /** Writes an 8-bit image as a PNG file. */

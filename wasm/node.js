@@ -81,14 +81,14 @@ function isPixels(x) {
   return x && typeof x === 'object' && 'data' in x && 'width' in x && 'height' in x && ArrayBuffer.isView(x.data);
 }
 
-async function toPixels(input, wasm) {
+async function toPixels(input, wasm, { maxInputPixels } = {}) {
   if (isPixels(input)) return input;
   let bytes;
   if (typeof input === 'string' || input instanceof URL) bytes = await readBytes(input);
   else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
   else if (input instanceof Uint8Array) bytes = input;
   else throw new TypeError('imdn: unsupported input; pass a path, a Buffer or Uint8Array of an image file, or { data, width, height }');
-  return decodeWithModule(wasm ?? (await module()), bytes);
+  return decodeWithModule(wasm ?? (await module()), bytes, maxInputPixels ?? 0);
 }
 
 const platform = {
@@ -147,14 +147,17 @@ export async function convertModel(source, { f16 = false } = {}) {
   return convertWithModule(await module(), bytes, f16);
 }
 
-/** Decodes an image file's bytes (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM). */
-export async function decodeImage(bytes) {
-  return decodeWithModule(await module(), bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+/**
+ * Decodes an image file's bytes (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM). maxPixels: the largest
+ * image accepted (default 2^26 = 8192 x 8192); decode bombs are refused before allocating.
+ */
+export async function decodeImage(bytes, { maxPixels } = {}) {
+  return decodeWithModule(await module(), bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), maxPixels ?? 0);
 }
 
 /** Reads and decodes an image file. */
-export async function readImage(path) {
-  return decodeImage(await readBytes(path));
+export async function readImage(path, options) {
+  return decodeImage(await readBytes(path), options);
 }
 
 /** Encodes { data, width, height, channels? } (8-bit) as PNG bytes. */

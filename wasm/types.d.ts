@@ -140,6 +140,12 @@ export interface UpscaleOptions {
   targetHeight?: number;
   /** Resolve to the network's raw RGB floats (unclamped, [0,1] scale) instead of bytes. Default: false. */
   raw?: boolean;
+  /**
+   * Largest image file decoded, in pixels (default 2^26 = 67,108,864, e.g. 8192 x 8192). A file
+   * over it, or of a raw format (BMP, TGA, PNM, PSD) shorter than its dimensions need, is refused
+   * from its header, before anything is allocated: decode bombs cost nothing.
+   */
+  maxInputPixels?: number;
 }
 
 /** An upscaled image: RGBA bytes, usable as ImageData (new ImageData(r.data, r.width, r.height)). */

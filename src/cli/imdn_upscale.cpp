@@ -25,6 +25,7 @@ const char* kUsage =
     "  convert   writes MODEL as an .imdn file; --f16 stores float16 values (half the size)\n"
     "  --scale-to WxH  IMDN_AS only: output size (bicubic resize, then restoration); default: input size\n"
     "  --threads N     worker threads (default: one per core)\n"
+    "  --max-pixels N  largest input image decoded, in pixels (default: 67108864 = 8192 x 8192)\n"
     "  --raw FILE      also write the network's raw RGB output as float32 (height x width x 3, no header)\n";
 
 bool parse_size(const std::string& s, size_t* w, size_t* h) {
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   std::string model_path, input, output, raw_path;
   imdn::UpscaleOptions options;
   size_t threads = 0;
+  size_t max_pixels = imdn::kDefaultMaxInputPixels;
   bool quiet = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -92,6 +94,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "imdn-upscale: --scale-to takes WIDTHxHEIGHT, e.g. 1024x768\n");
         return 2;
       }
+    } else if (a == "--max-pixels") {
+      const std::string v = value("--max-pixels");
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (*end != '\0' || n == 0) {
+        std::fprintf(stderr, "imdn-upscale: --max-pixels takes a positive integer, got %s\n", v.c_str());
+        return 2;
+      }
+      max_pixels = size_t(n);
     } else if (a == "--threads") {
       const std::string v = value("--threads");
       char* end = nullptr;
@@ -127,7 +138,7 @@ int main(int argc, char** argv) {
   try {
     const imdn::Model model = imdn::Model::load(model_path);
     imdn::Upscaler up(model, threads);
-    const imdn::Image in = imdn::load_image(input);
+    const imdn::Image in = imdn::load_image(input, max_pixels);
     const auto t0 = std::chrono::steady_clock::now();
     const imdn::Image out = up.upscale(in, options);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
