@@ -37,6 +37,13 @@ endif()
 string(SHA256 _key "${_a}${_b}${_t}${CMAKE_C_COMPILER}${CMAKE_C_COMPILER_VERSION}${CMAKE_CXX_COMPILER}${_flags}")
 string(SUBSTRING "${_key}" 0 12 _key)
 set(_dir "${IMDN_CACHE_DIR}/deps/${_flavour}-${_key}")
+# A build made by another toolchain can be used instead (its build/imdn-deps.cmake): the fuzzers,
+# built with clang, link the native build's XNNPACK (gcc) rather than building it again.
+set(IMDN_XNNPACK_DEPS_FILE "" CACHE FILEPATH "imdn-deps.cmake of an XNNPACK build to use instead of building one")
+if(IMDN_XNNPACK_DEPS_FILE)
+  get_filename_component(_dir "${IMDN_XNNPACK_DEPS_FILE}/../.." ABSOLUTE)
+endif()
+set(IMDN_XNNPACK_DEPS_USED "${_dir}/build/imdn-deps.cmake" CACHE INTERNAL "the XNNPACK build this tree links")
 
 if(NOT EXISTS "${_dir}/build/imdn-deps.cmake" OR NOT EXISTS "${_dir}/built.stamp")
   message(STATUS "Building XNNPACK (${_flavour}) into ${_dir}; this happens once per pin and toolchain")

@@ -127,7 +127,8 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
     const std::vector<uint8_t> own = serialize(c.info, c.tensors);
     return parse(own.data(), own.size());
   }
-  if (std::memcmp(bytes, kMagic, size < 8 ? size : 8) != 0) {
+  // (A prefix of the magic is a truncated model file; empty data may come as a null pointer.)
+  if (size > 0 && std::memcmp(bytes, kMagic, size < 8 ? size : 8) != 0) {
     throw Error("not a model: neither an .imdn file (wrong magic: expected \"IMDNWASM\") nor a PyTorch checkpoint (.pth)");
   }
   if (size < kHeaderSize + 4) {

@@ -3,7 +3,8 @@
 # then runs the native suite (CTest: GoogleTest, converter, CLI on Set5), the Node suite (node
 # --test over the built package, on Debian's Node 20 and on Node 24), the package suite (the npm
 # tarball installed into fresh consumer apps: bundlers, Node, TypeScript) and the browser suite
-# (the demo page in headless Chromium), and prints one closing line with the totals.
+# (the demo page in headless Chromium), the native suite under ASan + UBSan (tools/sanitize.sh),
+# a short run of each fuzz target (tools/fuzz.sh), and prints one closing line with the totals.
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/tools/setup.sh" --no-sample
@@ -29,14 +30,22 @@ say "Package tests (npm pack, installed into consumer apps, built and run)"
 say "Browser tests (headless Chromium; screenshot in build/browser/demo.png)"
 (cd "$ROOT" && node --test --test-reporter=tap tests/browser/*.test.mjs) 2>&1 | tee "$log/browser" || status=1
 
+# The native suite again under ASan + UBSan, then each fuzz target briefly (tools/fuzz.sh 60 and
+# longer runs by hand; IMDN_FUZZ_SECONDS sets this run's length).
+"$ROOT/tools/sanitize.sh" 2>&1 | tee "$log/asan" || status=1
+"$ROOT/tools/fuzz.sh" "${IMDN_FUZZ_SECONDS:-15}" 2>&1 | tee "$log/fuzz" || status=1
+
 # Totals of all runners, in the plain form CI reads.
-c_total=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log/ctest" | tail -1)
+c_total=$(cat "$log/ctest" "$log/asan" | sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' | awk '{ f += $1; a += $2; n++ } END { if (n == 2) print f, a }')
 c_failed=${c_total%% *}; c_all=${c_total##* }
+f_pass=$(grep -c '^fuzz_[a-z]*: .* no finding' "$log/fuzz" || true)
+f_fail=$(grep -c '^fuzz_[a-z]*: FINDING' "$log/fuzz" || true)
 node_logs=("$log/node20" "$log/node24" "$log/consumers" "$log/browser")
 n_pass=$(cat "${node_logs[@]}" | sed -n 's/^# pass \([0-9]*\)/\1/p' | awk -v want=${#node_logs[@]} '{ s += $1; n++ } END { if (n == want) print s }')
 n_fail=$(cat "${node_logs[@]}" | sed -n 's/^# fail \([0-9]*\)/\1/p' | awk '{ s += $1 } END { print s + 0 }')
-passed=$(( ${c_all:-0} - ${c_failed:-0} + ${n_pass:-0} ))
-failed=$(( ${c_failed:-0} + ${n_fail:-0} ))
+passed=$(( ${c_all:-0} - ${c_failed:-0} + ${n_pass:-0} + f_pass ))
+failed=$(( ${c_failed:-0} + ${n_fail:-0} + f_fail ))
+[ $((f_pass + f_fail)) -eq 4 ] || status=1
 [ -z "$c_total" ] || [ -z "$n_pass" ] && status=1
 [ "$failed" -gt 0 ] && status=1
 echo "tests: $passed passed, $failed failed"
