@@ -61,7 +61,7 @@ size_t min_image_bytes(const uint8_t* b, size_t n, size_t w, size_t h, int chann
   if (n >= 2 && b[0] == 'B' && b[1] == 'M') {  // BMP: rows of bpp bits padded to 4 bytes, unless RLE
     if (n < 34) return 0;
     const uint32_t bpp = le(b + 28, 2), compression = le(b + 30, 4);
-    if (compression != 0 && compression != 3 && compression != 6) return 0;
+    if (compression == 1 || compression == 2) return 0;  // RLE, which stb refuses; anything else it reads raw
     return ceil_div(w * std::max<uint32_t>(bpp, 1), 32) * 4 * h;
   }
   if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return px * size_t(channels);  // binary PNM
@@ -91,7 +91,40 @@ size_t min_image_bytes(const uint8_t* b, size_t n, size_t w, size_t h, int chann
   return 0;
 }
 
+namespace {
+
+// A PNG without its empty IDAT chunks, or nothing when it has none: stb_image (v2.30) copies an
+// empty chunk from a null buffer (undefined behaviour that UBSan reports; the fuzzers found it).
+std::vector<uint8_t> without_empty_idat(const uint8_t* b, size_t n) {
+  if (n < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return {};
+  bool empty = false;
+  for (size_t at = 8; n - at >= 12;) {
+    const size_t len = be(b + at, 4);
+    if (len == 0 && std::memcmp(b + at + 4, "IDAT", 4) == 0) empty = true;
+    if (len > n - at - 12) break;
+    at += 12 + len;
+  }
+  if (!empty) return {};
+  std::vector<uint8_t> out(b, b + 8);
+  size_t at = 8;
+  for (; n - at >= 12;) {
+    const size_t len = be(b + at, 4);
+    if (len > n - at - 12) break;
+    if (!(len == 0 && std::memcmp(b + at + 4, "IDAT", 4) == 0)) out.insert(out.end(), b + at, b + at + 12 + len);
+    at += 12 + len;
+  }
+  out.insert(out.end(), b + at, b + n);  // whatever is left, as stb would have seen it
+  return out;
+}
+
+}  // namespace
+
 Image decode_image(const uint8_t* bytes, size_t size, size_t max_pixels) {
+  const std::vector<uint8_t> cleaned = without_empty_idat(bytes, size);
+  if (!cleaned.empty()) {
+    bytes = cleaned.data();
+    size = cleaned.size();
+  }
   if (size == 0) throw Error("cannot decode image: the data is empty");
   if (size > size_t(INT32_MAX)) throw Error("cannot decode image: over 2 GB of data");
   int w = 0, h = 0, comp = 0;

@@ -259,7 +259,8 @@ long kib_of(const char* field) {
   return v;
 }
 
-// The reproducers of the hardening issue (../shared/imdn-repro, copied to tests/data/repro): decode
+// The reproducers of the hardening issue (../shared/imdn-repro, copied to tests/data/repro, with
+// what the fuzzers found since): decode
 // bombs claiming 178 to 268 megapixels in 19-70 bytes, and inputs that crashed stb_image v2.27.
 // Each is refused with a message, in a child process whose peak resident memory is measured.
 TEST(Image, DecodeBombsAndCrashReproducersAreRefusedWithoutLargeAllocations) {
@@ -269,7 +270,11 @@ TEST(Image, DecodeBombsAndCrashReproducersAreRefusedWithoutLargeAllocations) {
   };
   for (const Case& c : {Case{"min_bmp_70B_decodes_16384x16384.bmp", "16384x16384"}, Case{"min_tga_22B_decodes_13136x13578.tga", "13136x13578"},
                         Case{"min_pnm_19B_decodes_253x255253.ppm", "need at least 193737027 bytes, but the file has 19"},
-                        Case{"min_stb_jpeg_huffman_oob.jpg", "cannot decode image"}, Case{"min_stb_pnm_int_overflow.pnm", "cannot decode image"}}) {
+                        Case{"min_stb_jpeg_huffman_oob.jpg", "cannot decode image"}, Case{"min_stb_pnm_int_overflow.pnm", "cannot decode image"},
+                        // Found by tools/fuzz.sh: a BMP whose compression field has high bits set (stb reads it raw),
+                        // and a PNG with an empty IDAT chunk (stb copied it from a null pointer).
+                        Case{"fuzz_bmp_355B_decodes_9x65535.bmp", "need at least 2359260 bytes, but the file has 355"},
+                        Case{"fuzz_png_empty_idat_null_memcpy.png", "cannot decode image"}}) {
     const std::string path = std::string(IMDN_TEST_DATA_DIR) + "/repro/" + c.file;
     const std::vector<uint8_t> bytes = imdn::read_file(path, 1 << 20);
     // With the default limit, and with the largest limit there is: the size check alone holds then.
