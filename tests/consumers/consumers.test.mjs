@@ -10,7 +10,7 @@
 // it is) and must score its Y-PSNR; without, a random-weight x4 model (tests' imdn-random-model)
 // and an image of noise, and the apps must give the bytes the repository's own Node entry gives.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -199,6 +199,39 @@ describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no $
     });
   });
   after(() => browser?.close());
+
+  test('vite8 dev server (no config): upscales on the pool; with COOP/COEP headers, on threads', async () => {
+    const dir = app('web', ['vite']);
+    mkdirSync(join(dir, 'public'));
+    cpSync(MODEL, join(dir, 'public', basename(MODEL)));
+    cpSync(IMAGE, join(dir, 'public', 'input.png'));
+    for (const isolate of [false, true]) {
+      if (isolate) {
+        writeFileSync(join(dir, 'vite.config.js'), "export default { server: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } } };\n");
+      }
+      const port = 5200 + Math.floor(Math.random() * 700);
+      const dev = spawn(NODE, [join(dir, 'node_modules', 'vite', 'bin', 'vite.js'), '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { cwd: dir });
+      const page = await browser.newPage();
+      try {
+        await new Promise((ok, fail) => {
+          let out = '';
+          dev.stdout.on('data', (d) => (out += d) && /ready in/.test(out) && ok());
+          dev.on('exit', (code) => fail(new Error(`vite dev exited with ${code}: ${out}`)));
+        });
+        const query = new URLSearchParams({ model: `/${basename(MODEL)}`, image: '/input.png', workers: '2' });
+        await page.goto(`http://127.0.0.1:${port}/?${query}`);
+        await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+        const state = await page.evaluate(() => [document.body.dataset.state, document.body.dataset.error]);
+        assert.equal(state[0], 'done', `vite dev: ${state[1]}`);
+        const r = await page.evaluate(() => window.result);
+        assert.deepEqual([r.threads, r.workers], isolate ? [2, 1] : [1, 2]);
+        expected({ width: r.width, height: r.height, channels: 4, data: new Uint8Array(Buffer.from(r.data, 'base64')) });
+      } finally {
+        await page.close();
+        dev.kill();
+      }
+    }
+  });
 
   for (const [name, build] of Object.entries(builds)) {
     test(`${name}: built with its defaults, upscales with threads (isolated page) and with the pool (plain page)`, async () => {
