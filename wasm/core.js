@@ -180,8 +180,13 @@ class Pool {
 
   cancel(job) {
     this.jobs = this.jobs.filter((j) => j !== job);
-    // Tasks already running stop at their next unit of work, where they can.
-    for (const w of this.workers) if (w.busy?.job === job) w.busy.task.cancel?.();
+    // Tasks already running stop at their next unit of work, where they can: a task with a
+    // cancel() returns whether it could tell its worker so (a flag in shared memory). Where it
+    // could not (no SharedArrayBuffer: pages without cross-origin isolation), its worker is
+    // terminated, so the CPU is free at once, and a fresh one starts when work comes.
+    for (const w of [...this.workers]) {
+      if (w.busy?.job === job && w.busy.task.cancel && !w.busy.task.cancel()) this.retire(w, null);
+    }
   }
 
   pump() {
@@ -849,6 +854,7 @@ export class Upscaler {
           },
           cancel() {
             if (cancel) Atomics.store(cancel, 0, 1);
+            return cancel !== null; // else the pool stops the worker itself
           },
           done(msg) {
             const s = isAs ? { ...t, w: msg.width, h: msg.height } : t;

@@ -95,3 +95,37 @@ test('refusing the decode bombs keeps the process under 256 MiB resident, and th
     assert.match(native.stderr, /(is over the limit|cannot decode image)/, file);
   }
 });
+
+test('without shared memory, an abort of a piece that cannot be told to stop frees its worker at once', async () => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'crossOriginIsolated');
+  globalThis.crossOriginIsolated = false; // a page served without COOP/COEP: no stop flag
+  const up = await createUpscaler({ model: randomModel('as'), workers: 1 });
+  try {
+    // IMDN_AS runs in one piece: nothing can reach into it without shared memory.
+    const big = { data: new Uint8Array(384 * 384 * 3).map((_, i) => (i * 13) % 256), width: 384, height: 384, channels: 3 };
+    const small = { data: new Uint8Array(24 * 24 * 3).fill(120), width: 24, height: 24, channels: 3 };
+    await up.upscale(small); // the worker is up
+    const [first] = up.pool.workers;
+    const terminate = first.handle.terminate;
+    let terminated = false;
+    first.handle.terminate = () => {
+      terminated = true;
+      terminate();
+    };
+    const controller = new AbortController();
+    const p = up.upscale(big, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(p, (e) => e.name === 'AbortError');
+    assert.equal(terminated, true, 'the busy worker was terminated, not left to finish');
+    assert.notEqual(up.pool.workers[0], first);
+    // The next call gets a fresh worker and the same result as before.
+    const fresh = await createUpscaler({ model: randomModel('as'), workers: 1 });
+    const want = await fresh.upscale(small);
+    fresh.dispose();
+    assert.deepEqual((await up.upscale(small)).data, want.data);
+  } finally {
+    up.dispose();
+    if (saved) Object.defineProperty(globalThis, 'crossOriginIsolated', saved);
+    else delete globalThis.crossOriginIsolated;
+  }
+});
