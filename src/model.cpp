@@ -120,6 +120,7 @@ std::string shape_str(const std::vector<uint32_t>& s) {
 }  // namespace
 
 Model Model::parse(const uint8_t* bytes, size_t size) {
+#ifndef IMDN_NO_CHECKPOINTS  // (the threaded WebAssembly module: handed .imdn files only)
   if (!(size >= 8 && std::memcmp(bytes, kMagic, 8) == 0) && looks_like_checkpoint(bytes, size)) {
     // The authors' PyTorch checkpoints are models too (src/checkpoint.h): read them, then check
     // the result as any model file.
@@ -127,6 +128,7 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
     const std::vector<uint8_t> own = serialize(c.info, c.tensors);
     return parse(own.data(), own.size());
   }
+#endif
   // (A prefix of the magic is a truncated model file; empty data may come as a null pointer.)
   if (size > 0 && std::memcmp(bytes, kMagic, size < 8 ? size : 8) != 0) {
     throw Error("not a model: neither an .imdn file (wrong magic: expected \"IMDNWASM\") nor a PyTorch checkpoint (.pth)");

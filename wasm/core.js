@@ -2,7 +2,7 @@
 // browser.js and node.js supply a `platform` (how to read bytes, spawn workers, count cores, turn
 // their image types into pixels, the Emscripten factory of the main thread and where the .wasm
 // files are) and export createUpscaler.
-import { canShareMemory, compileWasm, instantiate, WasmEngine } from './engine.js';
+import { canShareMemory, compileWasm, convertWithModule, instantiate, WasmEngine } from './engine.js';
 import { AUTHORS_BASE, MODELS } from './models.js';
 
 export { KNOWN_MODELS } from './models.js';
@@ -631,8 +631,13 @@ export async function createUpscalerWith(platform, options) {
   // createUpscaler, not the first upscale) and computes the attention weights between stages.
   const main = await instantiate(platform.factory, wasmModule);
   const engine = new WasmEngine(main, modelBytes);
-  return new Upscaler(platform, wasmModule, main, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule, files });
+  // Workers get the model in our own format: a checkpoint is read once, here (the threaded module
+  // has no checkpoint reader).
+  const own = isImdn(modelBytes) ? modelBytes : convertWithModule(main, modelBytes, false).data;
+  return new Upscaler(platform, wasmModule, main, engine, own, { workers, tileSize, exact, sharedMemory, threadedModule, files });
 }
+
+const isImdn = (b) => b.length >= 8 && String.fromCharCode(...b.subarray(0, 8)) === 'IMDNWASM';
 
 const rgbOf = ({ data, width, height, channels }, pick) => {
   const out = new Uint8Array(width * height * 3);
