@@ -72,22 +72,24 @@ function pick(d) {
   return { data: d.data, width: d.width, height: d.height };
 }
 
-// A named model's file, cached with the Cache API where the page has it (secure contexts); the
-// caller (core.js) checks its sha256, and only matching files are kept.
+// A named model's file and its sha256, cached with the Cache API where the page has it (secure
+// contexts); only files whose sha256 is the expected one are kept.
 const CACHE = 'imdn-wasm-models-v1';
 async function fetchModel(url, { sha256: want, onProgress }) {
   const cache = typeof caches === 'object' ? await caches.open(CACHE).catch(() => null) : null;
   const hit = await cache?.match(url).catch(() => null);
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
-    if ((await sha256(bytes)) === want) return bytes;
+    const digest = await sha256(bytes);
+    if (digest === want) return { bytes, digest };
     await cache.delete(url).catch(() => {});
   }
   const bytes = await download(url, onProgress);
-  if (cache && (await sha256(bytes)) === want) {
+  const digest = await sha256(bytes);
+  if (cache && digest === want) {
     await cache.put(url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } })).catch(() => {});
   }
-  return bytes;
+  return { bytes, digest };
 }
 
 const platform = {

@@ -465,8 +465,8 @@ async function readModel(platform, model, { modelBaseUrl, onDownloadProgress }) 
     const base = modelBaseUrl ?? platform.defaultModelBase?.() ?? AUTHORS_BASE;
     const url = platform.join(base, m.checkpoint);
     const progress = onDownloadProgress && safeCallback(onDownloadProgress, 'onDownloadProgress');
-    const bytes = await platform.fetchModel(url, { ...m, name: model, onProgress: progress });
-    const digest = await sha256(bytes);
+    // The platform reads or downloads the file (caching only what matches) and says its sha256.
+    const { bytes, digest } = await platform.fetchModel(url, { ...m, name: model, onProgress: progress });
     if (digest !== m.sha256) {
       throw new Error(`imdn: ${url} is not the authors' ${m.checkpoint} (sha256 ${digest}, expected ${m.sha256}); refusing it`);
     }

@@ -50,16 +50,22 @@ export function modelCacheDir() {
   return joinPath(process.env.XDG_CACHE_HOME || joinPath(homedir(), '.cache'), 'imdn-wasm', 'models');
 }
 
-// A named model's file: read where it is local; downloaded once and cached where it is remote.
-// The caller (core.js) checks the sha256 of what this returns; the cache keeps only files that
-// match it.
+// A named model's file and its sha256: read where it is local; downloaded once and cached where
+// it is remote (the cache keeps only files whose sha256 is the expected one).
 async function fetchModel(url, { checkpoint, sha256: want, onProgress }) {
-  if (!isRemote(url)) return readBytes(url);
+  if (!isRemote(url)) {
+    const bytes = await readBytes(url);
+    return { bytes, digest: await sha256(bytes) };
+  }
   const file = joinPath(modelCacheDir(), `${want.slice(0, 16)}-${checkpoint}`);
   const cached = await readFile(file).catch(() => null);
-  if (cached && (await sha256(cached)) === want) return cached;
+  if (cached) {
+    const digest = await sha256(cached);
+    if (digest === want) return { bytes: cached, digest };
+  }
   const bytes = await download(url, onProgress);
-  if ((await sha256(bytes)) === want) {
+  const digest = await sha256(bytes);
+  if (digest === want) {
     // A cache that cannot be written (read-only home, full disk) only costs a download next time.
     try {
       await mkdir(modelCacheDir(), { recursive: true });
@@ -68,7 +74,7 @@ async function fetchModel(url, { checkpoint, sha256: want, onProgress }) {
       await rename(tmp, file);
     } catch {}
   }
-  return bytes;
+  return { bytes, digest };
 }
 
 let mainModule = null;

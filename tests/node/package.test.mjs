@@ -53,13 +53,13 @@ test('the Node CLI explains its errors', () => {
   assert.ok(readFileSync(join(ROOT, 'wasm', 'cli.js'), 'utf8').startsWith('#!/usr/bin/env node'));
 });
 
-test('CommonJS gives hasWasmSimd() and KNOWN_MODELS as plain values, equal to the ES ones', async () => {
+test('CommonJS gives hasWasmSimd(), KNOWN_MODELS and modelCacheDir() as plain values, equal to the ES ones', async () => {
   const script = `
     const imdn = require('imdn-wasm');
-    console.log(JSON.stringify({ simd: imdn.hasWasmSimd(), names: imdn.KNOWN_MODELS, frozen: Object.isFrozen(imdn.KNOWN_MODELS) }));`;
+    console.log(JSON.stringify({ simd: imdn.hasWasmSimd(), names: imdn.KNOWN_MODELS, frozen: Object.isFrozen(imdn.KNOWN_MODELS), cache: imdn.modelCacheDir() }));`;
   const cjs = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: ROOT, env }).toString());
   const esm = await import('../../wasm/node.js');
-  assert.deepEqual(cjs, { simd: esm.hasWasmSimd(), names: { ...esm.KNOWN_MODELS }, frozen: true });
+  assert.deepEqual(cjs, { simd: esm.hasWasmSimd(), names: { ...esm.KNOWN_MODELS }, frozen: true, cache: esm.modelCacheDir() });
 });
 
 test('the Node CLI says in words what is wrong with its input, output and model', () => {
