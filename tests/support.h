@@ -90,6 +90,16 @@ inline std::vector<float> nchw_to_hwc(const Npy& n) {
   return out;
 }
 
+// The message Model::parse refuses these bytes with, or "" if it accepts them.
+inline std::string parse_error(const std::vector<uint8_t>& b) {
+  try {
+    imdn::Model::parse(b.data(), b.size());
+  } catch (const imdn::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 inline imdn::ModelInfo small_info(imdn::Arch arch) {
   imdn::ModelInfo i;
   i.arch = arch;

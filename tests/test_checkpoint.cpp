@@ -19,15 +19,6 @@ using namespace checkpoint_writer;
 
 namespace {
 
-std::string error_of(const std::vector<uint8_t>& b) {
-  try {
-    imdn::Model::parse(b.data(), b.size());
-  } catch (const imdn::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 const imdn::Arch kArchs[] = {imdn::Arch::kIMDN, imdn::Arch::kIMDN_AS, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE};
 
 }  // namespace
@@ -89,7 +80,7 @@ TEST(Checkpoint, RefusesCodeAnywhereWithoutRunningIt) {
       Options o;
       o.zip = as_zip;
       o.extra_global = g;
-      const std::string e = error_of(checkpoint(m, o));
+      const std::string e = parse_error(checkpoint(m, o));
       EXPECT_NE(e.find(std::string("names ") + g), std::string::npos) << e;
       EXPECT_NE(e.find("refusing it"), std::string::npos) << e;
     }
@@ -97,7 +88,7 @@ TEST(Checkpoint, RefusesCodeAnywhereWithoutRunningIt) {
   // In the legacy header too: a first pickle that is a __reduce__ to os.system.
   Pickle evil;
   evil.op(0x80).op(2).global("os", "system").str("touch /tmp/imdn-pwned").op(0x85).op('R').op('.');
-  const std::string e = error_of(evil.b);
+  const std::string e = parse_error(evil.b);
   EXPECT_NE(e.find("names os.system"), std::string::npos) << e;
 }
 
@@ -107,7 +98,7 @@ TEST(Checkpoint, RefusesEveryTruncationOfBothFormats) {
     const std::vector<uint8_t> file = checkpoint(m, {as_zip});
     for (size_t n = 0; n < file.size(); n += (n < 4096 ? 1 : 97)) {
       const std::vector<uint8_t> cut(file.begin(), file.begin() + long(n));
-      EXPECT_FALSE(error_of(cut).empty()) << (as_zip ? "zip" : "legacy") << " cut at " << n;
+      EXPECT_FALSE(parse_error(cut).empty()) << (as_zip ? "zip" : "legacy") << " cut at " << n;
     }
   }
 }
@@ -134,28 +125,28 @@ TEST(Checkpoint, RefusesLyingSizesMissingEntriesAndOtherNetworks) {
     e[0].numel = numel;
     return zip_of(e);
   };
-  EXPECT_NE(error_of(with(5)).find("reaches past the end of its storage"), std::string::npos) << error_of(with(5));
-  EXPECT_NE(error_of(with(int64_t(1) << 60)).find("far more than any file holds"), std::string::npos) << error_of(with(int64_t(1) << 60));
+  EXPECT_NE(parse_error(with(5)).find("reaches past the end of its storage"), std::string::npos) << parse_error(with(5));
+  EXPECT_NE(parse_error(with(int64_t(1) << 60)).find("far more than any file holds"), std::string::npos) << parse_error(with(int64_t(1) << 60));
 
   // A zip without one of its storages.
   std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {{"a/data.pkl", state_pickle(entries, {})}};
-  EXPECT_NE(error_of(zip(files)).find("storage 0 is missing from the file"), std::string::npos) << error_of(zip(files));
+  EXPECT_NE(parse_error(zip(files)).find("storage 0 is missing from the file"), std::string::npos) << parse_error(zip(files));
 
   // Wrong shapes, a missing tensor, tensors of no IMDN network.
   std::vector<Entry> bad = entries;
   bad[1].shape[0] += 1;
-  EXPECT_NE(error_of(zip_of(bad)).find("has shape"), std::string::npos) << error_of(zip_of(bad));
+  EXPECT_NE(parse_error(zip_of(bad)).find("has shape"), std::string::npos) << parse_error(zip_of(bad));
   bad = entries;
   bad.pop_back();
-  EXPECT_NE(error_of(zip_of(bad)).find("lacks tensor"), std::string::npos) << error_of(zip_of(bad));
+  EXPECT_NE(parse_error(zip_of(bad)).find("lacks tensor"), std::string::npos) << parse_error(zip_of(bad));
   bad = entries;
   bad.push_back({"extra.weight", {4}, "99"});
-  EXPECT_NE(error_of(zip_of(bad)).find("holds tensor extra.weight, which IMDN_RTC"), std::string::npos) << error_of(zip_of(bad));
+  EXPECT_NE(parse_error(zip_of(bad)).find("holds tensor extra.weight, which IMDN_RTC"), std::string::npos) << parse_error(zip_of(bad));
   bad = {{"encoder.weight", {8, 3, 3, 3}, "0"}};
-  EXPECT_NE(error_of(zip_of(bad)).find("is not one of IMDN"), std::string::npos) << error_of(zip_of(bad));
+  EXPECT_NE(parse_error(zip_of(bad)).find("is not one of IMDN"), std::string::npos) << parse_error(zip_of(bad));
   bad = entries;
   bad[2].dtype = "Long";
-  EXPECT_NE(error_of(zip_of(bad)).find("not floating point"), std::string::npos) << error_of(zip_of(bad));
+  EXPECT_NE(parse_error(zip_of(bad)).find("not floating point"), std::string::npos) << parse_error(zip_of(bad));
 }
 
 TEST(Checkpoint, DeepNestingAndHugeLengthsAreRefusedQuickly) {
@@ -165,16 +156,16 @@ TEST(Checkpoint, DeepNestingAndHugeLengthsAreRefusedQuickly) {
   for (int i = 0; i < 199999; ++i) deep.op('a');
   deep.op('.');
   const std::vector<uint8_t> deep_zip = zip({{"a/data.pkl", deep.b}});
-  EXPECT_NE(error_of(deep_zip).find("holds a list, not a state dict"), std::string::npos) << error_of(deep_zip);
+  EXPECT_NE(parse_error(deep_zip).find("holds a list, not a state dict"), std::string::npos) << parse_error(deep_zip);
 
   Pickle many;  // a million marks and values: bounded
   many.op(0x80).op(2);
   for (int i = 0; i < 1100000; ++i) many.op('N');
-  EXPECT_NE(error_of(many.b).find("too many values"), std::string::npos) << error_of(many.b);
+  EXPECT_NE(parse_error(many.b).find("too many values"), std::string::npos) << parse_error(many.b);
 
   Pickle huge;  // a string claiming 4 GB
   huge.op(0x80).op(2).op('X').u(0xFFFFFFFF, 4).op('.');
-  EXPECT_NE(error_of(huge.b).find("truncated"), std::string::npos) << error_of(huge.b);
+  EXPECT_NE(parse_error(huge.b).find("truncated"), std::string::npos) << parse_error(huge.b);
 }
 
 TEST(Checkpoint, GarbageIsRefusedWithAMessage) {
@@ -184,9 +175,9 @@ TEST(Checkpoint, GarbageIsRefusedWithAMessage) {
     for (auto& x : b) x = uint8_t(rng());
     if (round % 3 == 0 && b.size() > 4) { b[0] = 'P'; b[1] = 'K'; b[2] = 3; b[3] = 4; }
     if (round % 3 == 1 && b.size() > 1) b[0] = 0x80;
-    EXPECT_FALSE(error_of(b).empty());
+    EXPECT_FALSE(parse_error(b).empty());
   }
-  EXPECT_NE(error_of({'h', 'e', 'l', 'l', 'o'}).find("neither an .imdn file"), std::string::npos);
+  EXPECT_NE(parse_error({'h', 'e', 'l', 'l', 'o'}).find("neither an .imdn file"), std::string::npos);
 }
 
 TEST(Checkpoint, OfficialCheckpointsAreIdentifiedFromTheirTensors) {

@@ -11,15 +11,6 @@ using namespace testing_support;
 
 namespace {
 
-std::string parse_error(const std::vector<uint8_t>& b) {
-  try {
-    imdn::Model::parse(b.data(), b.size());
-  } catch (const imdn::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 void fix_crc(std::vector<uint8_t>* b) {
   const uint32_t c = imdn::crc32(b->data(), b->size() - 4);
   std::memcpy(b->data() + b->size() - 4, &c, 4);

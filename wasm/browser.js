@@ -8,7 +8,7 @@
 // `baseUrl`: the workers then load unbundled from there.
 import createImdnModule from '../dist/imdn.js';
 import { createUpscalerWith, download, KNOWN_MODELS, MAX_PIXELS, sha256 } from './core.js';
-import { decodeWithModule, hasWasmSimd } from './engine.js';
+import { DEFAULT_MAX_INPUT_PIXELS, decodeWithModule, hasWasmSimd } from './engine.js';
 
 export { KNOWN_MODELS, hasWasmSimd };
 
@@ -45,7 +45,7 @@ async function toPixels(input, wasm, { maxInputPixels } = {}) {
       throw new Error(`imdn: cannot decode the image${input.name ? ` ${input.name}` : ''}: it is not an image this browser can read`);
     }
     try {
-      const limit = maxInputPixels ?? 2 ** 26;
+      const limit = maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
       if (bitmap.width * bitmap.height > limit) {
         throw new RangeError(`imdn: image of ${bitmap.width}x${bitmap.height} pixels is over the limit of ${limit} pixels; raise maxInputPixels if it is real`);
       }

@@ -131,9 +131,12 @@ export class WasmEngine {
   }
 }
 
+/** Largest image file decoded unless the caller says otherwise (src/image.h kDefaultMaxInputPixels). */
+export const DEFAULT_MAX_INPUT_PIXELS = 2 ** 26;
+
 /**
  * Decodes PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM bytes with stb_image inside the module.
- * maxPixels: largest image accepted (0: the default, 2^26); the header is checked before anything
+ * maxPixels: largest image accepted (0: DEFAULT_MAX_INPUT_PIXELS); the header is checked before anything
  * is allocated, and raw formats shorter than their dimensions need are refused (src/image.h).
  */
 export function decodeWithModule(module, bytes, maxPixels = 0) {
