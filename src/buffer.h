@@ -32,6 +32,12 @@ class Buffer {
     capacity_ = floats;
   }
   float* data() const { return data_; }
+  // Gives the memory back (a map whose job is done).
+  void release() {
+    std::free(data_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
 
  private:
   float* data_ = nullptr;

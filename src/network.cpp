@@ -1,5 +1,7 @@
 #include "network.h"
 
+#include "plan.h"
+
 #include <xnnpack.h>
 #include <pthreadpool.h>
 
@@ -157,10 +159,8 @@ struct Network::Impl {
   std::vector<Block> blocks;
   std::unique_ptr<Conv> lr, up;
   size_t rem_max = 0;
-  // Scratch of the stages, grown to the largest size seen (see memory_needed).
+  // Scratch of the stages, grown to the largest crop seen.
   Buffer in, stem_mid, rem[2], tmp, upbuf, workspace;
-  // Whole-image maps of run().
-  Buffer fea, x, cat, acc;
   uint64_t memory_limit = sizeof(size_t) < 8 ? uint64_t(3) << 30 : uint64_t(8) << 30;
   bool profiling = false;
   std::map<std::string, double> profile_ms;
@@ -256,43 +256,6 @@ struct Network::Impl {
       iw = out_side(iw, s.stride);
     }
     return {ih, iw};
-  }
-
-  void check_size(size_t ih, size_t iw) const {
-    if (ih == 0 || iw == 0) throw Error("image is empty (" + std::to_string(iw) + "x" + std::to_string(ih) + ")");
-    if (ih % info.size_multiple || iw % info.size_multiple) {
-      throw Error(std::string(arch_name(info.arch)) + " needs sides that are multiples of " +
-                  std::to_string(info.size_multiple) + ", got " + std::to_string(iw) + "x" + std::to_string(ih));
-    }
-    if (ih > (1u << 20) || iw > (1u << 20)) throw Error("image side over 1048576 pixels");
-    const uint64_t need = memory_needed(ih, iw);
-    if (need > memory_limit) {
-      throw Error("a " + std::to_string(iw) + "x" + std::to_string(ih) + " input needs " + std::to_string(need >> 20) +
-                  " MiB of feature maps, over the " + std::to_string(memory_limit >> 20) + " MiB limit");
-    }
-  }
-
-  // Scratch bytes the stages need for an input of ih x iw (body bh x bw).
-  uint64_t scratch_floats(uint64_t ih, uint64_t iw) const {
-    uint64_t bh = ih, bw = iw;
-    for (const ConvSpec& s : arch.stem) {
-      bh = (bh + s.stride - 1) / s.stride;
-      bw = (bw + s.stride - 1) / s.stride;
-    }
-    const uint64_t P = bh * bw, r = arch.upsample;
-    uint64_t mid = 0;
-    if (arch.stem.size() > 1) {
-      const uint64_t st = arch.stem[0].stride;
-      mid = ((ih + st - 1) / st) * ((iw + st - 1) / st) * arch.stem[0].cout;
-    }
-    return ih * iw * 3 + mid + P * (nf() + 2 * rem_max + 3 * r * r);
-  }
-
-  uint64_t memory_needed(size_t ih, size_t iw) const {
-    const auto [bh, bw] = body_size(ih, iw);
-    const uint64_t P = uint64_t(bh) * bw;
-    const uint64_t maps = P * (nf() * (arch.fusion ? 3 : 2) + catc());
-    return (scratch_floats(ih, iw) + maps) * sizeof(float);
   }
 
   size_t shape(Conv& c, size_t h, size_t w) {
@@ -401,33 +364,6 @@ struct Network::Impl {
     timed("pixel_shuffle", [&] { ops::pixel_shuffle(upbuf.data(), h, w, arch.upsample, out, oh, ow, scale, pool); });
   }
 
-  void run(const float* input, size_t ih, size_t iw, float* output) {
-    check_size(ih, iw);
-    const auto [bh, bw] = body_size(ih, iw);
-    const size_t P = bh * bw, n = nf();
-    fea.resize(P * n);
-    x.resize(P * n);
-    cat.resize(P * catc());
-    stem_stage(input, ih, iw, fea.data());
-    std::copy_n(fea.data(), P * n, x.data());
-    if (arch.fusion) {
-      acc.resize(P * n);
-      std::fill_n(acc.data(), P * n, 0.f);
-    }
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      block_a(b, x.data(), bh, bw, cat.data());
-      std::vector<float> z;
-      if (arch.block.cca) {
-        ops::ChannelSums sums;
-        timed("cca_stats", [&] { sums = ops::channel_sums(cat.data(), P, catc(), pool); });
-        z = attention(b, sums);
-      }
-      block_b(b, z.empty() ? nullptr : z.data(), cat.data(), x.data(), arch.fusion ? acc.data() : nullptr, P);
-    }
-    const std::pair<size_t, size_t> out = output_size(ih, iw);
-    tail(arch.fusion ? acc.data() : x.data(), fea.data(), bh, bw, output, out.first, out.second);
-  }
-
   std::pair<size_t, size_t> output_size(size_t ih, size_t iw) const {
     return {ih * info.scale, iw * info.scale};
   }
@@ -451,7 +387,6 @@ Network::~Network() = default;
 const ModelInfo& Network::info() const { return impl_->info; }
 pthreadpool_t Network::pool() const { return impl_->pool; }
 std::pair<size_t, size_t> Network::output_size(size_t h, size_t w) const { return impl_->output_size(h, w); }
-uint64_t Network::memory_needed(size_t h, size_t w) const { return impl_->memory_needed(h, w); }
 void Network::set_memory_limit(uint64_t bytes) { impl_->memory_limit = bytes; }
 uint64_t Network::memory_limit() const { return impl_->memory_limit; }
 void Network::set_profiling(bool on) {
@@ -463,7 +398,28 @@ std::vector<std::pair<std::string, double>> Network::profile() const {
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return out;
 }
-void Network::run(const float* input, size_t h, size_t w, float* output) { impl_->run(input, h, w, output); }
+void Network::run(const float* input, size_t h, size_t w, float* output, size_t tile,
+                  const std::function<void(size_t, size_t)>& progress) {
+  const ModelInfo& i = info();
+  if (h % i.size_multiple || w % i.size_multiple) {
+    throw Error(std::string(arch_name(i.arch)) + " needs sides that are multiples of " + std::to_string(i.size_multiple) +
+                ", got " + std::to_string(w) + "x" + std::to_string(h) + " (imdn::Upscaler takes any size)");
+  }
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = 3;
+  img.data.assign(input, input + h * w * 3);
+  JobOptions o;
+  o.raw = true;
+  // The whole image: one tile as large as the body.
+  const size_t S = stem_stride();
+  o.tile = tile ? tile : std::max<size_t>(8, std::max((h + S - 1) / S, (w + S - 1) / S));
+  Job job(*this, img, o);
+  job.run(progress ? [&](size_t d, size_t n, const Rect&) { progress(d, n); } : std::function<void(size_t, size_t, const Rect&)>());
+  const Image out = job.take_image();
+  std::copy(out.data.begin(), out.data.end(), output);
+}
 
 void Network::stage_stem(const float* rgb, size_t ih, size_t iw, float* fea) { impl_->stem_stage(rgb, ih, iw, fea); }
 void Network::stage_block_a(size_t block, const float* x, size_t h, size_t w, float* cat) {

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,17 +48,14 @@ class Network {
   // Output height and width for an input of h x w (h*scale x w*scale).
   std::pair<size_t, size_t> output_size(size_t h, size_t w) const;
 
-  // Bytes of feature maps a whole-image pass over h x w allocates.
-  uint64_t memory_needed(size_t h, size_t w) const;
-
-  // run() refuses inputs whose feature maps would exceed this many bytes, with an imdn::Error
-  // rather than an allocation failure. Default: 8 GiB natively, 3 GiB in 32-bit WebAssembly.
+  // Jobs (plan.h) refuse inputs whose feature maps would exceed this many bytes, with an
+  // imdn::Error rather than an allocation failure. Default: 8 GiB natively, 3 GiB in 32-bit
+  // WebAssembly.
   void set_memory_limit(uint64_t bytes);
   uint64_t memory_limit() const;
 
-  // ---- Stages of block-at-a-time execution, the building blocks of TiledNetwork (tiled.h) and of
-  // ---- the JavaScript worker pool. Maps are NHWC float32 at body resolution (the input divided by
-  // ---- the stem's stride); run() is these stages over the whole image.
+  // ---- Stages of block-at-a-time execution, what the units of a plan run (plan.h). Maps are
+  // ---- NHWC float32 at body resolution (the input divided by the stem's stride).
 
   // The stem: an ih x iw RGB crop in [0,1] -> its body-resolution features (nf channels).
   void stage_stem(const float* rgb, size_t ih, size_t iw, float* fea);
@@ -93,8 +91,11 @@ class Network {
   // input: h*w*3 floats, RGB in [0,1] (the network's own input range is applied inside).
   // output: oh*ow*3 floats, raw network output scaled back to [0,1] (not clamped).
   // h and w must be multiples of info().size_multiple (IMDN_AS: 4; see Upscaler for any size).
-  // Throws imdn::Error for sizes it cannot handle.
-  void run(const float* input, size_t h, size_t w, float* output);
+  // tile: 0 = the whole image as one tile, else exact tiles of that many body pixels a side (the
+  // same bytes either way, plan.h); progress(done, total) after each unit. Throws imdn::Error for
+  // sizes it cannot handle.
+  void run(const float* input, size_t h, size_t w, float* output, size_t tile = 0,
+           const std::function<void(size_t, size_t)>& progress = nullptr);
 
  private:
   struct Impl;

@@ -1,14 +1,14 @@
-// Exact tiling: TiledNetwork's block-at-a-time output equals whole-image inference.
+// Exact tiling (plan.h): block-at-a-time tiles give the same bytes as one whole-image tile.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
+#include <cstring>
 
 #include "image.h"
 #include "network.h"
 #include "support.h"
-#include "tiled.h"
+#include "plan.h"
 
 using namespace testing_support;
 
@@ -45,15 +45,14 @@ TEST_P(TiledVsWhole, RandomWeights) {
   const auto [oh, ow] = net.output_size(c.h, c.w);
   std::vector<float> whole(oh * ow * 3), tiled(oh * ow * 3, NAN);
   net.run(in.data(), c.h, c.w, whole.data());
-  imdn::TiledNetwork t(net, c.tile);
   size_t last = 0, total = 0;
-  t.run(in.data(), c.h, c.w, tiled.data(), [&](size_t d, size_t n) {
+  net.run(in.data(), c.h, c.w, tiled.data(), c.tile, [&](size_t d, size_t n) {
     last = d;
     total = n;
   });
   EXPECT_EQ(last, total);
   for (float v : tiled) ASSERT_TRUE(std::isfinite(v)) << "a pixel was never written";
-  EXPECT_LE(max_diff(tiled, whole), 2e-5);
+  EXPECT_EQ(max_diff(tiled, whole), 0.0) << "tiles must give the whole image's bytes";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -70,7 +69,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Tiled, RefusesTinyTiles) { 
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 1);
   imdn::Network net(m, 1);
-  EXPECT_THROW(imdn::TiledNetwork(net, 4), imdn::Error);
+  std::vector<float> in = random_image(16, 16, 1), out(16 * 16 * 16 * 3);
+  EXPECT_THROW(net.run(in.data(), 16, 16, out.data(), 4), imdn::Error);
 }
 
 struct Official {
@@ -95,8 +95,7 @@ TEST_P(TiledSet5, WithinOneLevelOfWholeImage) {
     std::vector<float> whole(oh * ow * 3), tiled(oh * ow * 3);
     net.run(img.data.data(), img.height, img.width, whole.data());
     for (size_t tile : {size_t(16), size_t(32), size_t(64), size_t(128), size_t(1024)}) {
-      imdn::TiledNetwork t(net, tile);
-      t.run(img.data.data(), img.height, img.width, tiled.data());
+      net.run(img.data.data(), img.height, img.width, tiled.data(), tile);
       const double raw = max_diff(tiled, whole);
       const int levels = max_level_diff(tiled, whole);
       std::printf("[ tiled    ] %s %s tile %zu: max raw diff %.2g, max level diff %d\n", c.model, name, tile, raw, levels);
@@ -114,23 +113,54 @@ INSTANTIATE_TEST_SUITE_P(Official, TiledSet5,
 
 }  // namespace
 
-TEST(Tiled, RowSinkGetsEveryOutputRowOnceWithTheSameValues) {
-  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 3);
-  imdn::Network net(m, 2);
-  imdn::TiledNetwork tiled(net, 16);
-  const size_t h = 40, w = 36, r = m.info().scale;
-  const std::vector<float> in = random_image(h, w, 8);
-  std::vector<float> whole(h * r * w * r * 3), sunk(whole.size(), -1.f);
-  tiled.run(in.data(), h, w, whole.data());
-  std::vector<int> seen(h * r * w * r, 0);
-  std::mutex mu;
-  tiled.run(in.data(), h, w, nullptr, nullptr, [&](size_t y, size_t x0, size_t n, const float* rgb) {
-    std::lock_guard<std::mutex> lock(mu);
-    for (size_t i = 0; i < n; ++i) {
-      ++seen[y * w * r + x0 + i];
-      for (size_t c = 0; c < 3; ++c) sunk[(y * w * r + x0 + i) * 3 + c] = rgb[i * 3 + c];
+// The same bytes whatever the tiling, the threads and the instance: units gathered here, run by
+// a second network built from the same model (another "instance"), scattered back.
+TEST(Tiled, SameBytesForAnyTileThreadsAndInstance) {
+  for (imdn::Arch arch : {imdn::Arch::kIMDN, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE}) {
+    const imdn::Model m = random_model(small_info(arch), 3);
+    imdn::Network one(m, 1), two(m, 2);
+    const size_t h = 70, w = 54;
+    const std::vector<float> in = random_image(h, w, 8);
+    const auto [oh, ow] = one.output_size(h, w);
+    std::vector<float> whole(oh * ow * 3), other(oh * ow * 3);
+    one.run(in.data(), h, w, whole.data());
+    for (size_t tile : {size_t(8), size_t(11), size_t(16), size_t(33), size_t(64)}) {
+      two.run(in.data(), h, w, other.data(), tile);
+      ASSERT_EQ(0, std::memcmp(whole.data(), other.data(), whole.size() * sizeof(float))) << imdn::arch_name(arch) << " tile " << tile;
     }
-  });
-  for (int s : seen) ASSERT_EQ(s, 1);
-  for (size_t i = 0; i < whole.size(); ++i) ASSERT_EQ(sunk[i], whole[i]);
+    imdn::Image img;
+    img.width = w;
+    img.height = h;
+    img.channels = 3;
+    img.data = in;
+    imdn::JobOptions o;
+    o.raw = true;
+    o.tile = 16;
+    o.min_tiles = 4;
+    imdn::Job job(one, img, o);
+    for (const imdn::Job::Phase& ph : job.phases()) {
+      for (size_t i = ph.begin + ph.count; i-- > ph.begin;) {  // in reverse: order must not matter
+        const std::vector<uint8_t> msg = job.gather(i).encode();
+        const std::vector<uint8_t> back = imdn::run_unit(two, imdn::UnitData::decode(msg.data(), msg.size())).encode();
+        job.scatter(i, imdn::UnitData::decode(back.data(), back.size()));
+      }
+    }
+    const imdn::Image out = job.take_image();
+    ASSERT_EQ(0, std::memcmp(whole.data(), out.data.data(), whole.size() * sizeof(float))) << imdn::arch_name(arch);
+  }
+}
+
+TEST(Tiled, RefusesMalformedUnits) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 3);
+  imdn::Network net(m, 1);
+  const uint8_t junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_THROW(imdn::UnitData::decode(junk, sizeof(junk)), imdn::Error);
+  imdn::UnitData d;
+  d.head.kind = uint32_t(imdn::UnitKind::kBlockA);
+  d.head.h = d.head.w = d.head.ch = d.head.cw = 8;
+  d.a[0].resize(10);
+  EXPECT_THROW(imdn::run_unit(net, d), imdn::Error);
+  std::vector<uint8_t> msg = d.encode();
+  msg.pop_back();
+  EXPECT_THROW(imdn::UnitData::decode(msg.data(), msg.size()), imdn::Error);
 }

@@ -2,7 +2,7 @@
 //
 //   imdn-bench --model IMDN_x4.imdn [--size 256] [--threads 1,2] [--runs 5] [--profile 1] [--tile N]
 //
-// --tile N also times exact tiling (TiledNetwork, N body pixels) against the whole image and
+// --tile N also times exact tiling (plan.h, N body pixels) against the whole image and
 // prints, for tiles of 32, 64 and 128, the MACs that exact tiles and whole-network tiles (halo =
 // receptive radius) execute relative to whole-image inference.
 //
@@ -19,7 +19,7 @@
 #include "architecture.h"
 #include "model.h"
 #include "network.h"
-#include "tiled.h"
+#include "plan.h"
 
 int main(int argc, char** argv) {
   std::string model_path;
@@ -56,15 +56,24 @@ int main(int argc, char** argv) {
     std::uniform_real_distribution<float> u(0.f, 1.f);
     for (float& v : in) v = u(rng);
     std::printf("%s %zux%zu: %.2f GMAC per image\n", imdn::arch_name(model.info().arch), side, side, gmac);
+    // MACs of exact tiles of `tile` body pixels over this input (the plan, not a run).
+    auto planned_macs = [&](imdn::Network& n, size_t tile_body) {
+      imdn::Image img;
+      img.width = img.height = side;
+      img.channels = 3;
+      img.data = in;
+      imdn::JobOptions jo;
+      jo.raw = true;
+      jo.tile = tile_body;
+      return imdn::Job(n, img, jo).macs();
+    };
     if (tile) {
       // MACs of the two tiling schemes relative to whole-image inference (counted, not timed).
       const imdn::Architecture arch = imdn::Architecture::of(model.info());
       const size_t S = arch.stem_stride(), halo = model.info().receptive_radius;
       imdn::Network probe(model, 1);
       for (size_t t : {size_t(32), size_t(64), size_t(128)}) {
-        imdn::TiledNetwork exact(probe, std::max<size_t>(8, t / S));
-        std::vector<float> o(probe.output_size(side, side).first * probe.output_size(side, side).second * 3);
-        exact.run(in.data(), side, side, o.data());
+        const uint64_t exact_macs = planned_macs(probe, std::max<size_t>(8, t / S));
         double whole_tiles = 0;
         for (size_t y = 0; y < side; y += t)
           for (size_t x = 0; x < side; x += t) {
@@ -73,7 +82,7 @@ int main(int argc, char** argv) {
             whole_tiles += double(arch.macs(y1 - y0, x1 - x0));
           }
         std::printf("tiles of %3zu px: exact %.2fx, whole-network tiles %.2fx the whole-image MACs\n", t,
-                    double(exact.macs()) / (gmac * 1e9), whole_tiles / (gmac * 1e9));
+                    double(exact_macs) / (gmac * 1e9), whole_tiles / (gmac * 1e9));
       }
     }
     for (size_t t : threads) {
@@ -98,16 +107,15 @@ int main(int argc, char** argv) {
       std::printf("threads %zu: median %.1f ms (min %.1f, max %.1f over %zu runs), %.1f GMAC/s\n", t, med, ms.front(),
                   ms.back(), runs, gmac / (med / 1e3));
       if (tile) {
-        imdn::TiledNetwork tiled(net, tile);
         std::vector<double> tms;
         for (size_t r = 0; r <= runs; ++r) {
           const auto t0 = std::chrono::steady_clock::now();
-          tiled.run(in.data(), side, side, out.data());
+          net.run(in.data(), side, side, out.data(), tile);
           if (r) tms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
         std::sort(tms.begin(), tms.end());
         std::printf("threads %zu, exact tiles of %zu: median %.1f ms (%.2fx the whole image's time), %.2fx its MACs\n", t, tile,
-                    tms[tms.size() / 2], tms[tms.size() / 2] / med, double(tiled.macs()) / (gmac * 1e9));
+                    tms[tms.size() / 2], tms[tms.size() / 2] / med, double(planned_macs(net, tile)) / (gmac * 1e9));
       }
     }
   } catch (const std::exception& e) {

@@ -1,0 +1,631 @@
+#include "plan.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "ops.h"
+#include "resize.h"
+
+namespace imdn {
+
+namespace {
+
+constexpr size_t kStemHalo = 2;        // body pixels: covers every stem (one 3x3 at body
+                                       // resolution, or a stride-2 one first), kept even
+constexpr size_t kTailHalo = 2;        // lr (3x3 or 1x1) and up (3x3)
+constexpr size_t kChunk = size_t(1) << 14;  // pixels per pointwise unit (4 MiB of a 64-channel map)
+constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
+
+size_t even_up(size_t n) { return n + (n & 1); }
+
+// The crop around r with m pixels of halo (m even). Every crop has the same size, (step + 2m) a
+// side where the image allows: near a border the window slides inwards rather than shrinking, which
+// keeps the tile exact (it is only further from the crop's inner edges) and lets the operators keep
+// their shape from tile to tile. Crops start on even coordinates (see plan.h).
+Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t step_w) {
+  auto axis = [m](size_t start, size_t len, size_t n, size_t step, size_t* c0, size_t* clen) {
+    const size_t want = std::min(n, step + 2 * m);
+    size_t lo = start >= m ? start - m : 0;
+    if (lo + want > n) lo = n - want;
+    lo &= ~size_t(1);
+    *c0 = lo;
+    *clen = std::min(n, std::max(lo + want, start + len + m)) - lo;
+  };
+  Rect g;
+  axis(r.y, r.h, H, step_h, &g.y, &g.h);
+  axis(r.x, r.w, W, step_w, &g.x, &g.w);
+  return g;
+}
+
+// Rows per task of the copies below (split across the network's threads).
+size_t copy_grain(size_t row_floats) { return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats)); }
+
+// Rect r of a map (map_w pixels a row, C channels) -> contiguous floats.
+void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst, pthreadpool_t pool) {
+  dst->resize(r.h * r.w * C);
+  float* d = dst->data();
+  ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
+    for (size_t y = y0; y < y1; ++y) std::copy_n(map + ((r.y + y) * map_w + r.x) * C, r.w * C, d + y * r.w * C);
+  });
+}
+
+// Contiguous floats of rect r -> the map.
+void put(const float* src, const Rect& r, size_t C, float* map, size_t map_w, pthreadpool_t pool) {
+  ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
+    for (size_t y = y0; y < y1; ++y) std::copy_n(src + y * r.w * C, r.w * C, map + ((r.y + y) * map_w + r.x) * C);
+  });
+}
+
+// The core (cy, cx, ch, cw) of an h x w map with C channels, contiguous.
+std::vector<float> core_of(const float* data, size_t w, const UnitData::Header& h, size_t C, size_t scale = 1) {
+  const size_t rows = h.ch * scale, cols = h.cw * scale;
+  std::vector<float> out(rows * cols * C);
+  for (size_t y = 0; y < rows; ++y) std::copy_n(data + ((h.cy * scale + y) * w + h.cx * scale) * C, cols * C, out.data() + y * cols * C);
+  return out;
+}
+
+std::string dims(size_t w, size_t h) { return std::to_string(w) + "x" + std::to_string(h); }
+
+// IMDN_AS's crop_forward (the authors' test_IMDN_AS.py, shave 32): the side of its four corner
+// crops, half the image plus 32, rounded down to a multiple of 4.
+size_t as_crop_side(size_t n) { return n / 2 + 32 - (n / 2 + 32) % 4; }
+
+}  // namespace
+
+std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h, size_t target_w, size_t target_h) {
+  if (w == 0 || h == 0) throw Error("image is empty (" + dims(w, h) + ")");
+  size_t ow = w * info.scale, oh = h * info.scale;
+  if (target_w || target_h) {
+    if (info.arch != Arch::kIMDN_AS) {
+      throw Error(std::string("a target size needs the IMDN_AS model; ") + arch_name(info.arch) + " upscales by x" +
+                  std::to_string(info.scale));
+    }
+    if (!target_w || !target_h) throw Error("a target size needs both width and height");
+    ow = target_w;
+    oh = target_h;
+  }
+  if (w > (1u << 20) || h > (1u << 20) || ow > (1u << 20) || oh > (1u << 20) || ow * oh > kMaxImagePixels) {
+    throw Error("output of " + dims(ow, oh) + " pixels is too large (limit " + std::to_string(kMaxImagePixels >> 20) + " Mpx)");
+  }
+  return {ow, oh};
+}
+
+// ---- Units ----------------------------------------------------------------------------------
+
+std::vector<uint8_t> UnitData::encode() const {
+  const uint32_t n[4] = {uint32_t(a[0].size()), uint32_t(a[1].size()), uint32_t(a[2].size()), uint32_t(a[3].size())};
+  size_t bytes = sizeof(kMagic) + sizeof(Header) + sizeof(n);
+  for (uint32_t k : n) bytes += size_t(k) * sizeof(float);
+  std::vector<uint8_t> out(bytes);
+  uint8_t* p = out.data();
+  std::memcpy(p, &kMagic, sizeof(kMagic));
+  p += sizeof(kMagic);
+  std::memcpy(p, &head, sizeof(Header));
+  p += sizeof(Header);
+  std::memcpy(p, n, sizeof(n));
+  p += sizeof(n);
+  for (size_t i = 0; i < 4; ++i) {
+    if (n[i]) std::memcpy(p, a[i].data(), n[i] * sizeof(float));
+    p += n[i] * sizeof(float);
+  }
+  return out;
+}
+
+UnitData UnitData::decode(const uint8_t* bytes, size_t size) {
+  UnitData d;
+  uint32_t magic = 0, n[4];
+  if (size < sizeof(magic) + sizeof(Header) + sizeof(n)) throw Error("unit message too short");
+  std::memcpy(&magic, bytes, sizeof(magic));
+  if (magic != kMagic) throw Error("not a unit message");
+  std::memcpy(&d.head, bytes + sizeof(magic), sizeof(Header));
+  std::memcpy(n, bytes + sizeof(magic) + sizeof(Header), sizeof(n));
+  size_t at = sizeof(magic) + sizeof(Header) + sizeof(n);
+  for (size_t i = 0; i < 4; ++i) {
+    if (n[i] > (size - at) / sizeof(float)) throw Error("unit message truncated");
+    d.a[i].resize(n[i]);
+    if (n[i]) std::memcpy(d.a[i].data(), bytes + at, n[i] * sizeof(float));
+    at += n[i] * sizeof(float);
+  }
+  if (at != size) throw Error("unit message has trailing bytes");
+  return d;
+}
+
+UnitData run_unit(Network& net, UnitData in) {
+  const UnitData::Header& h = in.head;
+  const size_t nf = net.features(), cc = net.cat_channels(), S = net.stem_stride(), r = net.upsample();
+  const size_t P = size_t(h.h) * h.w;
+  auto need = [](bool ok, const char* what) {
+    if (!ok) throw Error(std::string("unit: ") + what);
+  };
+  const bool core_ok = h.ch && h.cw && size_t(h.cy) + h.ch <= h.h && size_t(h.cx) + h.cw <= h.w;
+  const bool block_ok = h.block < net.blocks();
+  UnitData out;
+  out.head = h;
+  switch (UnitKind(h.kind)) {
+    case UnitKind::kStem: {
+      need(core_ok && (h.ih + S - 1) / S == h.h && (h.iw + S - 1) / S == h.w, "stem crop sizes disagree");
+      need(in.a[0].size() == size_t(h.ih) * h.iw * 3, "stem input does not match the crop");
+      std::vector<float> fea(P * nf);
+      net.stage_stem(in.a[0].data(), h.ih, h.iw, fea.data());
+      out.a[0] = core_of(fea.data(), h.w, h, nf);
+      return out;
+    }
+    case UnitKind::kBlockA: {
+      need(core_ok && block_ok && in.a[0].size() == P * nf, "block input does not match the crop");
+      std::vector<float> cat(P * cc);
+      net.stage_block_a(h.block, in.a[0].data(), h.h, h.w, cat.data());
+      out.a[0] = core_of(cat.data(), h.w, h, cc);
+      return out;
+    }
+    case UnitKind::kBlockB: {
+      const size_t n = h.pixels;
+      need(block_ok && in.a[0].size() == (net.has_attention() ? cc : 0) && in.a[1].size() == n * cc &&
+               in.a[2].size() == n * nf && in.a[3].size() == (net.has_fusion() ? n * nf : 0),
+           "pointwise data does not match its pixel count");
+      net.stage_block_b(h.block, in.a[0].empty() ? nullptr : in.a[0].data(), in.a[1].data(), in.a[2].data(),
+                        in.a[3].empty() ? nullptr : in.a[3].data(), n);
+      out.a[0] = std::move(in.a[2]);
+      out.a[1] = std::move(in.a[3]);
+      return out;
+    }
+    case UnitKind::kTail: {
+      const size_t fw = (h.iw + S - 1) / S, fh = (h.ih + S - 1) / S;
+      need(core_ok && size_t(h.ay) + h.h <= fh && size_t(h.ax) + h.w <= fw, "tail crop outside the stem's features");
+      need(h.oh && h.ow && h.oh <= h.ch * r && h.ow <= h.cw * r, "tail output outside its core");
+      need(in.a[0].size() == P * nf && in.a[1].size() == size_t(h.ih) * h.iw * 3, "tail data does not match the crop");
+      std::vector<float> wide(fw * fh * nf), fea(P * nf);
+      net.stage_stem(in.a[1].data(), h.ih, h.iw, wide.data());
+      for (size_t y = 0; y < h.h; ++y) std::copy_n(wide.data() + ((h.ay + y) * fw + h.ax) * nf, h.w * nf, fea.data() + y * h.w * nf);
+      std::vector<float> rgb(P * r * r * 3);
+      net.stage_tail(in.a[0].data(), fea.data(), h.h, h.w, rgb.data(), h.h * r, h.w * r);
+      out.a[0].resize(size_t(h.oh) * h.ow * 3);
+      for (size_t y = 0; y < h.oh; ++y) {
+        std::copy_n(rgb.data() + ((h.cy * r + y) * h.w * r + h.cx * r) * 3, h.ow * 3, out.a[0].data() + y * h.ow * 3);
+      }
+      return out;
+    }
+  }
+  throw Error("unit of an unknown kind " + std::to_string(h.kind));
+}
+
+// ---- Tiles ----------------------------------------------------------------------------------
+
+std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles) {
+  size_t cols = (W + tile - 1) / tile, rows = (H + tile - 1) / tile;
+  while (cols * rows < min_tiles) {
+    const double tw = double(W) / double(cols), th = double(H) / double(rows);
+    if (std::max(tw, th) / 2 < 16) break;
+    if (tw >= th) ++cols;
+    else ++rows;
+  }
+  const size_t sy = std::max<size_t>(2, even_up((H + rows - 1) / rows)), sx = std::max<size_t>(2, even_up((W + cols - 1) / cols));
+  std::vector<Rect> out;
+  for (size_t y = 0; y < H; y += sy)
+    for (size_t x = 0; x < W; x += sx) out.push_back({y, x, std::min(sy, H - y), std::min(sx, W - x)});
+  return out;
+}
+
+// ---- The job --------------------------------------------------------------------------------
+
+struct Job::Pass {
+  enum Role { kColour, kGrey, kAlpha } role = kColour;
+  std::vector<float> rgb;  // the input plane, h x w x 3 in [0,1]
+  size_t h = 0, w = 0, bh = 0, bw = 0;
+  std::vector<Rect> tiles;  // body pixels
+  size_t step_h = 0, step_w = 0;
+  Rect keep;              // of this pass's output, the part that goes into the result...
+  size_t oy = 0, ox = 0;  // ...at (oy, ox)
+  size_t group = 0;
+  Buffer x, cat, acc;     // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
+  std::vector<float> z;   // the current block's attention weights
+};
+
+Job::~Job() = default;
+
+Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), options_(o) {
+  const ModelInfo& info = net.info();
+  if (input.width == 0 || input.height == 0) throw Error("image is empty (" + dims(input.width, input.height) + ")");
+  if (input.channels < 1 || input.channels > 4 || input.data.size() != input.width * input.height * size_t(input.channels)) {
+    throw Error("malformed image: " + std::to_string(input.channels) + " channels, " + std::to_string(input.data.size()) +
+                " values for " + dims(input.width, input.height));
+  }
+  if (o.raw && input.channels != 3) throw Error("raw output needs an RGB image");
+  if (o.tile != 0 && o.tile < 8) throw Error("tile size must be at least 8, got " + std::to_string(o.tile));
+  const auto [ow, oh] = output_size(info, input.width, input.height, o.target_width, o.target_height);
+  // IMDN_AS with a target size: the input resized to it and quantized to 8 bits first, as the
+  // authors prepared their inputs.
+  const Image* src = &input;
+  Image resized;
+  if (o.target_width) {
+    resized = input;
+    resized.width = ow;
+    resized.height = oh;
+    resized.data = resize_bicubic(input.data.data(), input.height, input.width, size_t(input.channels), oh, ow);
+    for (float& v : resized.data) v = float(to_u8(v)) / 255.f;
+    src = &resized;
+  }
+  const size_t h = src->height, w = src->width, n = h * w, ch = size_t(src->channels);
+  out_w_ = w * info.scale;
+  out_h_ = h * info.scale;
+  out_c_ = o.rgba8 ? 4 : src->channels;
+
+  // The fewest planes that make the image: grey when R = G = B everywhere (or one channel), no
+  // alpha pass when alpha is all 1.
+  const float* px = src->data.data();
+  bool grey = ch <= 2;
+  if (!grey && !o.raw) {
+    grey = true;
+    for (size_t p = 0; p < n && grey; ++p) grey = px[p * ch] == px[p * ch + 1] && px[p * ch] == px[p * ch + 2];
+  }
+  const size_t alpha = src->has_alpha() ? ch - 1 : 0;
+  bool opaque = true;
+  for (size_t p = 0; alpha && p < n && opaque; ++p) opaque = px[p * ch + alpha] >= 1.f;
+  fill_alpha_ = out_c_ == 4 || (alpha && opaque);
+
+  // Passes of one plane (the plane is built on demand: pick(p) is its RGB value at pixel p).
+  auto plane = [&](Pass::Role role, size_t group) {
+    std::vector<float> rgb(n * 3);
+    for (size_t p = 0; p < n; ++p) {
+      for (size_t c = 0; c < 3; ++c) {
+        rgb[p * 3 + c] = role == Pass::kAlpha ? px[p * ch + alpha] : px[p * ch + (grey ? 0 : c)];
+      }
+    }
+    auto crop = [&](size_t y0, size_t x0, size_t chh, size_t cww) {
+      std::vector<float> out(chh * cww * 3);
+      for (size_t y = 0; y < chh; ++y) std::copy_n(rgb.data() + ((y0 + y) * w + x0) * 3, cww * 3, out.data() + y * cww * 3);
+      return out;
+    };
+    auto add = [&](std::vector<float> data, size_t ph, size_t pw, Rect keep, size_t oy, size_t ox, size_t g) {
+      auto pass = std::make_unique<Pass>();
+      pass->role = role;
+      pass->rgb = std::move(data);
+      pass->h = ph;
+      pass->w = pw;
+      pass->keep = keep;
+      pass->oy = oy;
+      pass->ox = ox;
+      plan_pass(std::move(pass), g);
+    };
+    const size_t m = info.size_multiple, scale = info.scale;
+    if (m > 1 && (h % m || w % m)) {
+      // IMDN_AS at a size that is not a multiple of 4: the authors' crop_forward, four crops of
+      // h_size x w_size from the corners, each giving the quadrant nearest its corner; too small
+      // for that, the edges replicated up to multiples of 4 and the result cut back.
+      const size_t hs = as_crop_side(h), ws = as_crop_side(w);
+      if (hs <= h && ws <= w) {
+        const size_t ys[2] = {0, h - hs}, xs[2] = {0, w - ws};
+        for (int qy = 0; qy < 2; ++qy)
+          for (int qx = 0; qx < 2; ++qx) {
+            const size_t y0 = qy ? h / 2 : 0, y1 = qy ? h : h / 2, x0 = qx ? w / 2 : 0, x1 = qx ? w : w / 2;
+            add(crop(ys[qy], xs[qx], hs, ws), hs, ws, Rect{y0 - ys[qy], x0 - xs[qx], y1 - y0, x1 - x0}, y0, x0, group);
+          }
+        return;
+      }
+      const size_t ph = (h + m - 1) / m * m, pw = (w + m - 1) / m * m;
+      std::vector<float> padded(ph * pw * 3);
+      for (size_t y = 0; y < ph; ++y)
+        for (size_t x = 0; x < pw; ++x)
+          std::copy_n(rgb.data() + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
+      add(std::move(padded), ph, pw, Rect{0, 0, h, w}, 0, 0, group);
+      return;
+    }
+    if (!o.exact && info.arch != Arch::kIMDN_AS) {
+      // Whole-network tiles: each tile a pass of its own with a halo as wide as the receptive
+      // field, min_tiles of them at a time (their maps are held together).
+      const size_t align = 2 * net.stem_stride();
+      const size_t pad = (info.receptive_radius + align - 1) / align * align;
+      const size_t t = std::max<size_t>(1, (o.tile ? o.tile : kDefaultTile) * net.stem_stride() / align);
+      size_t k = 0;
+      for (Rect c : plan_tiles((h + align - 1) / align, (w + align - 1) / align, t, 1)) {
+        c = Rect{c.y * align, c.x * align, std::min(h, (c.y + c.h) * align) - c.y * align, std::min(w, (c.x + c.w) * align) - c.x * align};
+        const size_t cy = c.y >= pad ? c.y - pad : 0, cx = c.x >= pad ? c.x - pad : 0;
+        const size_t chh = std::min(h, c.y + c.h + pad) - cy, cww = std::min(w, c.x + c.w + pad) - cx;
+        add(crop(cy, cx, chh, cww), chh, cww, Rect{(c.y - cy) * scale, (c.x - cx) * scale, c.h * scale, c.w * scale},
+            c.y * scale, c.x * scale, group + k++ / std::max<size_t>(1, o.min_tiles));
+      }
+      return;
+    }
+    add(std::move(rgb), h, w, Rect{0, 0, h * scale, w * scale}, 0, 0, group);
+  };
+  plane(grey ? Pass::kGrey : Pass::kColour, 0);
+  if (alpha && !opaque) plane(Pass::kAlpha, groups_);
+  build_phases();
+  if (memory_ > net.memory_limit()) {
+    throw Error("a " + dims(w, h) + " input needs " + std::to_string(memory_ >> 20) + " MiB for its feature maps, over the " +
+                std::to_string(net.memory_limit() >> 20) + " MiB limit");
+  }
+  if (o.rgba8) {
+    out8_.assign(out_w_ * out_h_ * 4, 0);
+    for (size_t p = 0; p < out_w_ * out_h_; ++p) out8_[p * 4 + 3] = 255;
+  } else {
+    outf_.assign(out_w_ * out_h_ * size_t(out_c_), 0.f);
+    if (fill_alpha_)
+      for (size_t p = 0; p < out_w_ * out_h_; ++p) outf_[p * out_c_ + out_c_ - 1] = 1.f;
+  }
+}
+
+void Job::plan_pass(std::unique_ptr<Pass> p, size_t group) {
+  const ModelInfo& info = net_.info();
+  if (p->h % info.size_multiple || p->w % info.size_multiple) {
+    throw Error(std::string(arch_name(info.arch)) + " needs sides that are multiples of " + std::to_string(info.size_multiple));
+  }
+  const size_t S = net_.stem_stride();
+  p->bh = (p->h + S - 1) / S;
+  p->bw = (p->w + S - 1) / S;
+  const bool whole_network = !options_.exact && info.arch != Arch::kIMDN_AS;
+  const size_t tile = whole_network ? std::max(p->bh, p->bw) : (options_.tile ? options_.tile : kDefaultTile);
+  p->tiles = plan_tiles(p->bh, p->bw, tile, whole_network ? 1 : options_.min_tiles);
+  p->step_h = p->tiles.front().h;
+  p->step_w = p->tiles.front().w;
+  p->group = group;
+  groups_ = std::max(groups_, group + 1);
+  passes_.push_back(std::move(p));
+}
+
+void Job::build_phases() {
+  const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(), halo_a = even_up(net_.architecture().block.steps.size());
+  const size_t r = net_.upsample(), S = net_.stem_stride();
+  std::vector<uint64_t> group_maps(groups_, 0);
+  uint64_t scratch = 0;
+  for (size_t g = 0; g < groups_; ++g) {
+    std::vector<size_t> in_group;
+    for (size_t i = 0; i < passes_.size(); ++i)
+      if (passes_[i]->group == g) in_group.push_back(i);
+    auto phase = [&](const std::function<void(size_t, Pass&)>& add_units) {
+      Phase ph;
+      ph.begin = units_.size();
+      for (size_t i : in_group) add_units(i, *passes_[i]);
+      ph.count = units_.size() - ph.begin;
+      phases_.push_back(ph);
+    };
+    auto unit = [&](UnitKind kind, size_t pass, size_t block, const Rect& t, const Rect& c, const Rect& wide) {
+      Unit u{kind, pass, block, phases_.size(), t, c, wide};
+      units_.push_back(u);
+    };
+    phase([&](size_t i, Pass& p) {
+      for (const Rect& t : p.tiles) unit(UnitKind::kStem, i, 0, t, grow(t, kStemHalo, p.bh, p.bw, p.step_h, p.step_w), {});
+    });
+    for (size_t b = 0; b < nb; ++b) {
+      phase([&](size_t i, Pass& p) {
+        for (const Rect& t : p.tiles) unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
+      });
+      phase([&](size_t i, Pass& p) {
+        const size_t P = p.bh * p.bw, chunks = std::min(P, std::max((P + kChunk - 1) / kChunk, options_.min_tiles > 1 ? 2 * options_.min_tiles : 1));
+        for (size_t k = 0; k < chunks; ++k) {
+          unit(UnitKind::kBlockB, i, b, {}, {}, {});
+          units_.back().p0 = k * P / chunks;
+          units_.back().p1 = (k + 1) * P / chunks;
+        }
+      });
+    }
+    phase([&](size_t i, Pass& p) {
+      for (const Rect& t : p.tiles) {
+        const Rect c = grow(t, kTailHalo, p.bh, p.bw, p.step_h, p.step_w);
+        unit(UnitKind::kTail, i, 0, t, c, grow(c, kStemHalo, p.bh, p.bw, c.h, c.w));
+        ++tiles_;
+      }
+    });
+    for (size_t i : in_group) {
+      const Pass& p = *passes_[i];
+      const uint64_t P = uint64_t(p.bh) * p.bw;
+      group_maps[g] += P * (nf + cc + (net_.has_fusion() ? nf : 0)) * sizeof(float) + p.rgb.size() * sizeof(float);
+      const uint64_t ch = std::min<uint64_t>(p.bh, p.step_h + 2 * halo_a), cw = std::min<uint64_t>(p.bw, p.step_w + 2 * halo_a);
+      scratch = std::max(scratch, (ch * cw * (6 * nf + 3 * r * r) + ch * cw * S * S * 3) * sizeof(float));
+    }
+  }
+  memory_ = *std::max_element(group_maps.begin(), group_maps.end()) + scratch;
+  const Architecture& arch = net_.architecture();
+  for (const Unit& u : units_) {
+    const Pass& p = *passes_[u.pass];
+    auto stem_macs = [&](const Rect& c) {
+      return arch.macs_stem(std::min(p.h, (c.y + c.h) * S) - c.y * S, std::min(p.w, (c.x + c.w) * S) - c.x * S);
+    };
+    const uint64_t px = uint64_t(u.crop.h) * u.crop.w;
+    switch (u.kind) {
+      case UnitKind::kStem: macs_ += stem_macs(u.crop); break;
+      case UnitKind::kBlockA: macs_ += arch.macs_block_a_per_pixel() * px; break;
+      case UnitKind::kBlockB: macs_ += arch.macs_block_b_per_pixel() * (u.p1 - u.p0); break;
+      case UnitKind::kTail: macs_ += stem_macs(u.wide) + arch.macs_tail_per_pixel() * px; break;
+    }
+  }
+  left_.resize(phases_.size());
+  for (size_t i = 0; i < phases_.size(); ++i) left_[i] = phases_[i].count;
+  group_state_.assign(groups_, 0);
+}
+
+void Job::begin_group(size_t g) {
+  if (group_state_[g] != 0) return;
+  const size_t nf = net_.features(), cc = net_.cat_channels();
+  for (auto& p : passes_) {
+    if (p->group != g) continue;
+    const size_t P = p->bh * p->bw;
+    p->x.resize(P * nf);
+    p->cat.resize(P * cc);
+    if (net_.has_fusion()) {
+      p->acc.resize(P * nf);
+      std::fill_n(p->acc.data(), P * nf, 0.f);
+    }
+  }
+  group_state_[g] = 1;
+}
+
+UnitData Job::gather(size_t i) {
+  const Unit& u = units_.at(i);
+  Pass& p = *passes_[u.pass];
+  if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit gathered before the phase before it finished");
+  begin_group(p.group);
+  const pthreadpool_t pool = net_.pool();
+  const size_t S = net_.stem_stride(), nf = net_.features(), cc = net_.cat_channels(), r = net_.upsample();
+  UnitData d;
+  UnitData::Header& h = d.head;
+  h.kind = uint32_t(u.kind);
+  h.block = uint32_t(u.block);
+  h.h = uint32_t(u.crop.h);
+  h.w = uint32_t(u.crop.w);
+  h.cy = uint32_t(u.tile.y - u.crop.y);
+  h.cx = uint32_t(u.tile.x - u.crop.x);
+  h.ch = uint32_t(u.tile.h);
+  h.cw = uint32_t(u.tile.w);
+  // The input pixels under body rect c.
+  auto input_under = [&](const Rect& c, std::vector<float>* out) {
+    const size_t iy = c.y * S, ix = c.x * S;
+    const Rect in{iy, ix, std::min(p.h, (c.y + c.h) * S) - iy, std::min(p.w, (c.x + c.w) * S) - ix};
+    take(p.rgb.data(), p.w, in, 3, out, pool);
+    h.ih = uint32_t(in.h);
+    h.iw = uint32_t(in.w);
+  };
+  switch (u.kind) {
+    case UnitKind::kStem:
+      input_under(u.crop, &d.a[0]);
+      break;
+    case UnitKind::kBlockA:
+      take(p.x.data(), p.bw, u.crop, nf, &d.a[0], pool);
+      break;
+    case UnitKind::kBlockB: {
+      const size_t n = u.p1 - u.p0;
+      h.pixels = uint32_t(n);
+      d.a[0] = p.z;
+      d.a[1].assign(p.cat.data() + u.p0 * cc, p.cat.data() + u.p1 * cc);
+      d.a[2].assign(p.x.data() + u.p0 * nf, p.x.data() + u.p1 * nf);
+      if (net_.has_fusion()) d.a[3].assign(p.acc.data() + u.p0 * nf, p.acc.data() + u.p1 * nf);
+      break;
+    }
+    case UnitKind::kTail: {
+      take(net_.has_fusion() ? p.acc.data() : p.x.data(), p.bw, u.crop, nf, &d.a[0], pool);
+      input_under(u.wide, &d.a[1]);
+      h.ay = uint32_t(u.crop.y - u.wide.y);
+      h.ax = uint32_t(u.crop.x - u.wide.x);
+      const size_t oh = p.h * net_.info().scale, ow = p.w * net_.info().scale;
+      h.oh = uint32_t(std::min(oh, (u.tile.y + u.tile.h) * r) - u.tile.y * r);
+      h.ow = uint32_t(std::min(ow, (u.tile.x + u.tile.w) * r) - u.tile.x * r);
+      break;
+    }
+  }
+  return d;
+}
+
+Rect Job::scatter(size_t i, const UnitData& d) {
+  const Unit& u = units_.at(i);
+  Pass& p = *passes_[u.pass];
+  if (group_state_[p.group] != 1 || left_[u.phase] == 0) throw Error("unit scattered out of order");
+  const pthreadpool_t pool = net_.pool();
+  const size_t nf = net_.features(), cc = net_.cat_channels(), r = net_.upsample();
+  auto expect = [](bool ok) {
+    if (!ok) throw Error("unit result does not match its unit");
+  };
+  expect(d.head.kind == uint32_t(u.kind));
+  Rect done;
+  switch (u.kind) {
+    case UnitKind::kStem:
+      expect(d.a[0].size() == u.tile.h * u.tile.w * nf);
+      put(d.a[0].data(), u.tile, nf, p.x.data(), p.bw, pool);
+      break;
+    case UnitKind::kBlockA:
+      expect(d.a[0].size() == u.tile.h * u.tile.w * cc);
+      put(d.a[0].data(), u.tile, cc, p.cat.data(), p.bw, pool);
+      break;
+    case UnitKind::kBlockB:
+      expect(d.a[0].size() == (u.p1 - u.p0) * nf && d.a[1].size() == (net_.has_fusion() ? (u.p1 - u.p0) * nf : 0));
+      std::copy(d.a[0].begin(), d.a[0].end(), p.x.data() + u.p0 * nf);
+      if (net_.has_fusion()) std::copy(d.a[1].begin(), d.a[1].end(), p.acc.data() + u.p0 * nf);
+      break;
+    case UnitKind::kTail: {
+      const size_t oh = d.head.oh, ow = d.head.ow, y0 = u.tile.y * r, x0 = u.tile.x * r;
+      expect(d.a[0].size() == oh * ow * 3 && d.head.cy == u.tile.y - u.crop.y && d.head.cx == u.tile.x - u.crop.x);
+      // The part of this tile's output that the pass keeps, and where it goes.
+      const size_t ky0 = std::max(y0, p.keep.y), ky1 = std::min(y0 + oh, p.keep.y + p.keep.h);
+      const size_t kx0 = std::max(x0, p.keep.x), kx1 = std::min(x0 + ow, p.keep.x + p.keep.w);
+      if (ky0 >= ky1 || kx0 >= kx1) break;
+      done = Rect{p.oy + ky0 - p.keep.y, p.ox + kx0 - p.keep.x, ky1 - ky0, kx1 - kx0};
+      const size_t C = size_t(out_c_);
+      const bool eight = options_.rgba8;
+      ops::parallel_rows(pool, ky1 - ky0, copy_grain((kx1 - kx0) * 3), [&](size_t a, size_t b) {
+        for (size_t y = ky0 + a; y < ky0 + b; ++y) {
+          const float* src = d.a[0].data() + ((y - y0) * ow + (kx0 - x0)) * 3;
+          const size_t row = (done.y + y - ky0) * out_w_ + done.x;
+          for (size_t k = 0; k < kx1 - kx0; ++k, src += 3) {
+            const size_t o = (row + k) * C;
+            if (p.role == Pass::kColour) {
+              for (size_t c = 0; c < 3; ++c) {
+                if (eight) out8_[o + c] = to_u8(src[c]);
+                else outf_[o + c] = src[c];
+              }
+              continue;
+            }
+            const float m = (src[0] + src[1] + src[2]) / 3.f;
+            if (p.role == Pass::kAlpha) {
+              const float a8 = std::min(1.f, std::max(0.f, m));
+              if (eight) out8_[o + 3] = to_u8(a8);
+              else outf_[o + C - 1] = a8;
+            } else if (eight) {
+              out8_[o] = out8_[o + 1] = out8_[o + 2] = to_u8(m);
+            } else {
+              for (size_t c = 0; c < (C <= 2 ? 1 : 3); ++c) outf_[o + c] = m;
+            }
+          }
+        }
+      });
+      break;
+    }
+  }
+  if (--left_[u.phase] == 0) end_phase(u.phase);
+  return done;
+}
+
+void Job::end_phase(size_t phase) {
+  const Unit& first = units_[phases_[phase].begin];
+  const size_t g = passes_[first.pass]->group;
+  if (first.kind == UnitKind::kBlockA && net_.has_attention()) {
+    // The barrier: each pass's attention weights from its whole map, summed in fixed chunks.
+    for (auto& p : passes_) {
+      if (p->group != g) continue;
+      const ops::ChannelSums sums = ops::channel_sums(p->cat.data(), p->bh * p->bw, net_.cat_channels(), net_.pool());
+      p->z = net_.stage_attention(first.block, sums);
+    }
+  }
+  if (first.kind == UnitKind::kTail) {
+    for (auto& p : passes_) {
+      if (p->group != g) continue;
+      p->x.release();
+      p->cat.release();
+      p->acc.release();
+      std::vector<float>().swap(p->rgb);
+    }
+    group_state_[g] = 2;
+  }
+}
+
+void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) {
+  const size_t nf = net_.features(), cc = net_.cat_channels();
+  size_t done = 0;
+  for (const Phase& ph : phases_) {
+    for (size_t i = ph.begin; i < ph.begin + ph.count; ++i) {
+      const Unit& u = units_[i];
+      Rect rect;
+      if (u.kind == UnitKind::kBlockB) {
+        // Pointwise: in place on the maps (the same arithmetic as a gathered unit, no copies).
+        Pass& p = *passes_[u.pass];
+        const size_t n = u.p1 - u.p0;
+        net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), p.cat.data() + u.p0 * cc, p.x.data() + u.p0 * nf,
+                           net_.has_fusion() ? p.acc.data() + u.p0 * nf : nullptr, n);
+        if (--left_[u.phase] == 0) end_phase(u.phase);
+      } else {
+        rect = scatter(i, run_unit(net_, gather(i)));
+      }
+      if (progress) progress(++done, units_.size(), rect);
+    }
+  }
+}
+
+Image Job::take_image() {
+  Image out;
+  out.width = out_w_;
+  out.height = out_h_;
+  out.channels = out_c_;
+  out.bit_depth = 8;
+  out.data = std::move(outf_);
+  return out;
+}
+
+}  // namespace imdn

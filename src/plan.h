@@ -1,0 +1,174 @@
+// The one tiling plan: every way of running the network (one whole image, exact tiles inside one
+// instance, a pool of workers each holding the model) is a loop over the units of a Job.
+//
+//   imdn::Job job(net, image, options);           // plans the passes, tiles and phases
+//   job.run(progress);                             // all units here, in this instance; or:
+//   for each phase p:                              // the pool (wasm/core.js): units anywhere
+//     for i in job.phase(p):  out = net_elsewhere.run_unit(job.gather(i)); job.scatter(i, out);
+//   job.take_image();
+//
+// Why a plan: IMDN's contrast-aware attention scales each block's channels by their mean and
+// standard deviation over the *whole image*, so tiles that each ran the whole network would see
+// other statistics (their pixels change by up to 27 levels with 32 px tiles) and need a halo as wide
+// as the receptive field (27 px). Instead the network is cut where it needs the whole image, and
+// each cut is a barrier between two phases of independent units:
+//   stem     per tile: input crop (tile + kStemHalo body px, times the stem stride) -> features,
+//            kept as the map x (the first block's input)
+//   block b  A, per tile: crop of x (tile + one px per 3x3 step: 4, or 6 in IMDN_RTE) -> the block's
+//              concatenation on the tile, kept in the map cat
+//            barrier: cat's per-channel sums over the whole image -> the attention weights z_b
+//            B, per chunk of kChunk pixels: cat *= z_b; x += fuse(cat); acc += fusion_b(x)
+//   tail     per tile: acc (or x) crop (tile + kTailHalo) and the stem's features recomputed from
+//            the input (0.3% of the MACs; keeping them would cost a map) -> output pixels
+// A crop's values are exact on its tile because each 3x3 convolution consumes one pixel of halo and
+// a crop meets the image border exactly where the image does (zero padding).
+//
+// The same bytes for any tiling: tiles and crops start on even body coordinates, so Winograd's 2x2
+// output tiles (winograd.h) fall on one global grid and every output value is computed by the same
+// arithmetic whatever crop holds it; the attention sums are taken at the barrier over the whole
+// map in fixed chunks (ops::channel_sums), not per tile. So the output does not depend on the tile
+// size, the number of workers or threads, or which instance ran a unit.
+//
+// Passes: an image is one or more passes of an RGB plane through the network: colour (or grey),
+// then alpha as a grey image of its own when it is not opaque; IMDN_AS's four corner crops for
+// sides that are not multiples of 4; with exact = false, whole-network tiles. Passes of one group
+// run in lockstep (their units share phases); groups run one after another, each with its own maps.
+//
+// Memory: maps of P body pixels per pass, float32: P * (nf + cat_channels + (nf with IMDN's fusion))
+// -> IMDN: P * 192 floats = 768 bytes per input pixel; plus one unit's scratch and the output.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "buffer.h"
+#include "image.h"
+#include "network.h"
+
+namespace imdn {
+
+struct Rect {
+  size_t y = 0, x = 0, h = 0, w = 0;
+  bool empty() const { return h == 0 || w == 0; }
+};
+
+enum class UnitKind : uint32_t { kStem = 1, kBlockA = 2, kBlockB = 3, kTail = 4 };
+
+// What a unit needs or made, as flat float arrays and a header that says what they are; encode()
+// and decode() make it one byte buffer for a message between instances.
+//   kStem    in: a[0] RGB input crop (ih x iw x 3)            out: a[0] features on the core
+//   kBlockA  in: a[0] x crop (h x w x nf)                    out: a[0] concatenation on the core
+//   kBlockB  in: a[0] z (cat channels, or none), a[1] cat, a[2] x, a[3] acc (or none), `pixels` long
+//            out: a[0] x, a[1] acc (or none)
+//   kTail    in: a[0] acc or x crop (h x w x nf), a[1] RGB input under the stem's wider crop
+//            (ih x iw x 3; the crop sits at (ay, ax) of its body grid)
+//            out: a[0] RGB output of the core (oh x ow x 3)
+struct UnitData {
+  struct Header {
+    uint32_t kind = 0, block = 0;
+    uint32_t h = 0, w = 0;                    // the crop, body pixels
+    uint32_t cy = 0, cx = 0, ch = 0, cw = 0;  // the core inside the crop
+    uint32_t ih = 0, iw = 0;                  // kStem, kTail: input pixels sent
+    uint32_t ay = 0, ax = 0;                  // kTail: the crop in the input's body grid
+    uint32_t oh = 0, ow = 0;                  // kTail: output pixels returned
+    uint32_t pixels = 0;                      // kBlockB
+  } head;
+  std::vector<float> a[4];
+
+  std::vector<uint8_t> encode() const;
+  static UnitData decode(const uint8_t* bytes, size_t size);  // throws imdn::Error if malformed
+};
+
+// Runs one unit: a pure function of the network's weights and the unit's inputs, so any instance
+// holding the model gives the same bytes.
+UnitData run_unit(Network& net, UnitData in);
+
+struct JobOptions {
+  size_t tile = 0;          // tile side, body pixels (input pixels / stem stride); 0 = kDefaultTile
+  size_t min_tiles = 1;     // split tiles further, down to 16 px, until a pass has this many
+  bool exact = true;        // false: whole-network tiles (a halo of the receptive field; no maps;
+                            // approximate where the model has attention)
+  bool raw = false;         // RGB input, the network's RGB output as is (no grey detection)
+  bool rgba8 = false;       // output RGBA bytes (else floats with the input's channels)
+  size_t target_width = 0;  // IMDN_AS only: output size (bicubic resize to it first)
+  size_t target_height = 0;
+};
+
+constexpr size_t kDefaultTile = 128;
+
+class Job {
+ public:
+  struct Phase {
+    size_t begin = 0, count = 0;  // units [begin, begin + count)
+  };
+  struct Unit {
+    UnitKind kind;
+    size_t pass, block, phase;
+    Rect tile, crop, wide;  // body pixels; wide: the tail's stem crop
+    size_t p0 = 0, p1 = 0;  // kBlockB: pixels of the maps
+  };
+
+  // Plans the work; throws imdn::Error for images it cannot make (sizes, memory limit).
+  Job(Network& net, const Image& input, const JobOptions& options);
+  ~Job();
+
+  size_t units() const { return units_.size(); }
+  size_t tiles() const { return tiles_; }  // tail units: output tiles, over all passes
+  const std::vector<Phase>& phases() const { return phases_; }
+  const Unit& unit(size_t i) const { return units_.at(i); }
+
+  // Unit i's inputs. Every unit of the phases before its own must have been scattered.
+  UnitData gather(size_t i);
+  // Unit i's results into the maps or the output; returns the output rectangle it completed
+  // (empty for units inside the network). The last unit of a phase runs its barrier.
+  Rect scatter(size_t i, const UnitData& out);
+  // Every unit, in this instance. progress(done, total, rect) after each; it may throw to stop.
+  void run(const std::function<void(size_t, size_t, const Rect&)>& progress = nullptr);
+
+  size_t width() const { return out_w_; }
+  size_t height() const { return out_h_; }
+  int channels() const { return out_c_; }
+  const std::vector<uint8_t>& rgba8() const { return out8_; }
+  Image take_image();
+
+  // Bytes of maps the largest group holds at once and of one unit's scratch (output excluded).
+  uint64_t memory_needed() const { return memory_; }
+  // Multiply-accumulates of the convolutions of all units (tools/bench: the cost of halos).
+  uint64_t macs() const { return macs_; }
+
+ private:
+  struct Pass;
+  void plan_pass(std::unique_ptr<Pass> pass, size_t group);
+  void build_phases();
+  void begin_group(size_t group);
+  void end_phase(size_t phase);
+
+  Network& net_;
+  JobOptions options_;
+  std::vector<std::unique_ptr<Pass>> passes_;
+  std::vector<Phase> phases_;
+  std::vector<Unit> units_;
+  std::vector<size_t> left_;      // units of each phase not yet scattered
+  std::vector<int> group_state_;  // 0 not begun, 1 maps allocated, 2 done
+  size_t groups_ = 0, tiles_ = 0;
+  size_t out_w_ = 0, out_h_ = 0;
+  int out_c_ = 0;
+  bool fill_alpha_ = false;
+  std::vector<float> outf_;
+  std::vector<uint8_t> out8_;
+  uint64_t memory_ = 0, macs_ = 0;
+};
+
+// Output width and height of a w x h input (a target size: IMDN_AS only); throws imdn::Error for
+// sizes that cannot be made.
+std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h, size_t target_w = 0, size_t target_h = 0);
+
+// Tiles of at most `tile` a side over an h x w body, as equal as the grid allows, on even
+// coordinates; split further (down to 16) until there are at least min_tiles.
+std::vector<Rect> plan_tiles(size_t h, size_t w, size_t tile, size_t min_tiles = 1);
+
+}  // namespace imdn
