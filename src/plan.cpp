@@ -230,7 +230,6 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
     throw Error("malformed image: " + std::to_string(input.channels) + " channels, " + std::to_string(input.data.size()) +
                 " values for " + dims(input.width, input.height));
   }
-  if (o.raw && input.channels != 3) throw Error("raw output needs an RGB image");
   if (o.tile != 0 && o.tile < 8) throw Error("tile size must be at least 8, got " + std::to_string(o.tile));
   const auto [ow, oh] = output_size(info, input.width, input.height, o.target_width, o.target_height);
   // IMDN_AS with a target size: the input resized to it and quantized to 8 bits first, as the
@@ -248,7 +247,7 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
   const size_t h = src->height, w = src->width, n = h * w, ch = size_t(src->channels);
   out_w_ = w * info.scale;
   out_h_ = h * info.scale;
-  out_c_ = o.rgba8 ? 4 : src->channels;
+  out_c_ = o.rgba8 ? 4 : o.raw ? 3 : src->channels;
 
   // The fewest planes that make the image: grey when R = G = B everywhere (or one channel), no
   // alpha pass when alpha is all 1.
@@ -258,10 +257,10 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
     grey = true;
     for (size_t p = 0; p < n && grey; ++p) grey = px[p * ch] == px[p * ch + 1] && px[p * ch] == px[p * ch + 2];
   }
-  const size_t alpha = src->has_alpha() ? ch - 1 : 0;
+  const size_t alpha = src->has_alpha() && !o.raw ? ch - 1 : 0;
   bool opaque = true;
   for (size_t p = 0; alpha && p < n && opaque; ++p) opaque = px[p * ch + alpha] >= 1.f;
-  fill_alpha_ = out_c_ == 4 || (alpha && opaque);
+  fill_alpha_ = out_c_ == 4 || out_c_ == 2;
 
   // Passes of one plane (the plane is built on demand: pick(p) is its RGB value at pixel p).
   auto plane = [&](Pass::Role role, size_t group) {

@@ -92,7 +92,8 @@ struct JobOptions {
   size_t min_tiles = 1;     // split tiles further, down to 16 px, until a pass has this many
   bool exact = true;        // false: whole-network tiles (a halo of the receptive field; no maps;
                             // approximate where the model has attention)
-  bool raw = false;         // RGB input, the network's RGB output as is (no grey detection)
+  bool raw = false;         // the network's RGB output as is: the colour plane (grey spread to
+                            // RGB), no grey detection, no alpha; 3 float channels
   bool rgba8 = false;       // output RGBA bytes (else floats with the input's channels)
   size_t target_width = 0;  // IMDN_AS only: output size (bicubic resize to it first)
   size_t target_height = 0;
@@ -132,7 +133,8 @@ class Job {
   size_t width() const { return out_w_; }
   size_t height() const { return out_h_; }
   int channels() const { return out_c_; }
-  const std::vector<uint8_t>& rgba8() const { return out8_; }
+  const std::vector<uint8_t>& rgba8() const { return out8_; }   // options.rgba8
+  const std::vector<float>& floats() const { return outf_; }     // otherwise
   Image take_image();
 
   // Bytes of maps the largest group holds at once and of one unit's scratch (output excluded).

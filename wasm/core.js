@@ -48,172 +48,116 @@ export function checkPixels(image) {
   return { data, width, height, channels };
 }
 
-// The fewest channels that hold the image: grey if R = G = B everywhere, no alpha if it is all 255.
-function compact({ data, width, height, channels }) {
-  const n = width * height;
-  const colour = channels >= 3;
-  const alpha = channels === 2 || channels === 4;
-  let grey = true;
-  let opaque = true;
-  for (let p = 0; p < n && (grey || opaque); p++) {
-    const o = p * channels;
-    if (colour && grey && (data[o] !== data[o + 1] || data[o] !== data[o + 2])) grey = false;
-    if (alpha && opaque && data[o + channels - 1] !== 255) opaque = false;
-  }
-  const keepAlpha = alpha && !opaque;
-  const out = (grey ? 1 : 3) + (keepAlpha ? 1 : 0);
-  if (out === channels) return { data, width, height, channels };
-  const packed = new Uint8Array(n * out);
-  for (let p = 0; p < n; p++) {
-    const o = p * channels;
-    const q = p * out;
-    if (grey) packed[q] = data[o];
-    else {
-      packed[q] = data[o];
-      packed[q + 1] = data[o + 1];
-      packed[q + 2] = data[o + 2];
-    }
-    if (keepAlpha) packed[q + out - 1] = data[o + channels - 1];
-  }
-  return { data: packed, width, height, channels: out };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tiles
-
-/**
- * Splits a width x height input into tiles of at most `tileSize` pixels a side, as equal as the
- * grid allows (no thin slivers at the right and bottom). Each tile has a core (what it
- * contributes) and a crop (the core plus `halo` pixels of real neighbours on every side that the
- * image has). Tile corners sit on multiples of `align` (the stem's stride), so a tile sees the
- * same sampling grid as the whole image.
- */
-export function planTiles(width, height, { tileSize, halo, align = 1, minTiles = 1 }) {
-  // Columns and rows: enough for tileSize; then, while there are fewer tiles than minTiles (one
-  // per worker), split the longer side of the tiles again, down to 16 pixels.
-  let cols = Math.ceil(width / tileSize);
-  let rows = Math.ceil(height / tileSize);
-  while (cols * rows < minTiles) {
-    const tw = width / cols;
-    const th = height / rows;
-    if (Math.max(tw, th) / 2 < 16) break;
-    if (tw >= th) cols++;
-    else rows++;
-  }
-  const steps = (n, count) => Math.max(align, Math.ceil(Math.ceil(n / count) / align) * align);
-  const sx = steps(width, cols);
-  const sy = steps(height, rows);
-  const pad = Math.ceil(halo / align) * align;
-  const tiles = [];
-  for (let y = 0; y < height; y += sy) {
-    for (let x = 0; x < width; x += sx) {
-      const w = Math.min(sx, width - x);
-      const h = Math.min(sy, height - y);
-      const cx = Math.max(0, x - pad);
-      const cy = Math.max(0, y - pad);
-      tiles.push({ x, y, w, h, cx, cy, cw: Math.min(width, x + w + pad) - cx, ch: Math.min(height, y + h + pad) - cy });
-    }
-  }
-  return tiles;
-}
-
-// Copies a w x h block of a result (c channels, srcW pixels a row, from (sx, sy)) into the
-// output at (ox, oy): RGB floats when raw, else RGBA bytes (grey spread to R, G and B); the
-// 'alpha' plane writes only A. Alpha the result lacks stays as the output was filled.
-function paste(out, outWidth, src, c, srcW, { sx, sy, ox, oy, w, h }, raw, plane = 'colour') {
-  for (let r = 0; r < h; r++) {
-    let s = ((sy + r) * srcW + sx) * c;
-    if (raw) {
-      out.set(src.subarray(s, s + w * 3), ((oy + r) * outWidth + ox) * 3);
-      continue;
-    }
-    let d = ((oy + r) * outWidth + ox) * 4;
-    for (let i = 0; i < w; i++, s += c, d += 4) {
-      if (plane === 'alpha') {
-        out[d + 3] = src[s];
-        continue;
-      }
-      if (c >= 3) {
-        out[d] = src[s];
-        out[d + 1] = src[s + 1];
-        out[d + 2] = src[s + 2];
-      } else {
-        out[d] = out[d + 1] = out[d + 2] = src[s];
-      }
-      if (c === 2 || c === 4) out[d + 3] = src[s + c - 1];
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Worker pool
 
-// Jobs hold tasks ({ build() -> { message, transfer }, done(msg) }); the pool hands the next
-// waiting task of each job in turn to an idle worker, spawning workers up to its size.
+/**
+ * The messages between this thread and a worker (worker-core.js), one union each way.
+ * @typedef {{ x: number, y: number, width: number, height: number }} Rect
+ * @typedef {{ type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads: number }
+ *   | { type: 'upscale', id?: number, pixels: ArrayBuffer, width: number, height: number, channels: number,
+ *       options: import('./engine.js').JobOptions, progress: boolean, cancel: Int32Array | null }
+ *   | { type: 'unit', id?: number, data: Uint8Array }} ToWorker
+ * @typedef {{ type: 'ready' } | { type: 'init-error', message: string }
+ *   | { type: 'progress', id: number, done: number, total: number, tiles: number, tile: Rect | null,
+ *       pixels: Uint8ClampedArray | Float32Array | null }
+ *   | { type: 'result', id: number, width?: number, height?: number, channels?: number, data: any }
+ *   | { type: 'error', id: number, message: string, fatal: boolean }} FromWorker
+ * @typedef {{ build: () => { message: ToWorker, transfer?: Transferable[] }, resolve: (m: any) => void,
+ *   reject: (e: Error) => void, signal?: AbortSignal, onProgress?: (m: any) => void,
+ *   cancel?: () => boolean, owner?: object, onAbort?: () => void, settled?: boolean }} Task
+ */
+
+// Workers started when first needed, up to `size`; each runs one message at a time, taken from one
+// queue in order.
 class Pool {
   constructor(spawnWorker, size, init) {
-    this.spawnWorker = spawnWorker; // () => handle (see spawnWorker in browser.js and node.js)
+    this.spawnWorker = spawnWorker; // () => handle (see spawnWorker in browser.js and node-platform.js)
     this.size = size;
-    this.init = init; // () => init message (a fresh model copy each time)
-    this.workers = []; // { handle, busy: { job, task, id } | null }
-    this.jobs = [];
-    this.next = 0;
+    this.init = init; // () => { message, transfer }: the init message (a fresh model copy each time)
+    /** @type {{ handle: any, busy: { task: Task, id: number } | null }[]} */
+    this.workers = [];
+    /** @type {Task[]} */
+    this.queue = [];
     this.nextId = 1;
     this.disposed = false;
+  }
+
+  /**
+   * Runs one message on the next free worker; resolves with the worker's result message.
+   * build() makes { message, transfer } when a worker is free (so that a unit's inputs are gathered
+   * only then). onProgress(msg) gets the worker's progress messages. When the signal aborts while
+   * the message runs, cancel() tells the worker to stop and returns true, or returns false (it
+   * cannot be told: no shared memory) and the worker is terminated, so the CPU is free at once.
+   * Tasks of different owners (calls) are taken in turn, so that concurrent calls share the pool.
+   * @param {Task['build']} build
+   * @param {{ signal?: AbortSignal, onProgress?: (m: any) => void, cancel?: () => boolean, owner?: object }} [how]
+   */
+  run(build, { signal, onProgress, cancel, owner } = {}) {
+    return new Promise((resolve, reject) => {
+      if (this.disposed) return reject(new Error('imdn: the upscaler was disposed'));
+      if (signal?.aborted) return reject(abortError(signal));
+      /** @type {Task} */
+      const task = { build, resolve, reject, signal, onProgress, cancel, owner };
+      task.onAbort = () => this.abort(task);
+      signal?.addEventListener('abort', task.onAbort, { once: true });
+      this.queue.push(task);
+      this.pump();
+    });
+  }
+
+  /** @param {Task} task @param {Error | null} error */
+  settle(task, error, value = undefined) {
+    if (task.settled) return;
+    task.settled = true;
+    if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
+    if (error) task.reject(error);
+    else task.resolve(value);
+  }
+
+  /** @param {Task} task */
+  abort(task) {
+    this.queue = this.queue.filter((t) => t !== task);
+    const w = this.workers.find((x) => x.busy?.task === task);
+    this.settle(task, abortError(task.signal));
+    // Running: stopped at its next unit where it can be told so; terminated where it cannot.
+    if (w && !(task.cancel?.() ?? true)) this.retire(w, null);
   }
 
   spawn() {
     const handle = this.spawnWorker();
     const w = { handle, busy: null };
-    handle.onMessage((msg) => this.onMessage(w, msg));
-    handle.onFailure((message) => this.onFailure(w, message));
+    handle.onMessage((/** @type {FromWorker} */ msg) => this.onMessage(w, msg));
+    handle.onFailure((/** @type {string} */ message) => this.retire(w, `imdn: a worker crashed (${message}); it has been replaced`));
     const { message, transfer } = this.init();
     handle.post(message, transfer);
     this.workers.push(w);
     return w;
   }
 
-  submit(job) {
-    if (!this.jobs.includes(job)) this.jobs.push(job);
-    this.pump();
-  }
-
-  cancel(job) {
-    this.jobs = this.jobs.filter((j) => j !== job);
-    // Tasks already running stop at their next unit of work, where they can: a task with a
-    // cancel() returns whether it could tell its worker so (a flag in shared memory). Where it
-    // could not (no SharedArrayBuffer: pages without cross-origin isolation), its worker is
-    // terminated, so the CPU is free at once, and a fresh one starts when work comes.
-    for (const w of [...this.workers]) {
-      if (w.busy?.job === job && w.busy.task.cancel && !w.busy.task.cancel()) this.retire(w, null);
-    }
-  }
-
   pump() {
-    while (!this.disposed) {
-      this.jobs = this.jobs.filter((j) => !j.settled);
-      const ready = this.jobs.filter((j) => j.waiting.length > 0);
-      if (ready.length === 0) return;
+    while (!this.disposed && this.queue.length > 0) {
       let w = this.workers.find((x) => !x.busy);
       if (!w && this.workers.length < this.size) w = this.spawn();
       if (!w) return;
-      const job = ready[this.next % ready.length];
-      this.next = (this.next + 1) % ready.length;
-      const task = job.waiting.shift();
+      // The oldest task; its owner's other tasks then go behind everyone else's (round robin).
+      const task = /** @type {Task} */ (this.queue.shift());
+      if (task.owner) this.queue = [...this.queue.filter((t) => t.owner !== task.owner), ...this.queue.filter((t) => t.owner === task.owner)];
       let built;
       try {
         built = task.build();
       } catch (e) {
-        job.fail(e);
+        this.settle(task, /** @type {Error} */ (e));
         continue;
       }
       const id = this.nextId++;
-      w.busy = { job, task, id };
+      w.busy = { task, id };
       w.handle.setBusy(true);
       w.handle.post({ ...built.message, id }, built.transfer ?? []);
     }
   }
 
+  /** @param {FromWorker} msg */
   onMessage(w, msg) {
     if (msg.type === 'ready') return;
     if (msg.type === 'init-error') {
@@ -223,234 +167,46 @@ class Pool {
     const busy = w.busy;
     if (!busy || busy.id !== msg.id) return;
     if (msg.type === 'progress') {
+      if (busy.task.settled) return;
       try {
-        if (!busy.job.settled) busy.task.progress?.(msg);
+        busy.task.onProgress?.(msg);
       } catch (e) {
-        busy.job.fail(e);
+        this.settle(busy.task, /** @type {Error} */ (e));
       }
       return;
     }
     w.busy = null;
     w.handle.setBusy(false);
-    if (msg.type === 'result') {
-      if (!busy.job.settled) {
-        try {
-          busy.task.done(msg);
-        } catch (e) {
-          busy.job.fail(e);
-        }
-      }
-    } else if (msg.type === 'tile-error') {
-      busy.job.fail(new Error(msg.message));
+    if (msg.type === 'result') this.settle(busy.task, null, msg);
+    else {
+      this.settle(busy.task, new Error(msg.message));
       if (msg.fatal) this.retire(w, null);
     }
     this.pump();
   }
 
-  onFailure(w, message) {
-    this.retire(w, `imdn: a worker crashed (${message}); it has been replaced`);
-  }
-
-  // Removes a worker; the call whose task it held fails with `message`.
+  // Removes a worker; the task it held fails with `message`.
   retire(w, message) {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
     const busy = w.busy;
     w.busy = null;
     w.handle.terminate();
-    if (busy && message) busy.job.fail(new Error(message));
+    if (busy && message) this.settle(busy.task, new Error(message));
     this.pump();
   }
 
   dispose() {
     this.disposed = true;
+    const gone = new Error('imdn: the upscaler was disposed');
     for (const w of this.workers) {
       w.handle.terminate();
-      if (w.busy) w.busy.job.fail(new Error('imdn: the upscaler was disposed'));
+      if (w.busy) this.settle(w.busy.task, gone);
     }
-    for (const j of this.jobs) j.fail(new Error('imdn: the upscaler was disposed'));
+    for (const t of this.queue) this.settle(t, gone);
     this.workers = [];
-    this.jobs = [];
+    this.queue = [];
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Exact tiling: block at a time over tiles, as src/tiled.h describes. The main thread holds the
-// whole-image feature maps; workers run the stages on crops.
-
-function grow(t, m, W, H) {
-  const x = Math.max(0, t.x - m);
-  const y = Math.max(0, t.y - m);
-  return { x, y, w: Math.min(W, t.x + t.w + m) - x, h: Math.min(H, t.y + t.h + m) - y };
-}
-
-// A rectangle of an interleaved map (pixels or features, any typed array), contiguous.
-function takeRect(map, mapW, r, C) {
-  const out = new map.constructor(r.w * r.h * C);
-  for (let y = 0; y < r.h; y++) {
-    const s = ((r.y + y) * mapW + r.x) * C;
-    out.set(map.subarray(s, s + r.w * C), y * r.w * C);
-  }
-  return out;
-}
-
-// Writes `core` from data laid out as rectangle `from` (which contains it) into the map.
-function putRect(data, from, core, C, map, mapW) {
-  for (let y = 0; y < core.h; y++) {
-    const s = ((core.y - from.y + y) * from.w + (core.x - from.x)) * C;
-    map.set(data.subarray(s, s + core.w * C), ((core.y + y) * mapW + core.x) * C);
-  }
-}
-
-/**
- * Runs one plane (RGB bytes, width x height) through the network exactly, stage by stage.
- * mode: 'rgb' | 'grey' | 'raw' (what the tail returns); write(tileRect, msg) places a finished
- * output tile; unit() counts progress; returns the number of units it will report.
- */
-function exactPlane(job, { rgb, width, height, info, tileSize, mode, attention, workers, sharedMemory, write, unit, finish }) {
-  const S = info.stemStride;
-  const r = info.upsample;
-  const nf = info.nf;
-  const cc = info.catChannels;
-  const B = info.blocks;
-  const bw = Math.ceil(width / S);
-  const bh = Math.ceil(height / S);
-  const P = bw * bh;
-  const outW = width * info.scale;
-  const outH = height * info.scale;
-  const tiles = planTiles(bw, bh, { tileSize: Math.max(8, Math.round(tileSize / S)), halo: 0, minTiles: workers }).map((t) => ({
-    x: t.x,
-    y: t.y,
-    w: t.w,
-    h: t.h,
-  }));
-  // The pointwise part of a block goes out in chunks: enough for every worker, and small (16K
-  // pixels, 4 MiB a map) so that the copies in flight and the workers' heaps stay small.
-  const nChunks = Math.min(P, Math.max(2 * workers, Math.ceil(P / 16384)));
-  const units = tiles.length * (B + 2) + B * nChunks;
-
-  // With SharedArrayBuffer (Node; browsers when the page is cross-origin isolated) the workers
-  // read crops from the maps and write results into them; otherwise crops and results travel in
-  // messages.
-  const shared = sharedMemory !== false && canShareMemory();
-  const map = (n) => (shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n));
-  const x = map(P * nf);
-  const cat = map(P * cc);
-  const acc = info.fusion ? map(P * nf) : null;
-
-  // Runs tasks; when all are done, calls then().
-  const stage = (tasks, then) => {
-    let pending = tasks.length;
-    for (const t of tasks) {
-      const done = t.done;
-      t.done = (msg) => {
-        done.call(t, msg);
-        unit();
-        if (--pending === 0) then();
-      };
-    }
-    job.waiting.push(...tasks);
-    job.pool.submit(job);
-  };
-
-  // The input pixels under body rect c: { pixels, iw, ih }.
-  const inputUnder = (c) => {
-    const x0 = c.x * S;
-    const y0 = c.y * S;
-    const iw = Math.min(width, (c.x + c.w) * S) - x0;
-    const ih = Math.min(height, (c.y + c.h) * S) - y0;
-    return { pixels: takeRect(rgb, width, { x: x0, y: y0, w: iw, h: ih }, 3), iw, ih };
-  };
-
-  // The stem's features become the first block's input x. (The tail recomputes the ones it needs
-  // from the input: the stem is 0.3% of the MACs, a kept map of them nf floats per pixel.)
-  const stem = () =>
-    stage(
-      tiles.map((t) => ({
-        build() {
-          const c = grow(t, 1, bw, bh);
-          const { pixels, iw, ih } = inputUnder(c);
-          this.c = c;
-          const args = shared ? [pixels, iw, ih, c, t, x, bw] : [pixels, iw, ih];
-          return { message: { type: 'stage', op: shared ? 'stemInto' : 'stem', args }, transfer: [pixels.buffer] };
-        },
-        done(msg) {
-          if (!shared) putRect(msg.data, this.c, t, nf, x, bw);
-        },
-      })),
-      () => blockA(0),
-    );
-
-  const blockA = (b) => {
-    const sums = new Float64Array(2 * cc);
-    stage(
-      tiles.map((t) => ({
-        build() {
-          const c = grow(t, info.steps, bw, bh);
-          if (shared) return { message: { type: 'stage', op: 'blockAInto', args: [b, x, cat, bw, c, t] } };
-          const crop = takeRect(x, bw, c, nf);
-          const core = { x: t.x - c.x, y: t.y - c.y, w: t.w, h: t.h };
-          return { message: { type: 'stage', op: 'blockA', args: [b, crop, c.w, c.h, core] }, transfer: [crop.buffer] };
-        },
-        done(msg) {
-          if (!shared) putRect(msg.cat, t, t, cc, cat, bw);
-          if (msg.sums) for (let i = 0; i < sums.length; i++) sums[i] += msg.sums[i];
-        },
-      })),
-      () => blockB(b, info.attention ? attention(b, sums, P) : null),
-    );
-  };
-
-  const blockB = (b, z) => {
-    const tasks = [];
-    for (let k = 0; k < nChunks; k++) {
-      const p0 = Math.floor((k * P) / nChunks);
-      const p1 = Math.floor(((k + 1) * P) / nChunks);
-      tasks.push({
-        build() {
-          if (shared) {
-            return { message: { type: 'stage', op: 'blockBInto', args: [b, z ? z.slice() : null, cat, x, acc, p0, p1] } };
-          }
-          const c = cat.slice(p0 * cc, p1 * cc);
-          const xs = x.slice(p0 * nf, p1 * nf);
-          const as = acc ? acc.slice(p0 * nf, p1 * nf) : null;
-          const zz = z ? z.slice() : null;
-          const transfer = [c.buffer, xs.buffer, ...(as ? [as.buffer] : []), ...(zz ? [zz.buffer] : [])];
-          return { message: { type: 'stage', op: 'blockB', args: [b, zz, c, xs, as, p1 - p0] }, transfer };
-        },
-        done(msg) {
-          if (shared) return;
-          x.set(msg.x, p0 * nf);
-          if (acc) acc.set(msg.acc, p0 * nf);
-        },
-      });
-    }
-    stage(tasks, () => (b + 1 < B ? blockA(b + 1) : tail()));
-  };
-
-  const tail = () =>
-    stage(
-      tiles.map((t) => ({
-        build() {
-          const c = grow(t, 2, bw, bh);
-          const wide = grow(c, 1, bw, bh);
-          const src = takeRect(acc ?? x, bw, c, nf);
-          const { pixels, iw, ih } = inputUnder(wide);
-          const core = { x: t.x - c.x, y: t.y - c.y, w: t.w, h: t.h };
-          const at = { x: c.x - wide.x, y: c.y - wide.y };
-          return {
-            message: { type: 'stage', op: 'tail', args: [src, pixels, iw, ih, at, c.w, c.h, core, outW - t.x * r, outH - t.y * r, mode] },
-            transfer: [src.buffer, pixels.buffer],
-          };
-        },
-        done(msg) {
-          write({ x: t.x * r, y: t.y * r, w: msg.width, h: msg.height }, msg);
-        },
-      })),
-      finish,
-    );
-
-  return { units, tiles: tiles.length, start: stem };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -594,7 +350,7 @@ function sha256js(data) {
  */
 export async function createUpscalerWith(platform, options) {
   if (options === null || typeof options !== 'object') throw new TypeError('imdn: createUpscaler needs an options object: { model }');
-  const { model, modelBaseUrl, onDownloadProgress, workers = platform.cores(), tileSize, exact = true, sharedMemory, wasm, wasmThreaded, threads, baseUrl } = options;
+  const { model, modelBaseUrl, onDownloadProgress, workers = platform.cores(), tileSize, exact = true, wasm, wasmThreaded, threads, baseUrl } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
   // More workers than cores only adds memory and start-up (each is an instance or a thread).
@@ -628,68 +384,62 @@ export async function createUpscalerWith(platform, options) {
       : null,
   ]);
   // The main thread keeps one engine: it validates the model here (so a bad file fails
-  // createUpscaler, not the first upscale) and computes the attention weights between stages.
+  // createUpscaler, not the first upscale) and plans the jobs whose units the pool runs.
   const main = await instantiate(platform.factory, wasmModule);
   const engine = new WasmEngine(main, modelBytes);
   // Workers get the model in our own format: a checkpoint is read once, here (the threaded module
   // has no checkpoint reader).
   const own = isImdn(modelBytes) ? modelBytes : convertWithModule(main, modelBytes, false).data;
-  return new Upscaler(platform, wasmModule, main, engine, own, { workers, tileSize, exact, sharedMemory, threadedModule, files });
+  return new Upscaler(platform, wasmModule, main, engine, own, { workers, tileSize, exact, threadedModule, files });
 }
 
 const isImdn = (b) => b.length >= 8 && String.fromCharCode(...b.subarray(0, 8)) === 'IMDNWASM';
 
-const rgbOf = ({ data, width, height, channels }, pick) => {
-  const out = new Uint8Array(width * height * 3);
-  for (let p = 0; p < width * height; p++) {
-    const o = p * channels;
-    if (pick === 'alpha') out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = data[o + channels - 1];
-    else if (channels >= 3) {
-      out[p * 3] = data[o];
-      out[p * 3 + 1] = data[o + 1];
-      out[p * 3 + 2] = data[o + 2];
-    } else out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = data[o];
-  }
-  return out;
-};
+// Copies a w x h block of pixels (RGBA bytes, or RGB floats) into the result at `rect`.
+function paste(result, rect, pixels) {
+  const C = pixels instanceof Float32Array ? 3 : 4;
+  const row = rect.width * C;
+  for (let y = 0; y < rect.height; y++) result.data.set(pixels.subarray(y * row, (y + 1) * row), ((rect.y + y) * result.width + rect.x) * C);
+}
 
 export class Upscaler {
-  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, sharedMemory, threadedModule, files }) {
+  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, threadedModule, files }) {
     this.platform = platform;
     this.mainModule = mainModule;
     this.engine = engine;
     this.info = engine.info;
     this.exact = exact;
-    this.sharedMemory = sharedMemory;
-    // Threaded: one worker whose instance runs every operator on `workers` threads, and the exact
-    // tiling inside it (src/tiled.h). Otherwise `workers` single-threaded workers share the tiles.
+    // Threaded: one worker whose instance runs every operator on `workers` threads. Otherwise
+    // `workers` single-threaded workers.
     this.threads = threadedModule ? workers : 1;
     this.workers = threadedModule ? 1 : workers;
-    // One worker (threaded or not), exact: the worker's instance tiles the image itself (its
-    // threads sharing each step), which spares the stages' copies through this thread. Without
-    // shareable memory a single worker still gets stages, so that a cancelled call stops between
-    // them (the flag that stops a piece inside the worker is a SharedArrayBuffer).
-    this.inside = this.workers === 1 && (this.threads > 1 || (sharedMemory !== false && canShareMemory()));
+    // One worker runs whole jobs (its instance tiles the image itself, plan.h); a pool of them
+    // runs the units of a job this thread plans, phase by phase.
     // Tiles inside one instance only trade scratch memory for halos: larger by default (about 10%
     // faster than 128 at x4 on 256x256); across workers smaller ones spread better.
-    this.tileSize = tileSize ?? (this.inside ? 256 : 128);
+    this.tileSize = tileSize ?? (this.workers === 1 ? 256 : 128);
     const threaded = this.threads > 1;
     this.pool = new Pool(() => platform.spawnWorker(threaded ? files.workerThreaded : files.worker, threaded), this.workers, () => {
       const model = modelBytes.slice().buffer;
-      const message = { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads };
-      return { message, transfer: [model] };
+      return { message: { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads }, transfer: [model] };
     });
   }
 
-  /** Output width and height for an input of width x height. */
+  /**
+   * Output width and height for an input of width x height.
+   * @param {number} width @param {number} height
+   * @param {{ targetWidth?: number, targetHeight?: number }} [target]
+   */
   outputSize(width, height, { targetWidth, targetHeight } = {}) {
     if (targetWidth || targetHeight) return { width: targetWidth, height: targetHeight };
     return { width: width * this.info.scale, height: height * this.info.scale };
   }
 
   /**
-   * Upscales an image; see index.d.ts. Resolves to { width, height, data } with RGBA bytes, or,
+   * Upscales an image; see types.d.ts. Resolves to { width, height, data } with RGBA bytes, or,
    * with { raw: true }, RGB floats of the network's unclamped output.
+   * @param {any} input what the platform's toPixels takes
+   * @param {import('./types.js').UpscaleOptions} [options]
    */
   async upscale(input, options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`imdn: upscale options must be an object, got ${options === null ? 'null' : typeof options}`);
@@ -703,10 +453,11 @@ export class Upscaler {
     if (sig !== undefined && !(sig && typeof sig === 'object' && typeof sig.aborted === 'boolean' && typeof sig.addEventListener === 'function')) {
       throw new TypeError('imdn: signal must be an AbortSignal (new AbortController().signal)');
     }
-    const { onProgress: userProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact, _testCrash } = options;
+    const { onProgress: userProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact } = options;
     if (this.pool.disposed) throw new Error('imdn: the upscaler was disposed');
     if (signal?.aborted) throw abortError(signal);
     if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
+    if (typeof exact !== 'boolean') throw new TypeError(`imdn: exact must be true or false, got ${exact}`);
     const target = targetWidth !== undefined || targetHeight !== undefined;
     if (target && this.info.arch !== 'IMDN_AS') {
       throw new Error(`imdn: a target size needs the IMDN_AS model; ${this.info.arch} upscales by x${this.info.scale}`);
@@ -717,162 +468,101 @@ export class Upscaler {
       }
       if (targetWidth * targetHeight > MAX_PIXELS) throw new RangeError(`imdn: output of ${targetWidth}x${targetHeight} is too large`);
     }
-    let image = checkPixels(await this.platform.toPixels(input, this.mainModule, { maxInputPixels: options.maxInputPixels }));
+    const image = checkPixels(await this.platform.toPixels(input, this.mainModule, { maxInputPixels: options.maxInputPixels }));
     if (signal?.aborted) throw abortError(signal);
     const out = this.outputSize(image.width, image.height, { targetWidth, targetHeight });
     if (out.width * out.height > MAX_PIXELS) throw new RangeError(`imdn: output of ${out.width}x${out.height} is too large`);
-    image = raw ? { data: rgbOf(image), width: image.width, height: image.height, channels: 3 } : compact(image);
-    const { width, height, channels } = image;
-    const grey = channels <= 2;
-    const alpha = channels === 2 || channels === 4;
 
-    // The result, filled tile by tile; progress callbacks see it as it grows.
-    const data = raw ? new Float32Array(out.width * out.height * 3) : new Uint8ClampedArray(out.width * out.height * 4);
-    if (!raw && !alpha) for (let i = 3; i < data.length; i += 4) data[i] = 255;
-    const output = raw ? { width: out.width, height: out.height, channels: 3, data } : { width: out.width, height: out.height, data };
-
-
-    // IMDN_AS's any-size cropping and any-scale resize are whole-image steps: one piece then.
-    // An image that fits in one tile also goes to one worker in one piece (exact: it is the whole
-    // image), which spares the stages' copies.
-    const isAs = this.info.arch === 'IMDN_AS';
-    const S = this.info.stemStride;
-    const bodyTile = Math.max(8, Math.round(tileSize / S));
-    // (With more than one worker, an image that fits in one tile is still split, one tile per
-    // worker, unless it is too small to gain from it.)
-    const oneTile = Math.ceil(width / S) <= bodyTile && Math.ceil(height / S) <= bodyTile;
-    const small = this.workers === 1 || Math.max(width, height) / S < 128;
-    const whole = isAs || (exact && ((oneTile && small) || this.inside));
-    const staged = exact && !whole;
-
-    return new Promise((resolve, reject) => {
-      // The caller's callback: whatever it throws fails this call (an imdn: error), never the host.
-      const onProgress =
-        userProgress &&
-        ((p) => {
-          try {
-            userProgress(p);
-          } catch (e) {
-            job.fail(new Error(`imdn: onProgress threw: ${e?.message ?? e}`));
-          }
-        });
-      let done = 0;
-      let total = 0;
-      let tilesDone = 0;
-      let tilesTotal = 0;
-      const job = {
-        pool: this.pool,
-        waiting: [],
-        settled: false,
-        fail: (e) => {
-          if (job.settled) return;
-          job.settled = true;
-          this.pool.cancel(job);
-          signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      const report = (rect) => {
-        done++;
-        if (rect) tilesDone++;
-        if (onProgress) {
-          onProgress({
-            done,
-            total,
-            tile: rect ? { x: rect.x, y: rect.y, width: rect.w, height: rect.h } : null,
-            tiles: { done: tilesDone, total: tilesTotal },
-            output,
-          });
-        }
-      };
-      const finish = () => {
-        if (job.settled) return;
-        job.settled = true;
-        signal?.removeEventListener('abort', onAbort);
-        resolve(output);
-      };
-      const onAbort = () => job.fail(abortError(signal));
-      signal?.addEventListener('abort', onAbort, { once: true });
-
-      if (staged) {
-        // Exact: the colour plane, then alpha (when not opaque) as a grey image of its own.
-        const planes = [{ rgb: rgbOf(image), mode: raw ? 'raw' : grey ? 'grey' : 'rgb', plane: 'colour' }];
-        if (alpha) planes.push({ rgb: rgbOf(image, 'alpha'), mode: 'grey', plane: 'alpha' });
-        const runs = planes.map((pl, i) => {
-          let last = null;
-          return exactPlane(job, {
-            rgb: pl.rgb,
-            width,
-            height,
-            info: this.info,
-            tileSize,
-            mode: pl.mode,
-            workers: this.workers,
-            sharedMemory: this.sharedMemory,
-            // The attention weights need the whole image's statistics: computed here, between stages.
-            attention: (b, sums, count) => this.engine.stage('attention', [b, sums, count]).z,
-            write: (rect, msg) => {
-              paste(data, out.width, msg.data, msg.channels, rect.w, { sx: 0, sy: 0, ox: rect.x, oy: rect.y, w: rect.w, h: rect.h }, raw, pl.plane);
-              last = rect;
-            },
-            unit: () => {
-              report(last);
-              last = null;
-            },
-            finish: () => (i + 1 < runs.length ? runs[i + 1].start() : finish()),
-          });
-        });
-        total = runs.reduce((n, r) => n + r.units, 0);
-        tilesTotal = runs.reduce((n, r) => n + r.tiles, 0);
-        runs[0].start();
-        return;
+    // The result: filled tile by tile when the caller watches progress (it sees it grow), else
+    // the job's output as it comes.
+    /** @type {import('./types.js').UpscaleResult | import('./types.js').RawUpscaleResult} */
+    const result = raw ? { width: out.width, height: out.height, channels: 3, data: new Float32Array(0) } : { width: out.width, height: out.height, data: new Uint8ClampedArray(0) };
+    if (userProgress) result.data = raw ? new Float32Array(out.width * out.height * 3) : new Uint8ClampedArray(out.width * out.height * 4);
+    let tilesDone = 0;
+    // The caller's callback: whatever it throws fails this call (an imdn: error), never the host.
+    const report = (done, total, tile, tiles) => {
+      if (tile) tilesDone++;
+      try {
+        userProgress?.({ done, total, tile, tiles: { done: tilesDone, total: tiles }, output: result });
+      } catch (e) {
+        throw new Error(`imdn: onProgress threw: ${e?.message ?? e}`);
       }
+    };
+    const jobOptions = { raw, tileSize, exact, targetWidth, targetHeight };
+    // Stops this call's queued and running work when it fails, or when the caller aborts.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const run = this.workers === 1 ? this.whole(image, jobOptions, result, report, stop.signal) : this.units(image, jobOptions, result, report, stop.signal);
+      await run.catch((e) => {
+        stop.abort(e);
+        throw signal?.aborted ? abortError(signal) : e;
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return result;
+  }
 
-      // Whole-network tiles with a halo as wide as the receptive field (fast, approximate where
-      // the model has attention), or IMDN_AS in one piece.
-      const tiles = whole
-        ? [{ x: 0, y: 0, w: width, h: height, cx: 0, cy: 0, cw: width, ch: height }]
-        : planTiles(width, height, { tileSize, halo: this.info.receptiveRadius, align: this.info.alignment });
-      const scale = isAs ? 1 : this.info.scale;
-      total = tilesTotal = tiles.length;
-      // The worker runs each piece as exact tiles of its own: one tile for crops of ours (they are
-      // small), 128 body pixels for IMDN_AS's whole image (bounded memory).
-      const tile = isAs ? 128 : this.inside && exact ? bodyTile : 1 << 20;
-      const tileOptions = { raw, targetWidth, targetHeight, tile, ...(_testCrash ? { _testCrash } : {}) };
-      // One piece runs long: its units of work are reported, and a cancelled call stops it early.
-      const cancel = whole && canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : null;
-      let left = tiles.length;
-      job.waiting.push(
-        ...tiles.map((t) => ({
-          build() {
-            const pixels = takeRect(image.data, width, { x: t.cx, y: t.cy, w: t.cw, h: t.ch }, channels);
-            return {
-              message: { type: 'tile', pixels: pixels.buffer, width: t.cw, height: t.ch, channels, options: tileOptions, progress: whole && !!onProgress, cancel },
-              transfer: [pixels.buffer],
-            };
-          },
-          progress(msg) {
-            // The piece's units, and its paste as one more.
-            done = msg.done;
-            total = msg.total + 1;
-            onProgress?.({ done, total, tile: null, tiles: { done: tilesDone, total: tilesTotal }, output });
-          },
-          cancel() {
-            if (cancel) Atomics.store(cancel, 0, 1);
-            return cancel !== null; // else the pool stops the worker itself
-          },
-          done(msg) {
-            const s = isAs ? { ...t, w: msg.width, h: msg.height } : t;
-            const src = raw ? new Float32Array(msg.data) : new Uint8Array(msg.data);
-            const block = { sx: (s.x - s.cx) * scale, sy: (s.y - s.cy) * scale, ox: s.x * scale, oy: s.y * scale, w: s.w * scale, h: s.h * scale };
-            paste(data, out.width, src, msg.channels, msg.width, block, raw);
-            report({ x: s.x * scale, y: s.y * scale, w: s.w * scale, h: s.h * scale });
-            if (--left === 0) finish();
-          },
-        })),
-      );
-      this.pool.submit(job);
-    });
+  // The whole job in one worker's instance; progress (and the finished tiles' pixels, when the
+  // caller watches) come back as it goes.
+  async whole(image, jobOptions, result, report, signal) {
+    const painting = result.data.length > 0;
+    const cancel = canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    const msg = await this.pool.run(
+      () => {
+        const pixels = image.data.slice().buffer;
+        const { width, height, channels } = image;
+        return { message: { type: 'upscale', pixels, width, height, channels, options: jobOptions, progress: painting, cancel }, transfer: [pixels] };
+      },
+      {
+        signal,
+        owner: result,
+        onProgress: (m) => {
+          if (m.tile && m.pixels) paste(result, m.tile, m.pixels);
+          report(m.done, m.total, m.tile, m.tiles);
+        },
+        cancel: () => {
+          if (cancel) Atomics.store(cancel, 0, 1);
+          return cancel !== null;
+        },
+      },
+    );
+    if (!painting) result.data = msg.data;
+  }
+
+  // A job planned here, its units run by the pool, phase by phase (a barrier between phases).
+  async units(image, jobOptions, result, report, signal) {
+    const painting = result.data.length > 0;
+    const job = this.engine.job(image.data, image.width, image.height, image.channels, { ...jobOptions, minTiles: this.workers });
+    try {
+      const { phases, units, tiles } = job.plan;
+      let done = 0;
+      let first = 0;
+      for (const count of phases) {
+        const runs = [];
+        for (let i = first; i < first + count; i++) {
+          const build = () => {
+            const data = job.gather(i);
+            return { message: /** @type {ToWorker} */ ({ type: 'unit', data }), transfer: [data.buffer] };
+          };
+          runs.push(
+            this.pool.run(build, { signal, owner: job }).then((msg) => {
+              if (signal.aborted) return;
+              const tile = job.scatter(i, msg.data);
+              if (tile && painting) paste(result, tile, job.result(tile).data);
+              report(++done, units, tile, tiles);
+            }),
+          );
+        }
+        await Promise.all(runs);
+        first += count;
+      }
+      if (!painting) result.data = job.result().data;
+    } finally {
+      job.dispose();
+    }
   }
 
   /** Stops the workers; pending calls reject. The upscaler cannot be used afterwards. */

@@ -80,54 +80,109 @@ export async function instantiate(factory, wasmModule, options = {}) {
   });
 }
 
+const check = (r) => {
+  if (r.error) throw Object.assign(new Error(`imdn: ${r.error}`), r.cancelled ? { cancelled: true } : {});
+  return r;
+};
+
+/**
+ * @typedef {{ raw?: boolean, tileSize?: number, exact?: boolean, minTiles?: number,
+ *   targetWidth?: number, targetHeight?: number }} JobOptions
+ * @typedef {{ x: number, y: number, width: number, height: number }} Rect
+ */
+
 /** A model loaded into one module instance. Throws Error with the loader's reason for bad files. */
 export class WasmEngine {
+  /**
+   * @param {any} module an instantiated Emscripten module (see instantiate)
+   * @param {Uint8Array} modelBytes .imdn, or (but in the threaded module) .pth
+   */
   constructor(module, modelBytes, threads = 1) {
     this.module = module;
     this.engine = new module.Engine(modelBytes, threads);
-    const error = this.engine.error();
-    if (error) {
+    const info = this.engine.info();
+    if (info.error) {
       this.engine.delete();
       this.engine = null;
-      throw new Error(`imdn: model refused: ${error}`);
+      throw new Error(`imdn: model refused: ${info.error}`);
     }
-    this.info = this.engine.info();
+    /** @type {import('./types.js').ModelInfo} */
+    this.info = info;
   }
 
   /**
-   * pixels: width*height*channels bytes (channels 1-4).
-   * options: { raw, targetWidth, targetHeight, tile, onProgress(done, total) -> true to stop }.
-   * Returns { width, height, channels, data } (data: Uint8Array, or Float32Array RGB when raw).
-   * Stopped by onProgress: throws an Error with `cancelled: true`.
+   * A whole image in this instance. pixels: width*height*channels bytes (channels 1-4).
+   * options: JobOptions and onProgress(done, total, tile, tilePixels, tiles) -> true to stop,
+   * progressPixels (tilePixels are sent). Returns { width, height, channels, data } (data:
+   * Uint8ClampedArray RGBA, or Float32Array RGB when raw). Stopped: throws with `cancelled: true`.
+   * @param {Uint8Array | Uint8ClampedArray} pixels
+   * @param {number} width @param {number} height @param {number} channels
+   * @param {JobOptions & { onProgress?: Function, progressPixels?: boolean }} options
    */
   upscale(pixels, width, height, channels, options = {}) {
-    const r = this.engine.upscale(pixels, width, height, channels, options);
-    if (r.error) throw Object.assign(new Error(`imdn: ${r.error}`), r.cancelled ? { cancelled: true } : {});
-    return r;
+    return check(this.engine.upscale(pixels, width, height, channels, options));
   }
 
   /**
-   * A stage of exact tiling (see src/tiled.h): op is 'stem', 'blockA', 'attention', 'blockB' or
-   * 'tail', args as in wasm/bindings.cpp. Returns the binding's result object.
+   * One unit of a job planned in another instance (WasmJob.gather) -> its encoded results.
+   * @param {Uint8Array} unit
+   * @returns {Uint8Array}
    */
-  stage(op, args) {
-    if (!['stem', 'blockA', 'attention', 'blockB', 'tail', 'stemInto', 'blockAInto', 'blockBInto'].includes(op)) {
-      throw new Error(`imdn: unknown stage ${op}`);
-    }
-    const r = this.engine[op](...args);
-    if (r.error) throw new Error(`imdn: ${r.error}`);
-    return r;
+  run(unit) {
+    return check(this.engine.run(unit)).data;
   }
 
+  /**
+   * A job planned in this instance whose units may run anywhere (see wasm/bindings.cpp).
+   * @returns {WasmJob}
+   */
+  job(pixels, width, height, channels, options) {
+    return new WasmJob(new this.module.Job(this.engine, pixels, width, height, channels, options));
+  }
+
+  /** Milliseconds per kind of operation for one pass (after a warm-up): [[kind, ms], ...]. */
   profile(width, height) {
-    const r = this.engine.profile(width, height);
-    if (r.error) throw new Error(`imdn: ${r.error}`);
-    return r;
+    return check(this.engine.profile(width, height)).ops;
   }
 
   dispose() {
     if (this.engine) this.engine.delete();
     this.engine = null;
+  }
+}
+
+/** A job: its plan, and its units' inputs and results, in the instance that planned it. */
+export class WasmJob {
+  constructor(job) {
+    this.job = job;
+    const plan = job.plan();
+    if (plan.error) {
+      job.delete();
+      this.job = null;
+      throw new Error(`imdn: ${plan.error}`);
+    }
+    /** @type {{ phases: number[], units: number, tiles: number, width: number, height: number }} */
+    this.plan = plan;
+  }
+
+  /** @returns {Uint8Array} unit i's inputs (every unit of the phases before it scattered) */
+  gather(i) {
+    return check(this.job.gather(i)).data;
+  }
+
+  /** @returns {Rect | null} the output rectangle unit i finished */
+  scatter(i, data) {
+    return check(this.job.scatter(i, data)).tile;
+  }
+
+  /** @param {Rect} [rect] @returns {{ width: number, height: number, channels: number, data: Uint8ClampedArray | Float32Array }} */
+  result(rect) {
+    return check(this.job.result(rect ?? null));
+  }
+
+  dispose() {
+    if (this.job) this.job.delete();
+    this.job = null;
   }
 }
 

@@ -2,7 +2,10 @@
 // worker_threads Worker running wasm/pthread-node.js, which hosts dist/imdn-mt.worker.js.
 // Browsers have Worker in workers already (nested workers); nothing here runs there.
 import { availableParallelism, cpus } from 'node:os';
-import { Worker as NodeWorker } from 'node:worker_threads';
+import { parentPort, Worker as NodeWorker } from 'node:worker_threads';
+
+import createImdnModule from '../dist/imdn.js';
+import createImdnThreadedModule from '../dist/imdn-mt.js';
 
 const HOST = new URL('./pthread-node.js', import.meta.url);
 
@@ -49,8 +52,28 @@ class WebLikeWorker {
  * module's sysconf() reads (Node 20 has no navigator). Only the package's own workers call this.
  */
 export function installWorkerShim() {
-  if (typeof globalThis.Worker !== 'function') globalThis.Worker = WebLikeWorker;
-  if (typeof globalThis.navigator !== 'object') {
-    globalThis.navigator = { hardwareConcurrency: typeof availableParallelism === 'function' ? availableParallelism() : cpus().length };
+  const g = /** @type {any} */ (globalThis); // Node's globals, given what a browser worker has
+  if (typeof g.Worker !== 'function') g.Worker = WebLikeWorker;
+  if (typeof g.navigator !== 'object') {
+    g.navigator = { hardwareConcurrency: typeof availableParallelism === 'function' ? availableParallelism() : cpus().length };
   }
 }
+
+const PTHREAD_WORKER = new URL('../dist/imdn-mt.worker.js', import.meta.url);
+const MAIN_SCRIPT = new URL('../dist/imdn-mt.js', import.meta.url);
+
+/** A pool worker's module factory for `threads` and its settings (see serve in worker-core.js). */
+export async function loadForNode(threads) {
+  if (threads === 1) return { factory: createImdnModule, options: {} };
+  installWorkerShim();
+  return {
+    factory: createImdnThreadedModule,
+    options: { imdnThreads: threads, pthreadWorker: PTHREAD_WORKER, mainScriptUrlOrBlob: MAIN_SCRIPT.href },
+  };
+}
+
+/** A pool worker's port to the pool (worker_threads' parentPort). */
+export const parentPortOf = () => ({
+  post: (m, t) => parentPort?.postMessage(m, t),
+  listen: (f) => parentPort?.on('message', f),
+});

@@ -5,8 +5,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import { availableParallelism } from 'node:os';
 
-globalThis.self = globalThis;
-if (typeof globalThis.navigator !== 'object') globalThis.navigator = { hardwareConcurrency: availableParallelism() };
-globalThis.postMessage = (message, transfer) => parentPort.postMessage(message, transfer);
+const g = /** @type {any} */ (globalThis); // Node's globals, given what a browser worker has
+g.self = globalThis;
+if (typeof g.navigator !== 'object') g.navigator = { hardwareConcurrency: availableParallelism() };
+g.postMessage = (message, transfer) => parentPort?.postMessage(message, transfer);
 await import(workerData.url); // sets self.onmessage
-parentPort.on('message', (data) => globalThis.onmessage({ data }));
+parentPort?.on('message', (data) => g.onmessage({ data }));

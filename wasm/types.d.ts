@@ -61,33 +61,25 @@ export interface UpscalerOptions {
   threads?: boolean;
   /**
    * Tile side in input pixels (at least 16). Smaller tiles spread better over workers and need
-   * less memory per worker, and cost more compute at their borders. Default: 256 when one
-   * instance tiles the image itself (threads, or one worker where memory can be shared), else 128.
+   * less memory per worker, and cost more compute at their borders; with exact tiling the output
+   * is the same bytes whatever the size. Default: 256 when one instance runs the whole image
+   * (threads, or one worker), else 128.
    */
   tileSize?: number;
   /**
-   * Exact tiling (default true): the output equals whole-image inference for any tile size.
-   * The network runs block by block over all tiles; each block's contrast-aware attention uses
-   * the statistics of the whole image (one barrier per block); the halo is 4 px per block, about
-   * 1.13x the whole-image compute at tileSize 128 and 1.27x at 64. The main thread (threaded:
-   * the worker's instance) holds the feature maps: 768 bytes per input pixel for IMDN (a
-   * 1024x1024 input: 768 MiB), about a third of that for RTC/RTE, a sixteenth for IMDN_AS.
+   * Exact tiling (default true): the output is the same bytes as whole-image inference, for any
+   * tile size, number of workers or threads (src/plan.h). The network runs block by block over
+   * all tiles; each block's contrast-aware attention uses the statistics of the whole image (one
+   * barrier per block); the halo is 4 px per block (see the README for the compute it adds). The
+   * main thread's instance (threaded: the worker's) holds the feature maps: 768 bytes per input
+   * pixel for IMDN (a 1024x1024 input: 768 MiB), about a third of that for RTC/RTE, a sixteenth
+   * for IMDN_AS.
    * false: every tile runs the whole network with a halo as wide as the receptive field (27 px
-   * for IMDN): no feature maps kept (memory per tile only), 2.0x the compute at tile 128 and
-   * 3.4x at 64; exact for IMDN_RTC and IMDN_RTE, but with IMDN/IMDN_AS tiles smaller than the
-   * image change pixels by up to a few levels, since their attention sees only the tile.
+   * for IMDN): no feature maps kept (memory per tile only), more compute; exact for IMDN_RTC and
+   * IMDN_RTE, but with IMDN/IMDN_AS tiles smaller than the image change pixels by up to a few
+   * levels, since their attention sees only the tile.
    */
   exact?: boolean;
-  /**
-   * Exact tiling's feature maps in SharedArrayBuffers, which the workers read and write directly
-   * (fewer copies, far less garbage). Default: whenever SharedArrayBuffer can be shared: under
-   * Node, and in browsers on cross-origin isolated pages (served with COOP/COEP headers); with
-   * a single worker, it then tiles the image inside its own instance instead (and a cancelled
-   * call stops it through a shared flag). One instance serves concurrent calls one after another;
-   * the pool of workers interleaves them tile by tile.
-   * false: crops and results travel in messages (and a single worker gets stages).
-   */
-  sharedMemory?: boolean;
   /**
    * The WebAssembly module: a compiled WebAssembly.Module, its bytes, or its URL (Node: or path).
    * Default: dist/imdn.wasm of this package, located with new URL(..., import.meta.url).
@@ -110,15 +102,14 @@ export interface UpscalerOptions {
 
 export interface Progress {
   /**
-   * Units of work finished so far, and in all. With exact tiling a unit is one tile of one stage
-   * (stem, each block, tail) or a block's pointwise part (threaded: inside the instance, plus one
-   * for the final copy); otherwise one tile.
+   * Units of work finished so far, and in all: one tile of one stage (stem, each block's steps,
+   * tail) or one chunk of a block's pointwise part, on every path.
    */
   done: number;
   total: number;
   /**
-   * Output tiles finished so far, and in all (alpha, when present, is a second pass). Threaded,
-   * exact: the image is one piece to the page, finished at the end.
+   * Output tiles finished so far, and in all (alpha, when present, is a second pass), on every
+   * path: the threaded instance reports its tiles as they finish too.
    */
   tiles: { done: number; total: number };
   /** The output tile this unit finished, in output pixels; null for units inside the network. */

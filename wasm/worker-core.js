@@ -1,91 +1,76 @@
-// The message loop of one worker of the pool: a WebAssembly instance that upscales the tiles it is
-// sent, single-threaded, or (threads > 1) the threaded module with threads - 1 pthread workers of
-// its own. The entry files give it a port and the module factories their context can load:
-// worker.js (browser, single-threaded), worker-mt.js (browser, threaded), worker-node.js (Node).
-// Nothing here awaits at the top level or imports by condition, so bundlers can emit any of them
-// as a classic (IIFE) or module worker.
+// The message loop of one worker of the pool: a WebAssembly instance that runs what it is sent,
+// single-threaded, or (threads > 1) the threaded module with threads - 1 pthread workers of its
+// own. The entry files give it a port and the module factories their context can load: worker.js
+// (browser, single-threaded), worker-mt.js (browser, threaded), worker-node.js (Node). Nothing here
+// awaits at the top level or imports by condition, so bundlers can emit any of them as a classic
+// (IIFE) or module worker.
 //
-// Messages in:  { type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads }
-//               { type: 'tile', id, pixels: ArrayBuffer, width, height, channels, options,
-//                 progress: bool, cancel: Int32Array on a SharedArrayBuffer (non-zero: stop) }
-//               { type: 'stage', id, op, args }   (a stage of exact tiling, see core.js)
-// Messages out: { type: 'ready', info } | { type: 'init-error', message }
-//               { type: 'progress', id, done, total }
-//               { type: 'result', id, ... }       (typed arrays transferred)
-//               { type: 'tile-error', id, message, fatal }
+// The messages (one typed union each way) are declared in core.js (ToWorker, FromWorker):
+//   init     the module and the model                    -> ready | init-error
+//   upscale  a whole image, planned and run here          -> progress* then result | error
+//   unit     one unit of a job planned elsewhere (bytes)  -> result { data } | error
 import { instantiate, WasmEngine } from './engine.js';
 
 /**
  * port: { post(message, transfer), listen(f) }. load(threads) resolves to { factory, options }:
  * the Emscripten factory for that many threads and the Module settings it needs.
+ * @param {{ post: (m: any, t?: Transferable[]) => void, listen: (f: (m: any) => void) => void }} port
+ * @param {(threads: number) => Promise<{ factory: any, options?: object }>} load
  */
 export function serve(port, load) {
+  /** @type {WasmEngine | null} */
   let engine = null;
+  /** @type {Promise<any> | null} */
   let ready = null;
 
+  // Runs f once the engine is ready; its failure is this message's error (fatal when the
+  // instance cannot go on: a trap leaves it unusable, and the pool replaces this worker).
+  const answer = (msg, f) => {
+    (ready ?? Promise.reject(new Error(`imdn: worker was sent ${msg.type} before init`)))
+      .then(() => f(/** @type {WasmEngine} */ (engine)))
+      .catch((e) => {
+        const fatal = e instanceof WebAssembly.RuntimeError || !engine;
+        port.post({ type: 'error', id: msg.id, message: e.message, fatal });
+      });
+  };
+
   port.listen((msg) => {
-    if (msg.type === 'init') {
-      ready = (async () => {
-        const threads = msg.threads ?? 1;
-        const { factory, options } = await load(threads);
-        const module = await instantiate(factory, msg.wasm, options);
-        engine = new WasmEngine(module, new Uint8Array(msg.model), threads);
-        return engine.info;
-      })();
-      ready.then(
-        (info) => port.post({ type: 'ready', info }),
-        (e) => port.post({ type: 'init-error', message: e.message }),
-      );
-      return;
-    }
-    if (msg.type === 'stage') {
-      (ready ?? Promise.reject(new Error('imdn: worker was sent a stage before init')))
-        .then(() => {
-          const r = engine.stage(msg.op, msg.args);
-          const out = { type: 'result', id: msg.id };
-          const transfer = [];
-          for (const [k, v] of Object.entries(r)) {
-            out[k] = v;
-            if (ArrayBuffer.isView(v)) transfer.push(v.buffer);
-          }
-          port.post(out, transfer);
-        })
-        .catch((e) => {
-          const fatal = e instanceof WebAssembly.RuntimeError || !engine;
-          port.post({ type: 'tile-error', id: msg.id, message: e.message, fatal });
+    switch (msg.type) {
+      case 'init':
+        ready = (async () => {
+          const threads = msg.threads ?? 1;
+          const { factory, options } = await load(threads);
+          const module = await instantiate(factory, msg.wasm, options);
+          engine = new WasmEngine(module, new Uint8Array(msg.model), threads);
+          return engine.info;
+        })();
+        ready.then(
+          () => port.post({ type: 'ready' }),
+          (e) => port.post({ type: 'init-error', message: e.message }),
+        );
+        return;
+      case 'unit':
+        answer(msg, (e) => {
+          const data = e.run(msg.data);
+          port.post({ type: 'result', id: msg.id, data }, [data.buffer]);
         });
-      return;
-    }
-    if (msg.type === 'tile') {
-      (ready ?? Promise.reject(new Error('imdn: worker was sent a tile before init')))
-        .then(() => {
-          if (msg.options?._testCrash) {
-            // Only the test suite sends this: an uncaught error, as a real crash would be.
-            setTimeout(() => {
-              throw new Error('test crash');
-            });
-            return;
-          }
-          const { _testCrash, ...options } = msg.options ?? {};
+        return;
+      case 'upscale':
+        answer(msg, (e) => {
+          const options = { ...msg.options, progressPixels: msg.progress };
           if (msg.progress || msg.cancel) {
-            // Between units of work (tiles of stages): report, and stop if the call was cancelled.
-            options.onProgress = (done, total) => {
-              if (msg.progress) port.post({ type: 'progress', id: msg.id, done, total });
-              return msg.cancel ? Atomics.load(msg.cancel, 0) !== 0 : false;
+            // After each unit: report (with the tile's pixels), and stop if the call was cancelled.
+            options.onProgress = (done, total, tile, pixels, tiles) => {
+              if (msg.progress) port.post({ type: 'progress', id: msg.id, done, total, tiles, tile, pixels }, pixels ? [pixels.buffer] : []);
+              return msg.cancel ? Atomics.load(/** @type {Int32Array} */ (msg.cancel), 0) !== 0 : false;
             };
           }
-          const r = engine.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
-          const data = r.data;
-          port.post(
-            { type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: data.buffer },
-            [data.buffer],
-          );
-        })
-        .catch((e) => {
-          // A trap leaves the instance unusable: say so, and the pool replaces this worker.
-          const fatal = e instanceof WebAssembly.RuntimeError || !engine;
-          port.post({ type: 'tile-error', id: msg.id, message: e.message, fatal });
+          const r = e.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
+          port.post({ type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: r.data }, [r.data.buffer]);
         });
+        return;
+      default:
+        port.post({ type: 'error', id: msg.id, message: `imdn: unknown message ${msg.type}`, fatal: false });
     }
   });
 }

@@ -15,6 +15,7 @@ const state = {
   result: null,
   elapsedMs: 0,
   progress: null,
+  painted: 0, // output tiles painted as they finished, this run
   download: '', // what a model download has reached, while it runs
 };
 window.imdnDemo = state; // for the browser tests and the curious
@@ -153,6 +154,7 @@ $('run').addEventListener('click', async () => {
   setState('running');
   const started = performance.now();
   state.progress = { done: 0, total: 0, tiles: { done: 0, total: 0 } };
+  state.painted = 0;
   progress(state.progress, started);
   ticker = setInterval(() => progress(state.progress, started), 100);
   state.controller = new AbortController();
@@ -170,7 +172,10 @@ $('run').addEventListener('click', async () => {
         state.progress = p;
         // Paint a finished output tile straight from the growing result.
         const { tile, output } = p;
-        if (tile) ctx.putImageData(new ImageData(output.data, output.width, output.height), 0, 0, tile.x, tile.y, tile.width, tile.height);
+        if (tile) {
+          ctx.putImageData(new ImageData(output.data, output.width, output.height), 0, 0, tile.x, tile.y, tile.width, tile.height);
+          state.painted++;
+        }
       },
     });
     state.elapsedMs = performance.now() - started;

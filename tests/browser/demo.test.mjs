@@ -96,19 +96,47 @@ test('Cancel stops a long run and the next run succeeds', { skip }, async () => 
   await upscale(join(IMDN, 'datasets', 'Set5_HR', 'baby.bmp'), { model: 'x4', tile: '64', workers: '2' });
   await page.waitForFunction(() => window.imdnDemo.progress?.done >= 1, null, { timeout: 120000 });
   // The page is cross-origin isolated: 2 threads of one instance, which reports its own units of
-  // work (64 tiles x (stem, 6 blocks, tail) + 6 barriers).
-  assert.equal(await page.evaluate(() => window.imdnDemo.progress.total), 64 * 8 + 6 + 1);
+  // work: 64 tiles x (stem, 6 blocks, tail) and 6 x 16 pointwise chunks (512 x 512 / 16384 px).
+  assert.equal(await page.evaluate(() => window.imdnDemo.progress.total), 64 * 8 + 6 * 16);
   const clicked = Date.now();
   await page.click('#cancel');
   await page.waitForFunction(() => document.body.dataset.state === 'cancelled', null, { timeout: 30000 });
   const cancelMs = Date.now() - clicked;
   assert.match(await page.textContent('#progress-text'), /Cancelled/);
   console.log(`cancelled ${cancelMs} ms after the click`);
-  await upscale(join(IMDN, 'datasets', 'Set5_LR', 'x2', 'birdx2.bmp'), { model: 'rtc' });
+  await upscale(join(IMDN, 'datasets', 'Set5_LR', 'x2', 'birdx2.bmp'), { model: 'rtc', tile: '64' });
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120000 });
   assert.equal(await page.evaluate(() => document.body.dataset.state), 'done');
+  // Threads, and every tile painted as it finished (9 tiles of 64 px over 144 x 144).
+  const { painted, tiles } = await page.evaluate(() => ({ painted: window.imdnDemo.painted, tiles: window.imdnDemo.progress.tiles }));
+  assert.ok(tiles.total >= 4 && painted === tiles.total, `${painted} of ${tiles.total} tiles painted`);
   const out = await canvasPixels();
   assert.deepEqual([out.width, out.height], [288, 288]);
+});
+
+test('the threaded instance reports every finished tile with its pixels in place', { skip: noBrowser }, async () => {
+  const r = await page.evaluate(async () => {
+    const { createUpscaler } = await import('/wasm/browser.js');
+    const data = new Uint8Array(120 * 90 * 3).map((_, i) => (i * 53) % 256);
+    const up = await createUpscaler({ model: '/build/browser/random-rtc.imdn', workers: 2, tileSize: 64 });
+    const rects = [];
+    let early = true; // every reported tile's pixels were in the output when it was reported
+    const out = await up.upscale({ data, width: 120, height: 90, channels: 3 }, {
+      onProgress: (p) => {
+        if (!p.tile) return;
+        rects.push(p.tile);
+        const { x, y, width } = p.tile;
+        if (p.output.data[(y * p.output.width + x + width - 1) * 4 + 3] !== 255) early = false;
+      },
+    });
+    up.dispose();
+    const covered = rects.reduce((n, t) => n + t.width * t.height, 0);
+    return { threads: up.threads, tiles: rects.length, covered, pixels: out.width * out.height, early };
+  });
+  assert.equal(r.threads, 2);
+  assert.ok(r.tiles >= 4, `${r.tiles} tiles`);
+  assert.equal(r.covered, r.pixels, 'the reported tiles cover the output once');
+  assert.ok(r.early);
 });
 
 test('transparency survives', { skip }, async () => {
@@ -152,7 +180,7 @@ test('IMDN-AS takes a scale and makes that size', { skip }, async () => {
   assert.equal(await page.isVisible('#target'), false);
 });
 
-test('a page without cross-origin isolation runs on single-threaded workers, exactly', { skip: noBrowser }, async () => {
+test('a page without cross-origin isolation runs on single-threaded workers, the same bytes, tiles reported', { skip: noBrowser }, async () => {
   const plain = await serve({ port: 0, isolate: false });
   const other = await browser.newPage();
   try {
@@ -166,12 +194,14 @@ test('a page without cross-origin isolation runs on single-threaded workers, exa
       const image = { data, width: 48, height: 40, channels: 3 };
       const pool = await createUpscaler({ model, workers: 2, tileSize: 16 });
       const whole = await createUpscaler({ model, workers: 1, tileSize: 4096 });
-      const a = await pool.upscale(image, { raw: true });
+      let painted = 0;
+      let tiles = 0;
+      const a = await pool.upscale(image, { raw: true, onProgress: (p) => { painted += p.tile ? 1 : 0; tiles = p.tiles.total; } });
       const b = await whole.upscale(image, { raw: true });
       let diff = 0;
       for (let i = 0; i < a.data.length; i++) diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
       const refused = await createUpscaler({ model, workers: 2, threads: true }).then(() => '', (e) => e.message);
-      const out = { isolated: crossOriginIsolated, threads: pool.threads, workers: pool.workers, diff, refused, width: a.width };
+      const out = { isolated: crossOriginIsolated, threads: pool.threads, workers: pool.workers, diff, refused, width: a.width, painted, tiles };
       pool.dispose();
       whole.dispose();
       return out;
@@ -180,7 +210,8 @@ test('a page without cross-origin isolation runs on single-threaded workers, exa
     assert.equal(r.threads, 1);
     assert.equal(r.workers, 2);
     assert.equal(r.width, 96);
-    assert.ok(r.diff <= 1e-5, `tiles on 2 workers vs whole: ${r.diff}`);
+    assert.equal(r.diff, 0, `tiles on 2 workers vs whole: ${r.diff}`);
+    assert.ok(r.tiles >= 4 && r.painted === r.tiles, `${r.painted} of ${r.tiles} tiles reported`);
     assert.match(r.refused, /threads need SharedArrayBuffer/);
   } finally {
     await other.close();

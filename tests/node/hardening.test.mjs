@@ -18,7 +18,7 @@ const image = { data: new Uint8Array(70 * 50 * 3).map((_, i) => (i * 29) % 256),
 const PATHS = [
   ['threads', { workers: 2, threads: true }],
   ['pool', { workers: 2, threads: false }],
-  ['one worker, messages', { workers: 1, sharedMemory: false }],
+  ['one worker', { workers: 1, threads: false }],
 ];
 const ups = {};
 before(async () => {

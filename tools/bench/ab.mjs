@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Two builds of the package side by side in one process, interleaved run by run: whether a change
+// made a path faster or slower (the machine is shared and noisy: compare the ratio, not the ms).
+//
+//   git worktree add /tmp/before <commit> && (cd /tmp/before && tools/setup.sh --no-sample)
+//   node tools/bench/ab.mjs --a /tmp/before --b . [--model x4] [--size 512] [--runs 3] [--workers 2]
+//
+// For each path (threads: one threaded instance; pool: --workers single-threaded workers) prints
+// the median ms of A and B and B's speed-up over A, with the CPU model and the load average.
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { MODELS, median, noiseRgb } from './common.mjs';
+
+const { values: o } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string', default: '.' },
+    model: { type: 'string', default: 'x4' },
+    size: { type: 'string', default: '512' },
+    runs: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '2' },
+    'models-dir': { type: 'string', default: MODELS },
+  },
+});
+if (!o.a) throw new Error('ab.mjs: --a <checkout> is needed (see the header)');
+const size = Number(o.size);
+const workers = Number(o.workers);
+const load = async (dir) => import(pathToFileURL(join(resolve(dir), 'wasm', 'node.js')).href);
+const [A, B] = await Promise.all([load(o.a), load(o.b)]);
+const modelPath = join(o['models-dir'], B.KNOWN_MODELS[o.model] ?? o.model);
+const image = { data: noiseRgb(size, size), width: size, height: size, channels: 3 };
+const load0 = loadavg()[0];
+console.log(`${cpus()[0].model}, ${cpus().length} cores; ${o.model} on ${size}x${size}, ${o.runs} runs after warm-up`);
+for (const [path, threads] of [['threads', true], ['pool', false]]) {
+  const ups = [await A.createUpscaler({ model: modelPath, workers, threads }), await B.createUpscaler({ model: modelPath, workers, threads })];
+  const times = [[], []];
+  for (const up of ups) await up.upscale(image); // warm-up
+  for (let r = 0; r < Number(o.runs); r++) {
+    for (const [i, up] of ups.entries()) {
+      const t = performance.now();
+      await up.upscale(image);
+      times[i].push(performance.now() - t);
+    }
+  }
+  for (const up of ups) up.dispose();
+  const [ma, mb] = times.map(median);
+  console.log(`${path.padEnd(8)} ${workers} ${threads ? 'threads' : 'workers'}: A ${ma.toFixed(0)} ms, B ${mb.toFixed(0)} ms, B is ${(ma / mb).toFixed(3)}x A`);
+}
+console.log(`load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
