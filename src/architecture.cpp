@@ -4,9 +4,7 @@
 
 namespace imdn {
 
-uint32_t BlockSpec::cat_channels() const {
-  return distilled * uint32_t(steps.size() - 1) + steps.back().cout;
-}
+uint32_t BlockSpec::cat_channels() const { return distilled * uint32_t(steps.size() - 1) + steps.back().cout; }
 
 uint32_t Architecture::stem_stride() const {
   uint32_t s = 1;
@@ -16,8 +14,8 @@ uint32_t Architecture::stem_stride() const {
 
 namespace {
 
-ConvSpec conv(std::string name, uint32_t cin, uint32_t cout, uint32_t kernel, Act act = Act::kNone,
-              uint32_t stride = 1, bool bias = true) {
+ConvSpec conv(std::string name, uint32_t cin, uint32_t cout, uint32_t kernel, Act act = Act::kNone, uint32_t stride = 1,
+              bool bias = true) {
   ConvSpec c;
   c.name = std::move(name);
   c.cin = cin;
@@ -48,12 +46,9 @@ BlockSpec imdb_large(uint32_t nf) {
   b.nf = nf;
   b.distilled = nf / 4;
   const uint32_t d = b.distilled, rem = nf - d;
-  b.steps = {conv("c1", nf, nf, 3, Act::kReLU, 1, false),
-             conv("c2", rem, nf, 3, Act::kReLU, 1, false),
-             conv("c3", rem, nf, 3, Act::kReLU, 1, false),
-             conv("c4", rem, rem, 3, Act::kReLU, 1, false),
-             conv("c5", rem - d, rem - d, 3, Act::kReLU, 1, false),
-             conv("c6", d, d, 3, Act::kReLU, 1, false)};
+  b.steps = {conv("c1", nf, nf, 3, Act::kReLU, 1, false),           conv("c2", rem, nf, 3, Act::kReLU, 1, false),
+             conv("c3", rem, nf, 3, Act::kReLU, 1, false),          conv("c4", rem, rem, 3, Act::kReLU, 1, false),
+             conv("c5", rem - d, rem - d, 3, Act::kReLU, 1, false), conv("c6", d, d, 3, Act::kReLU, 1, false)};
   b.fuse = conv("fuse", b.cat_channels(), nf, 1, Act::kNone, 1, false);
   return b;
 }
@@ -99,8 +94,7 @@ Architecture Architecture::of(const ModelInfo& info) {
       a.block = imdb_large(nf);
       a.lr = conv("lr", nf, nf, 1, Act::kNone, 1, false);
       break;
-    default:
-      throw Error("unknown architecture id " + std::to_string(uint32_t(info.arch)));
+    default: throw Error("unknown architecture id " + std::to_string(uint32_t(info.arch)));
   }
   a.up = conv("up", nf, 3 * r * r, 3);
   return a;

@@ -13,9 +13,9 @@ namespace imdn {
 enum class Act { kNone, kReLU, kLeakyReLU };  // LeakyReLU has slope 0.05 throughout IMDN
 
 struct ConvSpec {
-  std::string name;      // tensor prefix: "<name>.weight" (cout, cin, k, k), "<name>.bias" (cout)
+  std::string name;  // tensor prefix: "<name>.weight" (cout, cin, k, k), "<name>.bias" (cout)
   uint32_t cin = 0, cout = 0;
-  uint32_t kernel = 3;   // square, "same" zero padding
+  uint32_t kernel = 3;  // square, "same" zero padding
   uint32_t stride = 1;
   bool bias = true;
   Act act = Act::kNone;  // applied after the convolution
@@ -33,12 +33,12 @@ struct BlockSpec {
 };
 
 struct Architecture {
-  std::vector<ConvSpec> stem;   // stem.0, stem.1: input -> features ("fea"), kept for the residual
+  std::vector<ConvSpec> stem;  // stem.0, stem.1: input -> features ("fea"), kept for the residual
   uint32_t blocks = 0;
-  BlockSpec block;              // the same shape for every block; tensors "blocks.<i>.<name>"
-  bool fusion = false;          // IMDN: "fusion" 1x1 over all block outputs (+LeakyReLU), then lr
-  ConvSpec lr;                  // then + fea
-  ConvSpec up;                  // 3x3 -> 3*r*r channels, pixel shuffle by r
+  BlockSpec block;      // the same shape for every block; tensors "blocks.<i>.<name>"
+  bool fusion = false;  // IMDN: "fusion" 1x1 over all block outputs (+LeakyReLU), then lr
+  ConvSpec lr;          // then + fea
+  ConvSpec up;          // 3x3 -> 3*r*r channels, pixel shuffle by r
   uint32_t upsample = 1;
   uint32_t stem_stride() const;  // product of the stem's strides
 

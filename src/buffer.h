@@ -28,7 +28,8 @@ class Buffer {
     capacity_ = 0;
     const size_t bytes = ((floats * sizeof(float) + XNN_EXTRA_BYTES + 63) / 64) * 64;
     data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (data_ == nullptr) throw Error("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of feature maps");
+    if (data_ == nullptr)
+      throw Error("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of feature maps");
     capacity_ = floats;
   }
   float* data() const { return data_; }

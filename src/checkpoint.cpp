@@ -19,14 +19,14 @@ enum class Kind { kNone, kBool, kInt, kFloat, kStr, kTuple, kList, kDict, kGloba
 
 struct Value {
   Kind kind = Kind::kNone;
-  int64_t i = 0;               // kInt, kBool; kStorage: numel
-  bool big = false;            // kInt: did not fit in 64 bits (raw bytes in s)
-  double f = 0;                // kFloat
-  std::string s;               // kStr; kGlobal: "module.name"; kStorage: key; big kInt: bytes
-  std::vector<Value*> items;   // kTuple, kList; kDict: key, value, key, value, ...
-  std::string dtype;           // kStorage: "Float", "Half", ...
-  Value* storage = nullptr;    // kTensor
-  int64_t offset = 0;          // kTensor
+  int64_t i = 0;                      // kInt, kBool; kStorage: numel
+  bool big = false;                   // kInt: did not fit in 64 bits (raw bytes in s)
+  double f = 0;                       // kFloat
+  std::string s;                      // kStr; kGlobal: "module.name"; kStorage: key; big kInt: bytes
+  std::vector<Value*> items;          // kTuple, kList; kDict: key, value, key, value, ...
+  std::string dtype;                  // kStorage: "Float", "Half", ...
+  Value* storage = nullptr;           // kTensor
+  int64_t offset = 0;                 // kTensor
   std::vector<int64_t> size, stride;  // kTensor
 };
 
@@ -34,9 +34,9 @@ constexpr size_t kMaxValues = size_t(1) << 20;  // a state dict of 300 tensors m
 
 // Element sizes of the storage types a state dict may hold; only floating ones can be weights.
 int element_size(const std::string& dtype) {
-  static const std::map<std::string, int> sizes = {
-      {"Float", 4}, {"Half", 2}, {"BFloat16", 2}, {"Double", 8}, {"Long", 8}, {"Int", 4},
-      {"Short", 2}, {"Char", 1},  {"Byte", 1},     {"Bool", 1}};
+  static const std::map<std::string, int> sizes = {{"Float", 4}, {"Half", 2}, {"BFloat16", 2}, {"Double", 8},
+                                                   {"Long", 8},  {"Int", 4},  {"Short", 2},    {"Char", 1},
+                                                   {"Byte", 1},  {"Bool", 1}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -160,9 +160,8 @@ class Unpickler {
 
   Value* global(const std::string& module, const std::string& name) {
     const std::string full = module + "." + name;
-    static const std::set<std::string> allowed = {
-        "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
-        "torch._utils._rebuild_parameter"};
+    static const std::set<std::string> allowed = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+                                                  "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter"};
     bool ok = allowed.count(full) > 0;
     if (module == "torch" && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0) {
       ok = element_size(name.substr(0, name.size() - 7)) > 0;
@@ -188,9 +187,11 @@ class Unpickler {
     if (type->kind != Kind::kGlobal || type->s.compare(0, 6, "torch.") != 0) fail("a storage has no storage type");
     if (key->kind != Kind::kStr || key->s.empty() || key->s.size() > 64) fail("a storage has no valid key");
     if (numel->kind != Kind::kInt || numel->big || numel->i < 0) fail("a storage has no valid size");
-    if (numel->i > int64_t(n_) + (int64_t(1) << 32)) fail("a storage claims " + std::to_string(numel->i) + " values, far more than any file holds");
+    if (numel->i > int64_t(n_) + (int64_t(1) << 32))
+      fail("a storage claims " + std::to_string(numel->i) + " values, far more than any file holds");
     if (pid->items.size() > 5 && pid->items[5]->kind != Kind::kNone) {
-      throw Error("checkpoint " + what_ + " holds a storage view, which state dicts saved by torch.save do not; not supported");
+      throw Error("checkpoint " + what_ +
+                  " holds a storage view, which state dicts saved by torch.save do not; not supported");
     }
     const std::string dtype = type->s.substr(6, type->s.size() - 6 - 7);
     auto [it, fresh] = storages.try_emplace(key->s, StorageInfo{dtype, numel->i, nullptr});
@@ -205,10 +206,12 @@ class Unpickler {
   }
 
   std::vector<int64_t> ints(Value* t, const char* what) {
-    if (t->kind != Kind::kTuple || t->items.size() > 8) fail(std::string("a tensor's ") + what + " is not a short tuple");
+    if (t->kind != Kind::kTuple || t->items.size() > 8)
+      fail(std::string("a tensor's ") + what + " is not a short tuple");
     std::vector<int64_t> out;
     for (Value* v : t->items) {
-      if (v->kind != Kind::kInt || v->big || v->i < 0 || v->i > (int64_t(1) << 40)) fail(std::string("a tensor's ") + what + " is not a size");
+      if (v->kind != Kind::kInt || v->big || v->i < 0 || v->i > (int64_t(1) << 40))
+        fail(std::string("a tensor's ") + what + " is not a size");
       out.push_back(v->i);
     }
     return out;
@@ -223,7 +226,8 @@ class Unpickler {
       Value* d = make(Kind::kDict);
       if (a.size() == 1 && (a[0]->kind == Kind::kList || a[0]->kind == Kind::kTuple)) {
         for (Value* pair : a[0]->items) {
-          if (pair->kind != Kind::kTuple || pair->items.size() != 2) fail("OrderedDict() of something that is not pairs");
+          if (pair->kind != Kind::kTuple || pair->items.size() != 2)
+            fail("OrderedDict() of something that is not pairs");
           d->items.push_back(pair->items[0]);
           d->items.push_back(pair->items[1]);
         }
@@ -308,15 +312,15 @@ class Unpickler {
           push(x);
           break;
         }
-        case 'X':      // BINUNICODE
-        case 'B': {    // BINBYTES
+        case 'X':    // BINUNICODE
+        case 'B': {  // BINBYTES
           const uint64_t k = uint(4);
           push(string(take(k), size_t(k)));
           break;
         }
-        case 0x8c:     // SHORT_BINUNICODE
-        case 'C':      // SHORT_BINBYTES
-        case 'U': {    // SHORT_BINSTRING
+        case 0x8c:   // SHORT_BINUNICODE
+        case 'C':    // SHORT_BINBYTES
+        case 'U': {  // SHORT_BINSTRING
           const uint64_t k = uint(1);
           push(string(take(k), size_t(k)));
           break;
@@ -353,14 +357,14 @@ class Unpickler {
         }
         case 't': push(tuple(pop_mark())); break;  // TUPLE
         case ']': push(make(Kind::kList)); break;  // EMPTY_LIST
-        case 'l': {                                 // LIST
+        case 'l': {                                // LIST
           Value* l = make(Kind::kList);
           l->items = pop_mark();
           push(l);
           break;
         }
         case '}': push(make(Kind::kDict)); break;  // EMPTY_DICT
-        case 'd': {                                 // DICT
+        case 'd': {                                // DICT
           Value* d = make(Kind::kDict);
           d->items = pop_mark();
           if (d->items.size() % 2) fail("a dict has a key without a value");
@@ -497,14 +501,16 @@ std::map<std::string, ZipEntry> read_zip(const uint8_t* b, size_t n) {
   size_t p = size_t(cd_at);
   const size_t end = size_t(cd_at + cd_size);
   for (uint64_t e = 0; e < count; ++e) {
-    if (end - p < 46 || le(b + p, 4) != 0x02014b50) throw bad("central directory entry " + std::to_string(e) + " is damaged");
+    if (end - p < 46 || le(b + p, 4) != 0x02014b50)
+      throw bad("central directory entry " + std::to_string(e) + " is damaged");
     const uint64_t method = le(b + p + 10, 2);
     const uint64_t crc = le(b + p + 16, 4);
     uint64_t csize = le(b + p + 20, 4);
     uint64_t usize = le(b + p + 24, 4);
     const uint64_t name_len = le(b + p + 28, 2), extra_len = le(b + p + 30, 2), comment_len = le(b + p + 32, 2);
     uint64_t local = le(b + p + 42, 4);
-    if (46 + name_len + extra_len + comment_len > end - p) throw bad("central directory entry " + std::to_string(e) + " is damaged");
+    if (46 + name_len + extra_len + comment_len > end - p)
+      throw bad("central directory entry " + std::to_string(e) + " is damaged");
     const std::string name(reinterpret_cast<const char*>(b + p + 46), size_t(name_len));
     // zip64 sizes and offset in the extra field, for the fields set to 0xFFFFFFFF
     for (size_t x = p + 46 + name_len, xe = x + extra_len; x + 4 <= xe;) {
@@ -531,7 +537,8 @@ std::map<std::string, ZipEntry> read_zip(const uint8_t* b, size_t n) {
       throw Error("checkpoint (zip format): entry " + name +
                   " is compressed; torch.save stores entries uncompressed (was the file re-zipped?)");
     }
-    if (csize != usize || data_at > n || usize > n - data_at) throw bad("entry " + name + " reaches past the end of the file (truncated?)");
+    if (csize != usize || data_at > n || usize > n - data_at)
+      throw bad("entry " + name + " reaches past the end of the file (truncated?)");
     if (crc32(b + data_at, size_t(usize)) != uint32_t(crc)) throw bad("entry " + name + " fails its checksum");
     out[name] = ZipEntry{b + data_at, size_t(usize)};
   }
@@ -583,7 +590,8 @@ const Value* tensor(const Names& sd, const std::string& name) {
 
 uint32_t dim(const Names& sd, const std::string& name, size_t axis) {
   const Value* t = tensor(sd, name);
-  if (!t || t->size.size() <= axis || t->size[axis] > 4096) throw Error("checkpoint tensor " + name + " is missing or malformed");
+  if (!t || t->size.size() <= axis || t->size[axis] > 4096)
+    throw Error("checkpoint tensor " + name + " is missing or malformed");
   return uint32_t(t->size[axis]);
 }
 
@@ -657,15 +665,18 @@ ModelInfo identify(const Names& sd) {
     i.blocks = count_blocks(sd, "IMDB", ".c1.weight", 1);
   } else {
     std::string some;
-    for (auto it = sd.begin(); it != sd.end() && some.size() < 120; ++it) some += (some.empty() ? "" : ", ") + it->first;
+    for (auto it = sd.begin(); it != sd.end() && some.size() < 120; ++it)
+      some += (some.empty() ? "" : ", ") + it->first;
     throw Error("checkpoint is not one of IMDN, IMDN_AS, IMDN_RTC, IMDN_RTE (its tensors: " + some + ")");
   }
-  if (i.nf < 4 || i.nf % 4 || i.blocks < 1) throw Error(std::string("checkpoint of ") + arch_name(i.arch) + " has unusable nf or block count");
+  if (i.nf < 4 || i.nf % 4 || i.blocks < 1)
+    throw Error(std::string("checkpoint of ") + arch_name(i.arch) + " has unusable nf or block count");
   // The pixel shuffle's factor r: the last convolution has 3 r^2 outputs.
   const uint32_t outs = dim(sd, up, 0);
   uint32_t r = 1;
   while (r < 8 && 3 * r * r < outs) ++r;
-  if (3 * r * r != outs) throw Error("checkpoint's last convolution has " + std::to_string(outs) + " outputs, not 3 r^2");
+  if (3 * r * r != outs)
+    throw Error("checkpoint's last convolution has " + std::to_string(outs) + " outputs, not 3 r^2");
   i.upsample = r;
   const uint32_t b = i.blocks;
   switch (i.arch) {
@@ -698,15 +709,20 @@ std::vector<float> values(const std::string& name, const Value* t, const std::ma
   if (st.dtype != "Float" && st.dtype != "Half" && st.dtype != "BFloat16" && st.dtype != "Double") {
     throw Error("checkpoint tensor " + name + " is of type " + st.dtype + ", not floating point");
   }
-  if (!st.data) throw Error("checkpoint tensor " + name + ": its storage " + t->storage->s + " is missing from the file (truncated, or a zip entry data/" + t->storage->s + " lost?)");
+  if (!st.data)
+    throw Error("checkpoint tensor " + name + ": its storage " + t->storage->s +
+                " is missing from the file (truncated, or a zip entry data/" + t->storage->s + " lost?)");
   uint64_t numel = 1, last = uint64_t(t->offset);
   for (size_t k = 0; k < t->size.size(); ++k) {
     numel *= uint64_t(t->size[k]);
-    if (t->size[k] == 0) last = 0;
-    else last += uint64_t(t->size[k] - 1) * uint64_t(t->stride[k]);
+    if (t->size[k] == 0)
+      last = 0;
+    else
+      last += uint64_t(t->size[k] - 1) * uint64_t(t->stride[k]);
   }
   if (numel > 0 && last >= uint64_t(st.numel)) {
-    throw Error("checkpoint tensor " + name + " reaches past the end of its storage (" + std::to_string(st.numel) + " values)");
+    throw Error("checkpoint tensor " + name + " reaches past the end of its storage (" + std::to_string(st.numel) +
+                " values)");
   }
   std::vector<float> out(static_cast<size_t>(numel));
   std::vector<int64_t> index(t->size.size(), 0);
@@ -777,26 +793,31 @@ Checkpoint read_legacy(const uint8_t* b, size_t n) {
     throw Error("not a PyTorch checkpoint: its first pickle is not the legacy format's magic number");
   }
   const Value* protocol = u.load(b, n, pos, "(legacy format) header");
-  if (protocol->kind != Kind::kInt || protocol->i != 1001) throw Error("checkpoint has an unknown legacy protocol version");
+  if (protocol->kind != Kind::kInt || protocol->i != 1001)
+    throw Error("checkpoint has an unknown legacy protocol version");
   const Value* sys = u.load(b, n, pos, "(legacy format) system info");
   if (sys->kind == Kind::kDict) {
     const Value* little = find(sys, "little_endian");
-    if (little && little->kind == Kind::kBool && !little->i) throw Error("checkpoint was saved on a big-endian machine; not supported");
+    if (little && little->kind == Kind::kBool && !little->i)
+      throw Error("checkpoint was saved on a big-endian machine; not supported");
   }
   const Value* top = u.load(b, n, pos, "(legacy format) state dict");
   const Value* keys = u.load(b, n, pos, "(legacy format) storage list");
   if (keys->kind != Kind::kList) throw Error("checkpoint (legacy format) has no storage list");
   for (const Value* k : keys->items) {
-    if (k->kind != Kind::kStr) throw Error("checkpoint (legacy format) storage list holds " + std::string(kind_name(k->kind)));
+    if (k->kind != Kind::kStr)
+      throw Error("checkpoint (legacy format) storage list holds " + std::string(kind_name(k->kind)));
     auto it = u.storages.find(k->s);
     if (it == u.storages.end()) throw Error("checkpoint (legacy format) stores " + k->s + ", which no tensor uses");
     if (n - pos < 8) throw Error("checkpoint (legacy format) is truncated before storage " + k->s);
     const int64_t count = int64_t(le(b + pos, 8));
     pos += 8;
-    if (count < 0 || uint64_t(count) > n) throw Error("checkpoint (legacy format): storage " + k->s + " claims " + std::to_string(count) + " values, more than the file holds");
+    if (count < 0 || uint64_t(count) > n)
+      throw Error("checkpoint (legacy format): storage " + k->s + " claims " + std::to_string(count) +
+                  " values, more than the file holds");
     if (count != it->second.numel) {
-      throw Error("checkpoint (legacy format): storage " + k->s + " holds " + std::to_string(count) + " values, its description says " +
-                  std::to_string(it->second.numel));
+      throw Error("checkpoint (legacy format): storage " + k->s + " holds " + std::to_string(count) +
+                  " values, its description says " + std::to_string(it->second.numel));
     }
     const uint64_t bytes = uint64_t(count) * uint64_t(element_size(it->second.dtype));
     if (bytes > n - pos) throw Error("checkpoint (legacy format) is truncated inside storage " + k->s);
@@ -819,7 +840,8 @@ Checkpoint read_zip_checkpoint(const uint8_t* b, size_t n) {
   }
   if (!pkl) throw Error("checkpoint (zip format) has no data.pkl: not a PyTorch checkpoint");
   auto order = entries.find(prefix + "byteorder");
-  if (order != entries.end() && std::string(reinterpret_cast<const char*>(order->second.data), order->second.size) != "little") {
+  if (order != entries.end() &&
+      std::string(reinterpret_cast<const char*>(order->second.data), order->second.size) != "little") {
     throw Error("checkpoint was saved on a big-endian machine; not supported");
   }
   Unpickler u;
@@ -830,8 +852,8 @@ Checkpoint read_zip_checkpoint(const uint8_t* b, size_t n) {
     if (it == entries.end()) continue;  // refused when a tensor needs it, after its shape is checked
     const uint64_t want = uint64_t(st.numel) * uint64_t(element_size(st.dtype));
     if (it->second.size != want) {
-      throw Error("checkpoint (zip format): storage " + key + " has " + std::to_string(it->second.size) + " bytes, its description says " +
-                  std::to_string(want));
+      throw Error("checkpoint (zip format): storage " + key + " has " + std::to_string(it->second.size) +
+                  " bytes, its description says " + std::to_string(want));
     }
     st.data = it->second.data;
   }

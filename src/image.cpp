@@ -1,10 +1,10 @@
 #include "image.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <algorithm>
 #include <memory>
 
 #include "model.h"
@@ -77,12 +77,14 @@ size_t min_image_bytes(const uint8_t* b, size_t n, size_t w, size_t h, int chann
     const uint32_t compression = be(b + at, 2);
     const size_t planes = be(b + 12, 2);
     if (compression == 0) return px * std::max<size_t>(planes, 1);
-    if (compression == 1) return h * planes * 2 + h * planes * 2 * ceil_div(w, 128);  // byte counts, then runs of <= 128
+    if (compression == 1)
+      return h * planes * 2 + h * planes * 2 * ceil_div(w, 128);  // byte counts, then runs of <= 128
     return 0;
   }
   if (n >= 10 && std::memcmp(b, "#?RADIANCE", 10) == 0) return h * (4 + 8 * ceil_div(w, 127));  // RLE scanlines
   if (n >= 10 && std::memcmp(b, "#?RGBE", 6) == 0) return h * (4 + 8 * ceil_div(w, 127));
-  if (n >= 8 && (std::memcmp(b, "\x89PNG", 4) == 0 || (b[0] == 0xFF && b[1] == 0xD8) || std::memcmp(b, "GIF8", 4) == 0)) return 0;
+  if (n >= 8 && (std::memcmp(b, "\x89PNG", 4) == 0 || (b[0] == 0xFF && b[1] == 0xD8) || std::memcmp(b, "GIF8", 4) == 0))
+    return 0;
   if (n >= 18) {  // TGA (no signature): type 1-3 raw, 9-11 RLE packets of <= 128 pixels
     const uint32_t type = b[2], bytes_pp = ceil_div(std::max<uint32_t>(b[16], 1), 8);
     if (type >= 1 && type <= 3) return px * bytes_pp;
@@ -136,19 +138,22 @@ Image decode_image(const uint8_t* bytes, size_t size, size_t max_pixels) {
   const std::string dims = std::to_string(w) + "x" + std::to_string(h);
   if (pixels > std::min(max_pixels, kMaxImagePixels)) {
     const size_t limit = std::min(max_pixels, kMaxImagePixels);
-    throw Error("image of " + dims + " pixels (" + std::to_string(pixels / 1000000) + " megapixels) is over the limit of " +
-                std::to_string(limit) + " pixels; raise maxInputPixels (CLI: --max-pixels) if it is real");
+    throw Error("image of " + dims + " pixels (" + std::to_string(pixels / 1000000) +
+                " megapixels) is over the limit of " + std::to_string(limit) +
+                " pixels; raise maxInputPixels (CLI: --max-pixels) if it is real");
   }
   const size_t need = min_image_bytes(bytes, size, size_t(w), size_t(h), comp);
   if (need > size) {
-    throw Error("cannot decode image: its header says " + dims + " pixels, which need at least " + std::to_string(need) +
-                " bytes, but the file has " + std::to_string(size) + " (truncated, or a decode bomb)");
+    throw Error("cannot decode image: its header says " + dims + " pixels, which need at least " +
+                std::to_string(need) + " bytes, but the file has " + std::to_string(size) +
+                " (truncated, or a decode bomb)");
   }
   Image img;
   const bool sixteen = stbi_is_16_bit_from_memory(bytes, int(size));
   int got = 0;
   if (sixteen) {
-    std::unique_ptr<stbi_us, void (*)(void*)> px(stbi_load_16_from_memory(bytes, int(size), &w, &h, &got, 0), stbi_image_free);
+    std::unique_ptr<stbi_us, void (*)(void*)> px(stbi_load_16_from_memory(bytes, int(size), &w, &h, &got, 0),
+                                                 stbi_image_free);
     if (!px) throw Error(std::string("cannot decode image: ") + stbi_failure_reason());
     img.width = size_t(w);
     img.height = size_t(h);
@@ -157,7 +162,8 @@ Image decode_image(const uint8_t* bytes, size_t size, size_t max_pixels) {
     img.data.resize(img.width * img.height * size_t(got));
     for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = px.get()[i] / 65535.f;
   } else {
-    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, int(size), &w, &h, &got, 0), stbi_image_free);
+    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, int(size), &w, &h, &got, 0),
+                                                 stbi_image_free);
     if (!px) throw Error(std::string("cannot decode image: ") + stbi_failure_reason());
     img.width = size_t(w);
     img.height = size_t(h);

@@ -1,7 +1,5 @@
 #include "model.h"
 
-#include "checkpoint.h"
-
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -9,6 +7,7 @@
 #include <set>
 
 #include "architecture.h"
+#include "checkpoint.h"
 
 namespace imdn {
 
@@ -48,22 +47,47 @@ class Reader {
   size_t pos() const { return pos_; }
   void need(size_t k, const char* what) const {
     if (k > n_ - pos_) {
-      throw Error("model file is truncated: " + std::string(what) + " at byte " + std::to_string(pos_) +
-                  " needs " + std::to_string(k) + " bytes, " + std::to_string(n_ - pos_) + " left");
+      throw Error("model file is truncated: " + std::string(what) + " at byte " + std::to_string(pos_) + " needs " +
+                  std::to_string(k) + " bytes, " + std::to_string(n_ - pos_) + " left");
     }
   }
-  uint8_t u8(const char* what) { need(1, what); return p_[pos_++]; }
-  uint16_t u16(const char* what) { need(2, what); uint16_t v = uint16_t(p_[pos_] | p_[pos_ + 1] << 8); pos_ += 2; return v; }
+  uint8_t u8(const char* what) {
+    need(1, what);
+    return p_[pos_++];
+  }
+  uint16_t u16(const char* what) {
+    need(2, what);
+    uint16_t v = uint16_t(p_[pos_] | p_[pos_ + 1] << 8);
+    pos_ += 2;
+    return v;
+  }
   uint32_t u32(const char* what) {
     need(4, what);
-    uint32_t v = uint32_t(p_[pos_]) | uint32_t(p_[pos_ + 1]) << 8 | uint32_t(p_[pos_ + 2]) << 16 | uint32_t(p_[pos_ + 3]) << 24;
+    uint32_t v =
+        uint32_t(p_[pos_]) | uint32_t(p_[pos_ + 1]) << 8 | uint32_t(p_[pos_ + 2]) << 16 | uint32_t(p_[pos_ + 3]) << 24;
     pos_ += 4;
     return v;
   }
-  uint64_t u64(const char* what) { uint64_t lo = u32(what); uint64_t hi = u32(what); return lo | hi << 32; }
-  float f32(const char* what) { uint32_t v = u32(what); float f; std::memcpy(&f, &v, 4); return f; }
-  const uint8_t* bytes(size_t k, const char* what) { need(k, what); const uint8_t* q = p_ + pos_; pos_ += k; return q; }
-  void align4() { while (pos_ % 4 != 0 && pos_ < n_) ++pos_; }
+  uint64_t u64(const char* what) {
+    uint64_t lo = u32(what);
+    uint64_t hi = u32(what);
+    return lo | hi << 32;
+  }
+  float f32(const char* what) {
+    uint32_t v = u32(what);
+    float f;
+    std::memcpy(&f, &v, 4);
+    return f;
+  }
+  const uint8_t* bytes(size_t k, const char* what) {
+    need(k, what);
+    const uint8_t* q = p_ + pos_;
+    pos_ += k;
+    return q;
+  }
+  void align4() {
+    while (pos_ % 4 != 0 && pos_ < n_) ++pos_;
+  }
 
  private:
   const uint8_t* p_;
@@ -97,7 +121,7 @@ uint16_t float_to_half(float f) {  // round to nearest even; finite inputs beyon
   const uint32_t abs = x & 0x7FFFFFFF;
   if (abs >= 0x7F800000) return uint16_t(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));
   if (abs >= 0x477FF000) return uint16_t(sign | 0x7C00);  // rounds past 65504
-  if (abs < 0x38800000) {  // subnormal half (or zero): units of 2^-24
+  if (abs < 0x38800000) {                                 // subnormal half (or zero): units of 2^-24
     float a;
     std::memcpy(&a, &abs, 4);
     return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.f)));
@@ -131,7 +155,8 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
 #endif
   // (A prefix of the magic is a truncated model file; empty data may come as a null pointer.)
   if (size > 0 && std::memcmp(bytes, kMagic, size < 8 ? size : 8) != 0) {
-    throw Error("not a model: neither an .imdn file (wrong magic: expected \"IMDNWASM\") nor a PyTorch checkpoint (.pth)");
+    throw Error(
+        "not a model: neither an .imdn file (wrong magic: expected \"IMDNWASM\") nor a PyTorch checkpoint (.pth)");
   }
   if (size < kHeaderSize + 4) {
     throw Error("not an imdn model file: " + std::to_string(size) + " bytes is shorter than the " +
@@ -270,7 +295,9 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> Model::expected_tenso
 
 std::vector<uint8_t> Model::serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors, bool f16) {
   std::vector<uint8_t> out;
-  auto put32 = [&](uint32_t v) { for (int k = 0; k < 4; ++k) out.push_back(uint8_t(v >> (8 * k))); };
+  auto put32 = [&](uint32_t v) {
+    for (int k = 0; k < 4; ++k) out.push_back(uint8_t(v >> (8 * k)));
+  };
   out.insert(out.end(), kMagic, kMagic + 8);
   put32(kVersion);
   put32(kHeaderSize);

@@ -22,10 +22,10 @@ class Error : public std::runtime_error {
 };
 
 enum class Arch : uint32_t {
-  kIMDN = 1,     // IMDN (Hui et al. 2019): 6 IMDB with CCA, x2/x3/x4
-  kIMDN_AS = 2,  // IMDN_AS: stride-2 stem (4x down), IMDN body, x4 up; output size = input size
-  kIMDN_RTC = 3, // IMDN_RTC: 5 "speed" blocks without CCA, nf 12, x2
-  kIMDN_RTE = 4, // IMDN_RTE: stride-2 stem, 6 "large" blocks, x4 up => x2; input range [0,255]
+  kIMDN = 1,      // IMDN (Hui et al. 2019): 6 IMDB with CCA, x2/x3/x4
+  kIMDN_AS = 2,   // IMDN_AS: stride-2 stem (4x down), IMDN body, x4 up; output size = input size
+  kIMDN_RTC = 3,  // IMDN_RTC: 5 "speed" blocks without CCA, nf 12, x2
+  kIMDN_RTE = 4,  // IMDN_RTE: stride-2 stem, 6 "large" blocks, x4 up => x2; input range [0,255]
 };
 
 const char* arch_name(Arch arch);
@@ -70,7 +70,8 @@ class Model {
   // The tensors an architecture needs, with their shapes (also used by tests to build models).
   static std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(const ModelInfo& info);
   // Writes a model file; f16: values stored as float16 (half the size; read back as float32).
-  static std::vector<uint8_t> serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors, bool f16 = false);
+  static std::vector<uint8_t> serialize(const ModelInfo& info, const std::map<std::string, Tensor>& tensors,
+                                        bool f16 = false);
   // This model as a file again.
   std::vector<uint8_t> serialize(bool f16 = false) const { return serialize(info_, tensors_, f16); }
 

@@ -1,16 +1,14 @@
 #include "network.h"
 
-#include "plan.h"
-
-#include <xnnpack.h>
 #include <pthreadpool.h>
+#include <xnnpack.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <map>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -18,6 +16,7 @@
 #include "architecture.h"
 #include "buffer.h"
 #include "ops.h"
+#include "plan.h"
 #include "winograd.h"
 
 namespace imdn {
@@ -44,11 +43,11 @@ void initialize_xnnpack() {
 // [i0, i0 + cin) of the weight tensor. Reads `in_stride`-strided pixels, writes `out_stride`-strided.
 class Conv {
  public:
-  Conv(const Model& model, const std::string& prefix, const ConvSpec& spec, size_t o0, size_t o1, size_t i0,
-       size_t cin, size_t in_stride, size_t out_stride, bool with_bias, bool winograd)
+  Conv(const Model& model, const std::string& prefix, const ConvSpec& spec, size_t o0, size_t o1, size_t i0, size_t cin,
+       size_t in_stride, size_t out_stride, bool with_bias, bool winograd)
       : name_(prefix + spec.name),
-        kind_("conv" + std::to_string(spec.kernel) + "x" + std::to_string(spec.kernel) + (spec.stride > 1 ? "/2 " : " ") +
-              std::to_string(cin) + "->" + std::to_string(o1 - o0)) {
+        kind_("conv" + std::to_string(spec.kernel) + "x" + std::to_string(spec.kernel) +
+              (spec.stride > 1 ? "/2 " : " ") + std::to_string(cin) + "->" + std::to_string(o1 - o0)) {
     const Tensor& w = model.tensor(name_ + ".weight");
     const size_t k = spec.kernel, cin_all = spec.cin, cout = o1 - o0;
     in_stride_ = in_stride;
@@ -85,7 +84,9 @@ class Conv {
               /*weights_cache=*/nullptr, &op_),
           "creating " + name_);
   }
-  ~Conv() { if (op_) xnn_delete_operator(op_); }
+  ~Conv() {
+    if (op_) xnn_delete_operator(op_);
+  }
   Conv(const Conv&) = delete;
   Conv& operator=(const Conv&) = delete;
 
@@ -146,7 +147,7 @@ struct Block {
   std::vector<Step> steps;
   std::vector<float> cca0_w, cca0_b, cca1_w, cca1_b;  // (hidden, cat), (cat, hidden)
   std::unique_ptr<Conv> fuse;
-  std::unique_ptr<Conv> fusion;                       // IMDN: this block's slice of the 1x1 fusion
+  std::unique_ptr<Conv> fusion;  // IMDN: this block's slice of the 1x1 fusion
 };
 
 }  // namespace
@@ -160,7 +161,13 @@ struct Network::Impl {
   std::unique_ptr<Conv> lr, up;
   size_t rem_max = 0;
   // Scratch of the stages, grown to the largest crop seen.
-  Buffer in, stem_mid, rem[2], tmp, upbuf, workspace;
+  // NHWC float32, for a crop of ih x iw input pixels and h x w body pixels (P = h * w):
+  Buffer in;         // ih x iw x 3: the input scaled to the network's range
+  Buffer stem_mid;   // the first conv's output of a two-conv stem (IMDN_AS, IMDN_RTE)
+  Buffer rem[2];     // P x rem_max: a distillation step's remaining channels, ping-pong
+  Buffer tmp;        // P x nf: a 1x1 conv's output before it is added (fuse, fusion, lr)
+  Buffer upbuf;      // P x 3 r^2: the up conv's output before the pixel shuffle
+  Buffer workspace;  // XNNPACK's and Winograd's own scratch, as the largest operator asks
   uint64_t memory_limit = sizeof(size_t) < 8 ? uint64_t(3) << 30 : uint64_t(8) << 30;
   bool profiling = false;
   std::map<std::string, double> profile_ms;
@@ -209,7 +216,8 @@ struct Network::Impl {
             st.split = true;
           } else {
             st.distilled = std::make_unique<Conv>(model, p, s, 0, d, 0, s.cin, in_stride, catc, true, winograd);
-            st.remaining = std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
+            st.remaining =
+                std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
           }
           rem_max = std::max(rem_max, st.rem_channels);
           in_stride = st.rem_channels;
@@ -230,7 +238,8 @@ struct Network::Impl {
         fs.cin = nf * arch.blocks;
         fs.cout = nf;
         fs.kernel = 1;
-        blk.fusion = std::make_unique<Conv>(model, "", fs, 0, nf, size_t(b) * nf, nf, nf, nf, /*with_bias=*/b == 0, winograd);
+        blk.fusion =
+            std::make_unique<Conv>(model, "", fs, 0, nf, size_t(b) * nf, nf, nf, nf, /*with_bias=*/b == 0, winograd);
       }
       blocks.push_back(std::move(blk));
     }
@@ -283,7 +292,8 @@ struct Network::Impl {
       }
       shape(*stem[i], sh, sw);
       conv(*stem[i], s_in, s_out);
-      if (spec.act == Act::kLeakyReLU) timed("leaky_relu", [&] { ops::leaky_relu(s_out, oh * ow, spec.cout, spec.cout, pool); });
+      if (spec.act == Act::kLeakyReLU)
+        timed("leaky_relu", [&] { ops::leaky_relu(s_out, oh * ow, spec.cout, spec.cout, pool); });
       sh = oh;
       sw = ow;
       s_in = s_out;
@@ -364,9 +374,7 @@ struct Network::Impl {
     timed("pixel_shuffle", [&] { ops::pixel_shuffle(upbuf.data(), h, w, arch.upsample, out, oh, ow, scale, pool); });
   }
 
-  std::pair<size_t, size_t> output_size(size_t ih, size_t iw) const {
-    return {ih * info.scale, iw * info.scale};
-  }
+  std::pair<size_t, size_t> output_size(size_t ih, size_t iw) const { return {ih * info.scale, iw * info.scale}; }
 };
 
 namespace {
@@ -402,8 +410,9 @@ void Network::run(const float* input, size_t h, size_t w, float* output, size_t 
                   const std::function<void(size_t, size_t)>& progress) {
   const ModelInfo& i = info();
   if (h % i.size_multiple || w % i.size_multiple) {
-    throw Error(std::string(arch_name(i.arch)) + " needs sides that are multiples of " + std::to_string(i.size_multiple) +
-                ", got " + std::to_string(w) + "x" + std::to_string(h) + " (imdn::Upscaler takes any size)");
+    throw Error(std::string(arch_name(i.arch)) + " needs sides that are multiples of " +
+                std::to_string(i.size_multiple) + ", got " + std::to_string(w) + "x" + std::to_string(h) +
+                " (imdn::Upscaler takes any size)");
   }
   Image img;
   img.width = w;
@@ -416,7 +425,8 @@ void Network::run(const float* input, size_t h, size_t w, float* output, size_t 
   const size_t S = stem_stride();
   o.tile = tile ? tile : std::max<size_t>(8, std::max((h + S - 1) / S, (w + S - 1) / S));
   Job job(*this, img, o);
-  job.run(progress ? [&](size_t d, size_t n, const Rect&) { progress(d, n); } : std::function<void(size_t, size_t, const Rect&)>());
+  job.run(progress ? [&](size_t d, size_t n, const Rect&) { progress(d, n); }
+                   : std::function<void(size_t, size_t, const Rect&)>());
   const Image out = job.take_image();
   std::copy(out.data.begin(), out.data.end(), output);
 }

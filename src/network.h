@@ -20,8 +20,8 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "architecture.h"
 #include "model.h"
@@ -74,8 +74,8 @@ class Network {
 
   const Architecture& architecture() const;
   size_t blocks() const;
-  size_t features() const;       // nf
-  size_t cat_channels() const;   // channels of a block's concatenation
+  size_t features() const;      // nf
+  size_t cat_channels() const;  // channels of a block's concatenation
   bool has_attention() const;
   bool has_fusion() const;
   size_t stem_stride() const;

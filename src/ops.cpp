@@ -97,7 +97,8 @@ template <typename F>
 ChannelSums sums_by_chunk(size_t chunks, size_t channels, size_t count, pthreadpool_t pool, const F& add_chunk) {
   std::vector<double> part(chunks * channels * 2, 0.0);
   parallel_for(pool, chunks, 1, [&](size_t b, size_t e) {
-    for (size_t k = b; k < e; ++k) add_chunk(k, part.data() + k * channels * 2, part.data() + k * channels * 2 + channels);
+    for (size_t k = b; k < e; ++k)
+      add_chunk(k, part.data() + k * channels * 2, part.data() + k * channels * 2 + channels);
   });
   ChannelSums out;
   out.sum.assign(channels, 0.0);
@@ -125,7 +126,8 @@ ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t r
                               pthreadpool_t pool) {
   constexpr size_t kRows = 8;
   return sums_by_chunk((rows + kRows - 1) / kRows, channels, rows * cols, pool, [&](size_t k, double* s, double* q) {
-    for (size_t y = k * kRows; y < std::min(rows, (k + 1) * kRows); ++y) accumulate(x + y * row_pixels * channels, cols, channels, s, q);
+    for (size_t y = k * kRows; y < std::min(rows, (k + 1) * kRows); ++y)
+      accumulate(x + y * row_pixels * channels, cols, channels, s, q);
   });
 }
 
@@ -151,8 +153,8 @@ void channel_stats(const float* x, size_t pixels, size_t channels, pthreadpool_t
 }
 
 std::vector<float> cca_weights(const std::vector<double>& mean, const std::vector<double>& stdev,
-                               const std::vector<float>& w0, const std::vector<float>& b0,
-                               const std::vector<float>& w1, const std::vector<float>& b1) {
+                               const std::vector<float>& w0, const std::vector<float>& b0, const std::vector<float>& w1,
+                               const std::vector<float>& b1) {
   const size_t channels = mean.size(), hidden = b0.size();
   std::vector<double> hid(hidden);
   for (size_t j = 0; j < hidden; ++j) {

@@ -47,8 +47,8 @@ void stats_from_sums(const ChannelSums& s, std::vector<double>* mean, std::vecto
 
 // CCA's channel weights: sigmoid(W1 relu(W0 (stdev + mean) + b0) + b1).
 std::vector<float> cca_weights(const std::vector<double>& mean, const std::vector<double>& stdev,
-                               const std::vector<float>& w0, const std::vector<float>& b0,
-                               const std::vector<float>& w1, const std::vector<float>& b1);
+                               const std::vector<float>& w0, const std::vector<float>& b0, const std::vector<float>& w1,
+                               const std::vector<float>& b1);
 
 // PyTorch PixelShuffle(r) from an NHWC map of 3*r*r channels (channel c*r*r + dy*r + dx) to an NHWC
 // RGB image, keeping the top-left oh x ow (<= h*r x w*r) and multiplying by `scale`.

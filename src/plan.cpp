@@ -11,9 +11,9 @@ namespace imdn {
 
 namespace {
 
-constexpr size_t kStemHalo = 2;        // body pixels: covers every stem (one 3x3 at body
-                                       // resolution, or a stride-2 one first), kept even
-constexpr size_t kTailHalo = 2;        // lr (3x3 or 1x1) and up (3x3)
+constexpr size_t kStemHalo = 2;             // body pixels: covers every stem (one 3x3 at body
+                                            // resolution, or a stride-2 one first), kept even
+constexpr size_t kTailHalo = 2;             // lr (3x3 or 1x1) and up (3x3)
 constexpr size_t kChunk = size_t(1) << 14;  // pixels per pointwise unit (4 MiB of a 64-channel map)
 constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
 
@@ -39,7 +39,9 @@ Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t ste
 }
 
 // Rows per task of the copies below (split across the network's threads).
-size_t copy_grain(size_t row_floats) { return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats)); }
+size_t copy_grain(size_t row_floats) {
+  return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats));
+}
 
 // Rect r of a map (map_w pixels a row, C channels) -> contiguous floats.
 void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst, pthreadpool_t pool) {
@@ -61,7 +63,8 @@ void put(const float* src, const Rect& r, size_t C, float* map, size_t map_w, pt
 std::vector<float> core_of(const float* data, size_t w, const UnitData::Header& h, size_t C, size_t scale = 1) {
   const size_t rows = h.ch * scale, cols = h.cw * scale;
   std::vector<float> out(rows * cols * C);
-  for (size_t y = 0; y < rows; ++y) std::copy_n(data + ((h.cy * scale + y) * w + h.cx * scale) * C, cols * C, out.data() + y * cols * C);
+  for (size_t y = 0; y < rows; ++y)
+    std::copy_n(data + ((h.cy * scale + y) * w + h.cx * scale) * C, cols * C, out.data() + y * cols * C);
   return out;
 }
 
@@ -86,7 +89,8 @@ std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h,
     oh = target_h;
   }
   if (w > (1u << 20) || h > (1u << 20) || ow > (1u << 20) || oh > (1u << 20) || ow * oh > kMaxImagePixels) {
-    throw Error("output of " + dims(ow, oh) + " pixels is too large (limit " + std::to_string(kMaxImagePixels >> 20) + " Mpx)");
+    throw Error("output of " + dims(ow, oh) + " pixels is too large (limit " + std::to_string(kMaxImagePixels >> 20) +
+                " Mpx)");
   }
   return {ow, oh};
 }
@@ -176,7 +180,8 @@ UnitData run_unit(Network& net, UnitData in) {
       need(in.a[0].size() == P * nf && in.a[1].size() == size_t(h.ih) * h.iw * 3, "tail data does not match the crop");
       std::vector<float> wide(fw * fh * nf), fea(P * nf);
       net.stage_stem(in.a[1].data(), h.ih, h.iw, wide.data());
-      for (size_t y = 0; y < h.h; ++y) std::copy_n(wide.data() + ((h.ay + y) * fw + h.ax) * nf, h.w * nf, fea.data() + y * h.w * nf);
+      for (size_t y = 0; y < h.h; ++y)
+        std::copy_n(wide.data() + ((h.ay + y) * fw + h.ax) * nf, h.w * nf, fea.data() + y * h.w * nf);
       std::vector<float> rgb(P * r * r * 3);
       net.stage_tail(in.a[0].data(), fea.data(), h.h, h.w, rgb.data(), h.h * r, h.w * r);
       out.a[0].resize(size_t(h.oh) * h.ow * 3);
@@ -196,10 +201,13 @@ std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles) 
   while (cols * rows < min_tiles) {
     const double tw = double(W) / double(cols), th = double(H) / double(rows);
     if (std::max(tw, th) / 2 < 16) break;
-    if (tw >= th) ++cols;
-    else ++rows;
+    if (tw >= th)
+      ++cols;
+    else
+      ++rows;
   }
-  const size_t sy = std::max<size_t>(2, even_up((H + rows - 1) / rows)), sx = std::max<size_t>(2, even_up((W + cols - 1) / cols));
+  const size_t sy = std::max<size_t>(2, even_up((H + rows - 1) / rows)),
+               sx = std::max<size_t>(2, even_up((W + cols - 1) / cols));
   std::vector<Rect> out;
   for (size_t y = 0; y < H; y += sy)
     for (size_t x = 0; x < W; x += sx) out.push_back({y, x, std::min(sy, H - y), std::min(sx, W - x)});
@@ -217,8 +225,8 @@ struct Job::Pass {
   Rect keep;              // of this pass's output, the part that goes into the result...
   size_t oy = 0, ox = 0;  // ...at (oy, ox)
   size_t group = 0;
-  Buffer x, cat, acc;     // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
-  std::vector<float> z;   // the current block's attention weights
+  Buffer x, cat, acc;    // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
+  std::vector<float> z;  // the current block's attention weights
 };
 
 Job::~Job() = default;
@@ -226,9 +234,10 @@ Job::~Job() = default;
 Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), options_(o) {
   const ModelInfo& info = net.info();
   if (input.width == 0 || input.height == 0) throw Error("image is empty (" + dims(input.width, input.height) + ")");
-  if (input.channels < 1 || input.channels > 4 || input.data.size() != input.width * input.height * size_t(input.channels)) {
-    throw Error("malformed image: " + std::to_string(input.channels) + " channels, " + std::to_string(input.data.size()) +
-                " values for " + dims(input.width, input.height));
+  if (input.channels < 1 || input.channels > 4 ||
+      input.data.size() != input.width * input.height * size_t(input.channels)) {
+    throw Error("malformed image: " + std::to_string(input.channels) + " channels, " +
+                std::to_string(input.data.size()) + " values for " + dims(input.width, input.height));
   }
   if (o.tile != 0 && o.tile < 8) throw Error("tile size must be at least 8, got " + std::to_string(o.tile));
   const auto [ow, oh] = output_size(info, input.width, input.height, o.target_width, o.target_height);
@@ -272,7 +281,8 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
     }
     auto crop = [&](size_t y0, size_t x0, size_t chh, size_t cww) {
       std::vector<float> out(chh * cww * 3);
-      for (size_t y = 0; y < chh; ++y) std::copy_n(rgb.data() + ((y0 + y) * w + x0) * 3, cww * 3, out.data() + y * cww * 3);
+      for (size_t y = 0; y < chh; ++y)
+        std::copy_n(rgb.data() + ((y0 + y) * w + x0) * 3, cww * 3, out.data() + y * cww * 3);
       return out;
     };
     auto add = [&](std::vector<float> data, size_t ph, size_t pw, Rect keep, size_t oy, size_t ox, size_t g) {
@@ -305,7 +315,8 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
       std::vector<float> padded(ph * pw * 3);
       for (size_t y = 0; y < ph; ++y)
         for (size_t x = 0; x < pw; ++x)
-          std::copy_n(rgb.data() + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3, padded.data() + (y * pw + x) * 3);
+          std::copy_n(rgb.data() + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3,
+                      padded.data() + (y * pw + x) * 3);
       add(std::move(padded), ph, pw, Rect{0, 0, h, w}, 0, 0, group);
       return;
     }
@@ -317,7 +328,8 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
       const size_t t = std::max<size_t>(1, (o.tile ? o.tile : kDefaultTile) * net.stem_stride() / align);
       size_t k = 0;
       for (Rect c : plan_tiles((h + align - 1) / align, (w + align - 1) / align, t, 1)) {
-        c = Rect{c.y * align, c.x * align, std::min(h, (c.y + c.h) * align) - c.y * align, std::min(w, (c.x + c.w) * align) - c.x * align};
+        c = Rect{c.y * align, c.x * align, std::min(h, (c.y + c.h) * align) - c.y * align,
+                 std::min(w, (c.x + c.w) * align) - c.x * align};
         const size_t cy = c.y >= pad ? c.y - pad : 0, cx = c.x >= pad ? c.x - pad : 0;
         const size_t chh = std::min(h, c.y + c.h + pad) - cy, cww = std::min(w, c.x + c.w + pad) - cx;
         add(crop(cy, cx, chh, cww), chh, cww, Rect{(c.y - cy) * scale, (c.x - cx) * scale, c.h * scale, c.w * scale},
@@ -331,8 +343,8 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
   if (alpha && !opaque) plane(Pass::kAlpha, groups_);
   build_phases();
   if (memory_ > net.memory_limit()) {
-    throw Error("a " + dims(w, h) + " input needs " + std::to_string(memory_ >> 20) + " MiB for its feature maps, over the " +
-                std::to_string(net.memory_limit() >> 20) + " MiB limit");
+    throw Error("a " + dims(w, h) + " input needs " + std::to_string(memory_ >> 20) +
+                " MiB for its feature maps, over the " + std::to_string(net.memory_limit() >> 20) + " MiB limit");
   }
   if (o.rgba8) {
     out8_.assign(out_w_ * out_h_ * 4, 0);
@@ -347,7 +359,8 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
 void Job::plan_pass(std::unique_ptr<Pass> p, size_t group) {
   const ModelInfo& info = net_.info();
   if (p->h % info.size_multiple || p->w % info.size_multiple) {
-    throw Error(std::string(arch_name(info.arch)) + " needs sides that are multiples of " + std::to_string(info.size_multiple));
+    throw Error(std::string(arch_name(info.arch)) + " needs sides that are multiples of " +
+                std::to_string(info.size_multiple));
   }
   const size_t S = net_.stem_stride();
   p->bh = (p->h + S - 1) / S;
@@ -363,7 +376,8 @@ void Job::plan_pass(std::unique_ptr<Pass> p, size_t group) {
 }
 
 void Job::build_phases() {
-  const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(), halo_a = even_up(net_.architecture().block.steps.size());
+  const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(),
+               halo_a = even_up(net_.architecture().block.steps.size());
   const size_t r = net_.upsample(), S = net_.stem_stride();
   std::vector<uint64_t> group_maps(groups_, 0);
   uint64_t scratch = 0;
@@ -383,14 +397,18 @@ void Job::build_phases() {
       units_.push_back(u);
     };
     phase([&](size_t i, Pass& p) {
-      for (const Rect& t : p.tiles) unit(UnitKind::kStem, i, 0, t, grow(t, kStemHalo, p.bh, p.bw, p.step_h, p.step_w), {});
+      for (const Rect& t : p.tiles)
+        unit(UnitKind::kStem, i, 0, t, grow(t, kStemHalo, p.bh, p.bw, p.step_h, p.step_w), {});
     });
     for (size_t b = 0; b < nb; ++b) {
       phase([&](size_t i, Pass& p) {
-        for (const Rect& t : p.tiles) unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
+        for (const Rect& t : p.tiles)
+          unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
       });
       phase([&](size_t i, Pass& p) {
-        const size_t P = p.bh * p.bw, chunks = std::min(P, std::max((P + kChunk - 1) / kChunk, options_.min_tiles > 1 ? 2 * options_.min_tiles : 1));
+        const size_t P = p.bh * p.bw,
+                     chunks = std::min(
+                         P, std::max((P + kChunk - 1) / kChunk, options_.min_tiles > 1 ? 2 * options_.min_tiles : 1));
         for (size_t k = 0; k < chunks; ++k) {
           unit(UnitKind::kBlockB, i, b, {}, {}, {});
           units_.back().p0 = k * P / chunks;
@@ -409,7 +427,8 @@ void Job::build_phases() {
       const Pass& p = *passes_[i];
       const uint64_t P = uint64_t(p.bh) * p.bw;
       group_maps[g] += P * (nf + cc + (net_.has_fusion() ? nf : 0)) * sizeof(float) + p.rgb.size() * sizeof(float);
-      const uint64_t ch = std::min<uint64_t>(p.bh, p.step_h + 2 * halo_a), cw = std::min<uint64_t>(p.bw, p.step_w + 2 * halo_a);
+      const uint64_t ch = std::min<uint64_t>(p.bh, p.step_h + 2 * halo_a),
+                     cw = std::min<uint64_t>(p.bw, p.step_w + 2 * halo_a);
       scratch = std::max(scratch, (ch * cw * (6 * nf + 3 * r * r) + ch * cw * S * S * 3) * sizeof(float));
     }
   }
@@ -475,12 +494,8 @@ UnitData Job::gather(size_t i) {
     h.iw = uint32_t(in.w);
   };
   switch (u.kind) {
-    case UnitKind::kStem:
-      input_under(u.crop, &d.a[0]);
-      break;
-    case UnitKind::kBlockA:
-      take(p.x.data(), p.bw, u.crop, nf, &d.a[0], pool);
-      break;
+    case UnitKind::kStem: input_under(u.crop, &d.a[0]); break;
+    case UnitKind::kBlockA: take(p.x.data(), p.bw, u.crop, nf, &d.a[0], pool); break;
     case UnitKind::kBlockB: {
       const size_t n = u.p1 - u.p0;
       h.pixels = uint32_t(n);
@@ -547,16 +562,20 @@ Rect Job::scatter(size_t i, const UnitData& d) {
             const size_t o = (row + k) * C;
             if (p.role == Pass::kColour) {
               for (size_t c = 0; c < 3; ++c) {
-                if (eight) out8_[o + c] = to_u8(src[c]);
-                else outf_[o + c] = src[c];
+                if (eight)
+                  out8_[o + c] = to_u8(src[c]);
+                else
+                  outf_[o + c] = src[c];
               }
               continue;
             }
             const float m = (src[0] + src[1] + src[2]) / 3.f;
             if (p.role == Pass::kAlpha) {
               const float a8 = std::min(1.f, std::max(0.f, m));
-              if (eight) out8_[o + 3] = to_u8(a8);
-              else outf_[o + C - 1] = a8;
+              if (eight)
+                out8_[o + 3] = to_u8(a8);
+              else
+                outf_[o + C - 1] = a8;
             } else if (eight) {
               out8_[o] = out8_[o + 1] = out8_[o + 2] = to_u8(m);
             } else {
@@ -606,8 +625,8 @@ void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) 
         // Pointwise: in place on the maps (the same arithmetic as a gathered unit, no copies).
         Pass& p = *passes_[u.pass];
         const size_t n = u.p1 - u.p0;
-        net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), p.cat.data() + u.p0 * cc, p.x.data() + u.p0 * nf,
-                           net_.has_fusion() ? p.acc.data() + u.p0 * nf : nullptr, n);
+        net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), p.cat.data() + u.p0 * cc,
+                           p.x.data() + u.p0 * nf, net_.has_fusion() ? p.acc.data() + u.p0 * nf : nullptr, n);
         if (--left_[u.phase] == 0) end_phase(u.phase);
       } else {
         rect = scatter(i, run_unit(net_, gather(i)));

@@ -133,8 +133,8 @@ class Job {
   size_t width() const { return out_w_; }
   size_t height() const { return out_h_; }
   int channels() const { return out_c_; }
-  const std::vector<uint8_t>& rgba8() const { return out8_; }   // options.rgba8
-  const std::vector<float>& floats() const { return outf_; }     // otherwise
+  const std::vector<uint8_t>& rgba8() const { return out8_; }  // options.rgba8
+  const std::vector<float>& floats() const { return outf_; }   // otherwise
   Image take_image();
 
   // Bytes of maps the largest group holds at once and of one unit's scratch (output excluded).
@@ -167,7 +167,8 @@ class Job {
 
 // Output width and height of a w x h input (a target size: IMDN_AS only); throws imdn::Error for
 // sizes that cannot be made.
-std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h, size_t target_w = 0, size_t target_h = 0);
+std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h, size_t target_w = 0,
+                                      size_t target_h = 0);
 
 // Tiles of at most `tile` a side over an h x w body, as equal as the grid allows, on even
 // coordinates; split further (down to 16) until there are at least min_tiles.

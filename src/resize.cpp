@@ -15,9 +15,9 @@ double cubic(double x) {
 
 // For each output index along one axis: the input indices and normalized weights that make it.
 struct Taps {
-  size_t count = 0;             // taps per output
-  std::vector<size_t> index;    // out_len * count
-  std::vector<double> weight;   // out_len * count
+  size_t count = 0;            // taps per output
+  std::vector<size_t> index;   // out_len * count
+  std::vector<double> weight;  // out_len * count
 };
 
 Taps contributions(size_t in_len, size_t out_len) {

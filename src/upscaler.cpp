@@ -1,6 +1,5 @@
 #include "upscaler.h"
 
-
 namespace imdn {
 
 namespace {

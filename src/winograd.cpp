@@ -32,7 +32,9 @@ inline void store_partial(float* p, v4 v, size_t n) {
   for (size_t i = 0; i < n; ++i) p[i] = t[i];
 }
 
-size_t threads_of(pthreadpool_t pool) { return pool == nullptr ? 1 : std::max<size_t>(1, pthreadpool_get_threads_count(pool)); }
+size_t threads_of(pthreadpool_t pool) {
+  return pool == nullptr ? 1 : std::max<size_t>(1, pthreadpool_get_threads_count(pool));
+}
 
 // Runs f(thread, i) for i in [0, n), split across the pool; thread < threads_of(pool).
 template <typename F>
@@ -73,7 +75,9 @@ WinogradConv3x3::WinogradConv3x3(const float* weights, const float* bias, size_t
   }
 }
 
-size_t WinogradConv3x3::scratch_bytes(pthreadpool_t pool) const { return threads_of(pool) * per_thread() * sizeof(float); }
+size_t WinogradConv3x3::scratch_bytes(pthreadpool_t pool) const {
+  return threads_of(pool) * per_thread() * sizeof(float);
+}
 
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
@@ -185,19 +189,25 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
               const size_t pix = (oy + r) * w + ox + c;
               if (co + lanes <= split) {
                 float* p = out + pix * out_stride + co;
-                if (lanes == 4) store(p, v);
-                else store_partial(p, v, lanes);
+                if (lanes == 4)
+                  store(p, v);
+                else
+                  store_partial(p, v, lanes);
               } else if (co >= split) {
                 float* p = out2 + pix * out2_stride + (co - split);
-                if (lanes == 4) store(p, v);
-                else store_partial(p, v, lanes);
+                if (lanes == 4)
+                  store(p, v);
+                else
+                  store_partial(p, v, lanes);
               } else {  // the group straddles the split
                 float lane[4];
                 store(lane, v);
                 for (size_t l = 0; l < lanes; ++l) {
                   const size_t ch = co + l;
-                  if (ch < split) out[pix * out_stride + ch] = lane[l];
-                  else out2[pix * out2_stride + ch - split] = lane[l];
+                  if (ch < split)
+                    out[pix * out_stride + ch] = lane[l];
+                  else
+                    out2[pix * out2_stride + ch - split] = lane[l];
                 }
               }
             }

@@ -34,9 +34,8 @@ class WinogradConv3x3 {
   // scratch: scratch_bytes(pool), 64-byte aligned. With out2, output channels from `split` on go
   // there instead (every out2_stride floats): one input transform serves both halves of a
   // distillation step.
-  void run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-           pthreadpool_t pool, float* scratch, float* out2 = nullptr, size_t out2_stride = 0,
-           size_t split = size_t(-1)) const;
+  void run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
+           float* scratch, float* out2 = nullptr, size_t out2_stride = 0, size_t split = size_t(-1)) const;
 
   static constexpr size_t kTilesPerBlock = 32;
 

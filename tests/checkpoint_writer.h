@@ -15,9 +15,19 @@ namespace checkpoint_writer {
 
 struct Pickle {
   std::vector<uint8_t> b;
-  Pickle& op(uint8_t c) { b.push_back(c); return *this; }
-  Pickle& u(uint64_t v, int k) { for (int j = 0; j < k; ++j) b.push_back(uint8_t(v >> (8 * j))); return *this; }
-  Pickle& str(const std::string& s) { op('X').u(s.size(), 4); b.insert(b.end(), s.begin(), s.end()); return *this; }
+  Pickle& op(uint8_t c) {
+    b.push_back(c);
+    return *this;
+  }
+  Pickle& u(uint64_t v, int k) {
+    for (int j = 0; j < k; ++j) b.push_back(uint8_t(v >> (8 * j)));
+    return *this;
+  }
+  Pickle& str(const std::string& s) {
+    op('X').u(s.size(), 4);
+    b.insert(b.end(), s.begin(), s.end());
+    return *this;
+  }
   Pickle& integer(int64_t v) {
     if (v >= 0 && v < (int64_t(1) << 31)) return op('J').u(uint64_t(v), 4);
     return op(0x8a).u(8, 1).u(uint64_t(v), 8);
@@ -43,9 +53,9 @@ struct Entry {
 struct Options {
   bool zip = false;
   bool half = false;
-  std::string prefix;       // e.g. "module."
-  bool wrapped = false;     // {'state_dict': ...}
-  std::string extra_global; // a GLOBAL to slip in as a value
+  std::string prefix;        // e.g. "module."
+  bool wrapped = false;      // {'state_dict': ...}
+  std::string extra_global;  // a GLOBAL to slip in as a value
 };
 
 // The state-dict pickle (torch._utils._rebuild_tensor_v2 of persistent storages).
@@ -58,7 +68,14 @@ inline std::vector<uint8_t> state_pickle(const std::vector<Entry>& entries, cons
     int64_t numel = 1;
     for (uint32_t d : e.shape) numel *= d;
     p.str(o.prefix + e.name).global("torch._utils", "_rebuild_tensor_v2").op('(');
-    p.op('(').str("storage").global("torch", e.dtype + "Storage").str(e.key).str("cpu").integer(e.numel >= 0 ? e.numel : numel).op('t').op('Q');
+    p.op('(')
+        .str("storage")
+        .global("torch", e.dtype + "Storage")
+        .str(e.key)
+        .str("cpu")
+        .integer(e.numel >= 0 ? e.numel : numel)
+        .op('t')
+        .op('Q');
     p.integer(0).op('(');
     for (uint32_t d : e.shape) p.integer(d);
     p.op('t').op('(');
@@ -73,7 +90,12 @@ inline std::vector<uint8_t> state_pickle(const std::vector<Entry>& entries, cons
   }
   if (!o.extra_global.empty()) {
     const size_t dot = o.extra_global.rfind('.');
-    p.str("hook").global(o.extra_global.substr(0, dot), o.extra_global.substr(dot + 1)).op('(').str("echo pwned").op('t').op('R');
+    p.str("hook")
+        .global(o.extra_global.substr(0, dot), o.extra_global.substr(dot + 1))
+        .op('(')
+        .str("echo pwned")
+        .op('t')
+        .op('R');
   }
   p.op('u');
   if (o.wrapped) p.op('s');
@@ -97,23 +119,52 @@ inline void put_values(std::vector<uint8_t>* out, const std::vector<float>& v, b
 
 inline std::vector<uint8_t> zip(const std::vector<std::pair<std::string, std::vector<uint8_t>>>& files) {
   std::vector<uint8_t> out, cd;
-  auto u = [](std::vector<uint8_t>& b, uint64_t v, int k) { for (int j = 0; j < k; ++j) b.push_back(uint8_t(v >> (8 * j))); };
+  auto u = [](std::vector<uint8_t>& b, uint64_t v, int k) {
+    for (int j = 0; j < k; ++j) b.push_back(uint8_t(v >> (8 * j)));
+  };
   for (const auto& [name, data] : files) {
     const uint32_t crc = imdn::crc32(data.data(), data.size());
     const size_t at = out.size();
-    u(out, 0x04034b50, 4); u(out, 20, 2); u(out, 0, 2); u(out, 0, 2); u(out, 0, 4); u(out, crc, 4);
-    u(out, data.size(), 4); u(out, data.size(), 4); u(out, name.size(), 2); u(out, 0, 2);
+    u(out, 0x04034b50, 4);
+    u(out, 20, 2);
+    u(out, 0, 2);
+    u(out, 0, 2);
+    u(out, 0, 4);
+    u(out, crc, 4);
+    u(out, data.size(), 4);
+    u(out, data.size(), 4);
+    u(out, name.size(), 2);
+    u(out, 0, 2);
     out.insert(out.end(), name.begin(), name.end());
     out.insert(out.end(), data.begin(), data.end());
-    u(cd, 0x02014b50, 4); u(cd, 20, 2); u(cd, 20, 2); u(cd, 0, 2); u(cd, 0, 2); u(cd, 0, 4); u(cd, crc, 4);
-    u(cd, data.size(), 4); u(cd, data.size(), 4); u(cd, name.size(), 2); u(cd, 0, 2); u(cd, 0, 2);
-    u(cd, 0, 2); u(cd, 0, 2); u(cd, 0, 4); u(cd, at, 4);
+    u(cd, 0x02014b50, 4);
+    u(cd, 20, 2);
+    u(cd, 20, 2);
+    u(cd, 0, 2);
+    u(cd, 0, 2);
+    u(cd, 0, 4);
+    u(cd, crc, 4);
+    u(cd, data.size(), 4);
+    u(cd, data.size(), 4);
+    u(cd, name.size(), 2);
+    u(cd, 0, 2);
+    u(cd, 0, 2);
+    u(cd, 0, 2);
+    u(cd, 0, 2);
+    u(cd, 0, 4);
+    u(cd, at, 4);
     cd.insert(cd.end(), name.begin(), name.end());
   }
   const size_t cd_at = out.size();
   out.insert(out.end(), cd.begin(), cd.end());
-  u(out, 0x06054b50, 4); u(out, 0, 2); u(out, 0, 2); u(out, files.size(), 2); u(out, files.size(), 2);
-  u(out, cd.size(), 4); u(out, cd_at, 4); u(out, 0, 2);
+  u(out, 0x06054b50, 4);
+  u(out, 0, 2);
+  u(out, 0, 2);
+  u(out, files.size(), 2);
+  u(out, files.size(), 2);
+  u(out, cd.size(), 4);
+  u(out, cd_at, 4);
+  u(out, 0, 2);
   return out;
 }
 
@@ -123,7 +174,8 @@ inline std::vector<uint8_t> checkpoint(const imdn::Model& model, const Options& 
   std::vector<Entry> entries;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> storages;
   for (const auto& [name, shape] : imdn::Model::expected_tensors(info)) {
-    Entry e{imdn::pytorch_name(info.arch, info.blocks, name), shape, std::to_string(94000 + entries.size()), o.half ? "Half" : "Float"};
+    Entry e{imdn::pytorch_name(info.arch, info.blocks, name), shape, std::to_string(94000 + entries.size()),
+            o.half ? "Half" : "Float"};
     std::vector<uint8_t> data;
     put_values(&data, model.tensor(name).data, o.half);
     storages.push_back({e.key, data});
@@ -142,7 +194,16 @@ inline std::vector<uint8_t> checkpoint(const imdn::Model& model, const Options& 
   head.b.insert(head.b.end(), magic, magic + 10);
   head.op('.');
   head.op(0x80).op(2).op('M').u(1001, 2).op('.');
-  head.op(0x80).op(2).op('}').op('(').str("protocol_version").integer(1001).str("little_endian").op(0x88).op('u').op('.');
+  head.op(0x80)
+      .op(2)
+      .op('}')
+      .op('(')
+      .str("protocol_version")
+      .integer(1001)
+      .str("little_endian")
+      .op(0x88)
+      .op('u')
+      .op('.');
   std::vector<uint8_t> out = head.b;
   out.insert(out.end(), state.begin(), state.end());
   Pickle keys;

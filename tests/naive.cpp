@@ -131,7 +131,7 @@ Map forward(const imdn::Model& m, const Map& input) {
     case imdn::Arch::kIMDN:
     case imdn::Arch::kIMDN_AS: {
       Map fea = info.arch == imdn::Arch::kIMDN ? conv(in, m, "stem.0")
-                                                : conv(lrelu(conv(in, m, "stem.0", 2)), m, "stem.1", 2);
+                                               : conv(lrelu(conv(in, m, "stem.0", 2)), m, "stem.1", 2);
       std::vector<Map> outs;
       Map x = fea;
       for (int b = 0; b < int(info.blocks); ++b) outs.push_back(x = imd_module(m, blk(b), x, true));

@@ -16,13 +16,34 @@ int main(int argc, char** argv) {
   const std::string name = argv[1];
   imdn::ModelInfo i;
   if (name == "x2" || name == "x3" || name == "x4") {
-    i.arch = imdn::Arch::kIMDN; i.nf = 64; i.blocks = 6; i.scale = i.upsample = uint32_t(name[1] - '0'); i.receptive_radius = 27;
+    i.arch = imdn::Arch::kIMDN;
+    i.nf = 64;
+    i.blocks = 6;
+    i.scale = i.upsample = uint32_t(name[1] - '0');
+    i.receptive_radius = 27;
   } else if (name == "as") {
-    i.arch = imdn::Arch::kIMDN_AS; i.nf = 64; i.blocks = 6; i.scale = 1; i.upsample = 4; i.size_multiple = 4; i.receptive_radius = 110;
+    i.arch = imdn::Arch::kIMDN_AS;
+    i.nf = 64;
+    i.blocks = 6;
+    i.scale = 1;
+    i.upsample = 4;
+    i.size_multiple = 4;
+    i.receptive_radius = 110;
   } else if (name == "rtc") {
-    i.arch = imdn::Arch::kIMDN_RTC; i.nf = 12; i.blocks = 5; i.scale = 2; i.upsample = 2; i.receptive_radius = 22;
+    i.arch = imdn::Arch::kIMDN_RTC;
+    i.nf = 12;
+    i.blocks = 5;
+    i.scale = 2;
+    i.upsample = 2;
+    i.receptive_radius = 22;
   } else if (name == "rte") {
-    i.arch = imdn::Arch::kIMDN_RTE; i.nf = 20; i.blocks = 6; i.scale = 2; i.upsample = 4; i.input_range = 255.f; i.receptive_radius = 77;
+    i.arch = imdn::Arch::kIMDN_RTE;
+    i.nf = 20;
+    i.blocks = 6;
+    i.scale = 2;
+    i.upsample = 4;
+    i.input_range = 255.f;
+    i.receptive_radius = 77;
   } else {
     std::fprintf(stderr, "imdn-random-model: unknown model %s\n", name.c_str());
     return 2;

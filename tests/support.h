@@ -3,13 +3,13 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "model.h"
@@ -33,8 +33,8 @@ inline std::string models_dir() {
   return env ? env : IMDN_DEFAULT_MODELS_DIR;
 }
 
-#define REQUIRE_FILE(path)                                                          \
-  do {                                                                              \
+#define REQUIRE_FILE(path)                                                         \
+  do {                                                                             \
     if (!testing_support::exists(path)) GTEST_SKIP() << "not present: " << (path); \
   } while (0)
 
@@ -104,10 +104,32 @@ inline imdn::ModelInfo small_info(imdn::Arch arch) {
   imdn::ModelInfo i;
   i.arch = arch;
   switch (arch) {
-    case imdn::Arch::kIMDN: i.nf = 16; i.blocks = 2; i.scale = 3; i.upsample = 3; break;
-    case imdn::Arch::kIMDN_AS: i.nf = 16; i.blocks = 2; i.scale = 1; i.upsample = 4; i.size_multiple = 4; break;
-    case imdn::Arch::kIMDN_RTC: i.nf = 12; i.blocks = 2; i.scale = 2; i.upsample = 2; break;
-    case imdn::Arch::kIMDN_RTE: i.nf = 20; i.blocks = 2; i.scale = 2; i.upsample = 4; i.input_range = 255.f; break;
+    case imdn::Arch::kIMDN:
+      i.nf = 16;
+      i.blocks = 2;
+      i.scale = 3;
+      i.upsample = 3;
+      break;
+    case imdn::Arch::kIMDN_AS:
+      i.nf = 16;
+      i.blocks = 2;
+      i.scale = 1;
+      i.upsample = 4;
+      i.size_multiple = 4;
+      break;
+    case imdn::Arch::kIMDN_RTC:
+      i.nf = 12;
+      i.blocks = 2;
+      i.scale = 2;
+      i.upsample = 2;
+      break;
+    case imdn::Arch::kIMDN_RTE:
+      i.nf = 20;
+      i.blocks = 2;
+      i.scale = 2;
+      i.upsample = 4;
+      i.input_range = 255.f;
+      break;
   }
   i.receptive_radius = 10;
   return i;

@@ -30,7 +30,9 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
   EXPECT_LE(max_diff, tol * std::max(1.0, max_abs)) << what << " (max |ref| " << max_abs << ")";
 }
 
-void PrintTo(const Case& c, std::ostream* os) { *os << std::string(imdn::arch_name(c.arch)) + " " + std::to_string(c.w) + "x" + std::to_string(c.h); }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << std::string(imdn::arch_name(c.arch)) + " " + std::to_string(c.w) + "x" + std::to_string(c.h);
+}
 
 class NetworkVsNaive : public ::testing::TestWithParam<Case> {};
 
@@ -52,17 +54,18 @@ TEST_P(NetworkVsNaive, Matches) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    OddShapes, NetworkVsNaive,
-    ::testing::Values(Case{imdn::Arch::kIMDN, 1, 1}, Case{imdn::Arch::kIMDN, 7, 13}, Case{imdn::Arch::kIMDN, 13, 7},
-                      Case{imdn::Arch::kIMDN, 2, 31}, Case{imdn::Arch::kIMDN_RTC, 1, 1},
-                      Case{imdn::Arch::kIMDN_RTC, 7, 13}, Case{imdn::Arch::kIMDN_RTC, 17, 5},
-                      Case{imdn::Arch::kIMDN_RTE, 1, 1}, Case{imdn::Arch::kIMDN_RTE, 7, 13},
-                      Case{imdn::Arch::kIMDN_RTE, 8, 6}, Case{imdn::Arch::kIMDN_AS, 4, 4},
-                      Case{imdn::Arch::kIMDN_AS, 8, 20}, Case{imdn::Arch::kIMDN_AS, 12, 4}),
-    [](const ::testing::TestParamInfo<Case>& i) {
-      return std::string(imdn::arch_name(i.param.arch)) + "_" + std::to_string(i.param.w) + "x" + std::to_string(i.param.h);
-    });
+INSTANTIATE_TEST_SUITE_P(OddShapes, NetworkVsNaive,
+                         ::testing::Values(Case{imdn::Arch::kIMDN, 1, 1}, Case{imdn::Arch::kIMDN, 7, 13},
+                                           Case{imdn::Arch::kIMDN, 13, 7}, Case{imdn::Arch::kIMDN, 2, 31},
+                                           Case{imdn::Arch::kIMDN_RTC, 1, 1}, Case{imdn::Arch::kIMDN_RTC, 7, 13},
+                                           Case{imdn::Arch::kIMDN_RTC, 17, 5}, Case{imdn::Arch::kIMDN_RTE, 1, 1},
+                                           Case{imdn::Arch::kIMDN_RTE, 7, 13}, Case{imdn::Arch::kIMDN_RTE, 8, 6},
+                                           Case{imdn::Arch::kIMDN_AS, 4, 4}, Case{imdn::Arch::kIMDN_AS, 8, 20},
+                                           Case{imdn::Arch::kIMDN_AS, 12, 4}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return std::string(imdn::arch_name(i.param.arch)) + "_" + std::to_string(i.param.w) + "x" +
+                                  std::to_string(i.param.h);
+                         });
 
 TEST(Network, ReshapesBetweenSizesAndBack) {
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 2);

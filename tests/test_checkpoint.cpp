@@ -39,14 +39,16 @@ TEST(Checkpoint, BothFormatsOfEveryArchitectureReadExactlyAndIdentified) {
       EXPECT_EQ(a.input_range, b.input_range);
       EXPECT_EQ(a.size_multiple, b.size_multiple);
       EXPECT_GT(a.receptive_radius, 0u);
-      for (const auto& [name, shape] : imdn::Model::expected_tensors(b)) EXPECT_EQ(m.tensor(name).data, original.tensor(name).data) << name;
+      for (const auto& [name, shape] : imdn::Model::expected_tensors(b))
+        EXPECT_EQ(m.tensor(name).data, original.tensor(name).data) << name;
     }
   }
 }
 
 TEST(Checkpoint, Float16DataParallelAndWrappedStateDicts) {
   const imdn::Model original = random_model(small_info(imdn::Arch::kIMDN), 5);
-  for (const Options& o : {Options{false, true}, Options{true, true}, Options{false, false, "module."}, Options{true, false, "module.", true}}) {
+  for (const Options& o : {Options{false, true}, Options{true, true}, Options{false, false, "module."},
+                           Options{true, false, "module.", true}}) {
     const std::vector<uint8_t> file = checkpoint(original, o);
     const imdn::Model m = imdn::Model::parse(file.data(), file.size());
     const auto& got = m.tensor("blocks.1.c4.weight").data;
@@ -69,7 +71,8 @@ TEST(Checkpoint, Float16ModelFilesHalveTheSizeAndReadBack) {
     const auto& b = h.tensor(name).data;
     for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(b[i], a[i], std::abs(a[i]) / 1024 + 6e-8f) << name;
   }
-  for (float v : {0.f, 1.f, -2.5f, 65504.f, 1e-7f, 6.1e-5f, 0.33333334f}) EXPECT_NEAR(imdn::half_to_float(imdn::float_to_half(v)), v, std::abs(v) / 2048 + 3e-8f);
+  for (float v : {0.f, 1.f, -2.5f, 65504.f, 1e-7f, 6.1e-5f, 0.33333334f})
+    EXPECT_NEAR(imdn::half_to_float(imdn::float_to_half(v)), v, std::abs(v) / 2048 + 3e-8f);
   EXPECT_TRUE(std::isinf(imdn::half_to_float(imdn::float_to_half(1e6f))));
 }
 
@@ -107,7 +110,8 @@ TEST(Checkpoint, RefusesLyingSizesMissingEntriesAndOtherNetworks) {
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN_RTC), 4);
   const imdn::ModelInfo& info = m.info();
   std::vector<Entry> entries;
-  for (const auto& [name, shape] : imdn::Model::expected_tensors(info)) entries.push_back({imdn::pytorch_name(info.arch, info.blocks, name), shape, std::to_string(entries.size())});
+  for (const auto& [name, shape] : imdn::Model::expected_tensors(info))
+    entries.push_back({imdn::pytorch_name(info.arch, info.blocks, name), shape, std::to_string(entries.size())});
 
   // A zip of these entries, each storage as large as its tensor or as its claimed size if smaller.
   auto zip_of = [](const std::vector<Entry>& e) {
@@ -115,7 +119,8 @@ TEST(Checkpoint, RefusesLyingSizesMissingEntriesAndOtherNetworks) {
     for (const Entry& x : e) {
       int64_t k = 1;
       for (uint32_t d : x.shape) k *= d;
-      files.push_back({"a/data/" + x.key, std::vector<uint8_t>(size_t(x.numel >= 0 && x.numel < k ? x.numel : k) * (x.dtype == "Long" ? 8 : 4))});
+      files.push_back({"a/data/" + x.key, std::vector<uint8_t>(size_t(x.numel >= 0 && x.numel < k ? x.numel : k) *
+                                                               (x.dtype == "Long" ? 8 : 4))});
     }
     return zip(files);
   };
@@ -125,12 +130,15 @@ TEST(Checkpoint, RefusesLyingSizesMissingEntriesAndOtherNetworks) {
     e[0].numel = numel;
     return zip_of(e);
   };
-  EXPECT_NE(parse_error(with(5)).find("reaches past the end of its storage"), std::string::npos) << parse_error(with(5));
-  EXPECT_NE(parse_error(with(int64_t(1) << 60)).find("far more than any file holds"), std::string::npos) << parse_error(with(int64_t(1) << 60));
+  EXPECT_NE(parse_error(with(5)).find("reaches past the end of its storage"), std::string::npos)
+      << parse_error(with(5));
+  EXPECT_NE(parse_error(with(int64_t(1) << 60)).find("far more than any file holds"), std::string::npos)
+      << parse_error(with(int64_t(1) << 60));
 
   // A zip without one of its storages.
   std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {{"a/data.pkl", state_pickle(entries, {})}};
-  EXPECT_NE(parse_error(zip(files)).find("storage 0 is missing from the file"), std::string::npos) << parse_error(zip(files));
+  EXPECT_NE(parse_error(zip(files)).find("storage 0 is missing from the file"), std::string::npos)
+      << parse_error(zip(files));
 
   // Wrong shapes, a missing tensor, tensors of no IMDN network.
   std::vector<Entry> bad = entries;
@@ -141,7 +149,8 @@ TEST(Checkpoint, RefusesLyingSizesMissingEntriesAndOtherNetworks) {
   EXPECT_NE(parse_error(zip_of(bad)).find("lacks tensor"), std::string::npos) << parse_error(zip_of(bad));
   bad = entries;
   bad.push_back({"extra.weight", {4}, "99"});
-  EXPECT_NE(parse_error(zip_of(bad)).find("holds tensor extra.weight, which IMDN_RTC"), std::string::npos) << parse_error(zip_of(bad));
+  EXPECT_NE(parse_error(zip_of(bad)).find("holds tensor extra.weight, which IMDN_RTC"), std::string::npos)
+      << parse_error(zip_of(bad));
   bad = {{"encoder.weight", {8, 3, 3, 3}, "0"}};
   EXPECT_NE(parse_error(zip_of(bad)).find("is not one of IMDN"), std::string::npos) << parse_error(zip_of(bad));
   bad = entries;
@@ -173,7 +182,12 @@ TEST(Checkpoint, GarbageIsRefusedWithAMessage) {
   for (int round = 0; round < 2000; ++round) {
     std::vector<uint8_t> b(size_t(rng() % 300));
     for (auto& x : b) x = uint8_t(rng());
-    if (round % 3 == 0 && b.size() > 4) { b[0] = 'P'; b[1] = 'K'; b[2] = 3; b[3] = 4; }
+    if (round % 3 == 0 && b.size() > 4) {
+      b[0] = 'P';
+      b[1] = 'K';
+      b[2] = 3;
+      b[3] = 4;
+    }
     if (round % 3 == 1 && b.size() > 1) b[0] = 0x80;
     EXPECT_FALSE(parse_error(b).empty());
   }
@@ -186,8 +200,10 @@ TEST(Checkpoint, OfficialCheckpointsAreIdentifiedFromTheirTensors) {
     imdn::Arch arch;
     uint32_t nf, blocks, scale, upsample, radius;
   };
-  for (const Want& w : {Want{"IMDN_x2.pth", imdn::Arch::kIMDN, 64, 6, 2, 2, 27}, Want{"IMDN_x4.pth", imdn::Arch::kIMDN, 64, 6, 4, 4, 27},
-                        Want{"IMDN_AS.pth", imdn::Arch::kIMDN_AS, 64, 6, 1, 4, 110}, Want{"model_RTC.pth", imdn::Arch::kIMDN_RTC, 12, 5, 2, 2, 22},
+  for (const Want& w : {Want{"IMDN_x2.pth", imdn::Arch::kIMDN, 64, 6, 2, 2, 27},
+                        Want{"IMDN_x4.pth", imdn::Arch::kIMDN, 64, 6, 4, 4, 27},
+                        Want{"IMDN_AS.pth", imdn::Arch::kIMDN_AS, 64, 6, 1, 4, 110},
+                        Want{"model_RTC.pth", imdn::Arch::kIMDN_RTC, 12, 5, 2, 2, 22},
                         Want{"model_RTE.pth", imdn::Arch::kIMDN_RTE, 20, 6, 2, 4, 77}}) {
     const std::string path = imdn_dir() + "/checkpoints/" + w.file;
     REQUIRE_FILE(path);

@@ -1,15 +1,14 @@
 // Images in and out: what stb decodes, what we refuse, and how grey, alpha and 16-bit images come
 // through the upscaler.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "image.h"
 #include "naive.h"
@@ -117,11 +116,13 @@ TEST(Image, RefusesCorruptAndEmptyData) {
   std::vector<uint8_t> png = imdn::encode_png(img);
   EXPECT_NE(error_of([&] { imdn::decode_image(png.data(), 0); }).find("empty"), std::string::npos);
   const std::string text = "this is not an image at all";
-  EXPECT_NE(error_of([&] { imdn::decode_image(reinterpret_cast<const uint8_t*>(text.data()), text.size()); })
-                .find("cannot decode image"),
+  EXPECT_NE(error_of([&] {
+              imdn::decode_image(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+            }).find("cannot decode image"),
             std::string::npos);
   std::vector<uint8_t> cut(png.begin(), png.begin() + long(png.size() / 2));
-  EXPECT_NE(error_of([&] { imdn::decode_image(cut.data(), cut.size()); }).find("cannot decode image"), std::string::npos);
+  EXPECT_NE(error_of([&] { imdn::decode_image(cut.data(), cut.size()); }).find("cannot decode image"),
+            std::string::npos);
   // A header that claims 1,000,000 x 1,000,000 pixels is refused before any allocation.
   std::vector<uint8_t> huge = png16_gray(1, 1, {0});
   for (int field : {16, 20}) {
@@ -268,13 +269,16 @@ TEST(Image, DecodeBombsAndCrashReproducersAreRefusedWithoutLargeAllocations) {
     const char* file;
     const char* message;
   };
-  for (const Case& c : {Case{"min_bmp_70B_decodes_16384x16384.bmp", "16384x16384"}, Case{"min_tga_22B_decodes_13136x13578.tga", "13136x13578"},
-                        Case{"min_pnm_19B_decodes_253x255253.ppm", "need at least 193737027 bytes, but the file has 19"},
-                        Case{"min_stb_jpeg_huffman_oob.jpg", "cannot decode image"}, Case{"min_stb_pnm_int_overflow.pnm", "cannot decode image"},
-                        // Found by tools/fuzz.sh: a BMP whose compression field has high bits set (stb reads it raw),
-                        // and a PNG with an empty IDAT chunk (stb copied it from a null pointer).
-                        Case{"fuzz_bmp_355B_decodes_9x65535.bmp", "need at least 2359260 bytes, but the file has 355"},
-                        Case{"fuzz_png_empty_idat_null_memcpy.png", "cannot decode image"}}) {
+  for (const Case& c :
+       {Case{"min_bmp_70B_decodes_16384x16384.bmp", "16384x16384"},
+        Case{"min_tga_22B_decodes_13136x13578.tga", "13136x13578"},
+        Case{"min_pnm_19B_decodes_253x255253.ppm", "need at least 193737027 bytes, but the file has 19"},
+        Case{"min_stb_jpeg_huffman_oob.jpg", "cannot decode image"},
+        Case{"min_stb_pnm_int_overflow.pnm", "cannot decode image"},
+        // Found by tools/fuzz.sh: a BMP whose compression field has high bits set (stb reads it raw),
+        // and a PNG with an empty IDAT chunk (stb copied it from a null pointer).
+        Case{"fuzz_bmp_355B_decodes_9x65535.bmp", "need at least 2359260 bytes, but the file has 355"},
+        Case{"fuzz_png_empty_idat_null_memcpy.png", "cannot decode image"}}) {
     const std::string path = std::string(IMDN_TEST_DATA_DIR) + "/repro/" + c.file;
     const std::vector<uint8_t> bytes = imdn::read_file(path, 1 << 20);
     // With the default limit, and with the largest limit there is: the size check alone holds then.
@@ -303,7 +307,8 @@ TEST(Image, DecodeBombsAndCrashReproducersAreRefusedWithoutLargeAllocations) {
       int status = 0;
       ASSERT_EQ(waitpid(child, &status, 0), child);
       ASSERT_TRUE(WIFEXITED(status)) << c.file << " crashed the decoder";
-      EXPECT_LT(WEXITSTATUS(status), 64) << c.file << ": " << WEXITSTATUS(status) << " MiB more resident while refusing it";
+      EXPECT_LT(WEXITSTATUS(status), 64) << c.file << ": " << WEXITSTATUS(status)
+                                         << " MiB more resident while refusing it";
     }
   }
 }

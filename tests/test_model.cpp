@@ -36,7 +36,8 @@ TEST(Model, RejectsWrongMagic) {
   b[0] = 'X';
   EXPECT_NE(parse_error(b).find("wrong magic"), std::string::npos) << parse_error(b);
   const std::string png = "\x89PNG\r\n\x1a\n and more bytes than a header needs......................................";
-  EXPECT_NE(parse_error(std::vector<uint8_t>(png.begin(), png.end())).find("not a model: neither an .imdn file"), std::string::npos);
+  EXPECT_NE(parse_error(std::vector<uint8_t>(png.begin(), png.end())).find("not a model: neither an .imdn file"),
+            std::string::npos);
 }
 
 TEST(Model, RejectsOtherVersions) {
@@ -48,11 +49,13 @@ TEST(Model, RejectsOtherVersions) {
 
 TEST(Model, RejectsEveryTruncation) {
   const auto b = good();
-  for (size_t n : {size_t(0), size_t(10), size_t(63), size_t(64), size_t(67), size_t(100), b.size() / 2, b.size() - 1}) {
+  for (size_t n :
+       {size_t(0), size_t(10), size_t(63), size_t(64), size_t(67), size_t(100), b.size() / 2, b.size() - 1}) {
     std::vector<uint8_t> t(b.begin(), b.begin() + n);
     const std::string e = parse_error(t);
     EXPECT_FALSE(e.empty()) << "accepted a file cut to " << n << " bytes";
-    EXPECT_TRUE(e.find("truncated") != std::string::npos || e.find("shorter than") != std::string::npos) << n << ": " << e;
+    EXPECT_TRUE(e.find("truncated") != std::string::npos || e.find("shorter than") != std::string::npos)
+        << n << ": " << e;
   }
 }
 

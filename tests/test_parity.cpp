@@ -29,9 +29,12 @@ struct Official {
 };
 
 const Official kOfficial[] = {
-    {"IMDN_x2", imdn::Arch::kIMDN, 64, 6, 2, 1.f, 694404},     {"IMDN_x3", imdn::Arch::kIMDN, 64, 6, 3, 1.f, 703059},
-    {"IMDN_x4", imdn::Arch::kIMDN, 64, 6, 4, 1.f, 715176},     {"IMDN_AS", imdn::Arch::kIMDN_AS, 64, 6, 1, 1.f, 752104},
-    {"IMDN_RTC", imdn::Arch::kIMDN_RTC, 12, 5, 2, 1.f, 20190}, {"IMDN_RTE", imdn::Arch::kIMDN_RTE, 20, 6, 2, 255.f, 89748},
+    {"IMDN_x2", imdn::Arch::kIMDN, 64, 6, 2, 1.f, 694404},
+    {"IMDN_x3", imdn::Arch::kIMDN, 64, 6, 3, 1.f, 703059},
+    {"IMDN_x4", imdn::Arch::kIMDN, 64, 6, 4, 1.f, 715176},
+    {"IMDN_AS", imdn::Arch::kIMDN_AS, 64, 6, 1, 1.f, 752104},
+    {"IMDN_RTC", imdn::Arch::kIMDN_RTC, 12, 5, 2, 1.f, 20190},
+    {"IMDN_RTE", imdn::Arch::kIMDN_RTE, 20, 6, 2, 255.f, 89748},
 };
 
 TEST(Converter, AllSixOfficialCheckpoints) {
@@ -49,8 +52,8 @@ TEST(Converter, AllSixOfficialCheckpoints) {
 }
 
 struct RawCase {
-  const char* model;  // converted model
-  const char* prefix; // reference file prefix
+  const char* model;   // converted model
+  const char* prefix;  // reference file prefix
   const char* image;
 };
 
@@ -81,22 +84,20 @@ TEST_P(RawParity, WithinOneTenThousandth) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Official, RawParity,
-                         ::testing::Values(RawCase{"IMDN_x2", "IMDN_x2", "bird"}, RawCase{"IMDN_x2", "IMDN_x2", "butterfly"},
-                                           RawCase{"IMDN_x3", "IMDN_x3", "bird"}, RawCase{"IMDN_x3", "IMDN_x3", "butterfly"},
-                                           RawCase{"IMDN_x4", "IMDN_x4", "bird"}, RawCase{"IMDN_x4", "IMDN_x4", "butterfly"},
-                                           RawCase{"IMDN_RTC", "IMDN_RTC_x2", "bird"},
-                                           RawCase{"IMDN_RTC", "IMDN_RTC_x2", "butterfly"}),
-                         [](const ::testing::TestParamInfo<RawCase>& i) {
-                           return std::string(i.param.model) + "_" + i.param.image;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Official, RawParity,
+    ::testing::Values(RawCase{"IMDN_x2", "IMDN_x2", "bird"}, RawCase{"IMDN_x2", "IMDN_x2", "butterfly"},
+                      RawCase{"IMDN_x3", "IMDN_x3", "bird"}, RawCase{"IMDN_x3", "IMDN_x3", "butterfly"},
+                      RawCase{"IMDN_x4", "IMDN_x4", "bird"}, RawCase{"IMDN_x4", "IMDN_x4", "butterfly"},
+                      RawCase{"IMDN_RTC", "IMDN_RTC_x2", "bird"}, RawCase{"IMDN_RTC", "IMDN_RTC_x2", "butterfly"}),
+    [](const ::testing::TestParamInfo<RawCase>& i) { return std::string(i.param.model) + "_" + i.param.image; });
 
 struct Set5Case {
   const char* model;
-  const char* lr_dir;     // Set5_LR subfolder, or "" for IMDN_AS's reference inputs
-  const char* ref;        // reference PNG prefix
-  int scale;              // shave and LR suffix
-  double psnr, ssim;      // measured with the official code (0: not checked)
+  const char* lr_dir;  // Set5_LR subfolder, or "" for IMDN_AS's reference inputs
+  const char* ref;     // reference PNG prefix
+  int scale;           // shave and LR suffix
+  double psnr, ssim;   // measured with the official code (0: not checked)
 };
 
 void PrintTo(const Set5Case& c, std::ostream* os) { *os << std::string(c.ref); }
@@ -130,8 +131,8 @@ TEST_P(Set5, MatchesReferenceImagesAndPaperNumbers) {
     }
     values += out.data.size();
     if (c.psnr > 0) {
-      const imdn::Quality q = imdn::compare_y(out, imdn::load_image(imdn_dir() + "/datasets/Set5_HR/" + name + ".bmp"),
-                                              size_t(c.scale));
+      const imdn::Quality q =
+          imdn::compare_y(out, imdn::load_image(imdn_dir() + "/datasets/Set5_HR/" + name + ".bmp"), size_t(c.scale));
       psnr += q.psnr;
       ssim += q.ssim;
     }
@@ -165,11 +166,12 @@ TEST(Resize, MatchesMatlabBicubicInputs) {
   REQUIRE_FILE(imdn_dir() + "/reference/IMDN_AS_bicx3_bird_input.png");
   for (int s : {2, 3, 4}) {
     for (const char* name : kSet5) {
-      const imdn::Image lr = imdn::load_image(imdn_dir() + "/datasets/Set5_LR/x" + std::to_string(s) + "/" + name + "x" +
-                                              std::to_string(s) + ".bmp");
+      const imdn::Image lr = imdn::load_image(imdn_dir() + "/datasets/Set5_LR/x" + std::to_string(s) + "/" + name +
+                                              "x" + std::to_string(s) + ".bmp");
       const imdn::Image want =
           imdn::load_image(imdn_dir() + "/reference/IMDN_AS_bicx" + std::to_string(s) + "_" + name + "_input.png");
-      const std::vector<float> got = imdn::resize_bicubic(lr.data.data(), lr.height, lr.width, 3, want.height, want.width);
+      const std::vector<float> got =
+          imdn::resize_bicubic(lr.data.data(), lr.height, lr.width, 3, want.height, want.width);
       int worst = 0;
       size_t diff = 0;
       for (size_t i = 0; i < got.size(); ++i) {

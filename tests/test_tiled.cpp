@@ -2,14 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <array>
+#include <cmath>
 #include <cstring>
 
 #include "image.h"
 #include "network.h"
-#include "support.h"
 #include "plan.h"
+#include "support.h"
 
 using namespace testing_support;
 
@@ -67,7 +67,7 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(i.param.h) + "_tile" + std::to_string(i.param.tile);
     });
 
-TEST(Tiled, RefusesTinyTiles) { 
+TEST(Tiled, RefusesTinyTiles) {
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 1);
   imdn::Network net(m, 1);
   std::vector<float> in = random_image(16, 16, 1), out(16 * 16 * 16 * 3);
@@ -99,7 +99,8 @@ TEST_P(TiledSet5, WithinOneLevelOfWholeImage) {
       net.run(img.data.data(), img.height, img.width, tiled.data(), tile);
       const double raw = max_diff(tiled, whole);
       const int levels = max_level_diff(tiled, whole);
-      std::printf("[ tiled    ] %s %s tile %zu: max raw diff %.2g, max level diff %d\n", c.model, name, tile, raw, levels);
+      std::printf("[ tiled    ] %s %s tile %zu: max raw diff %.2g, max level diff %d\n", c.model, name, tile, raw,
+                  levels);
       EXPECT_LE(levels, 1) << name << " tile " << tile;
       EXPECT_LE(raw, 1e-4) << name << " tile " << tile;
     }
@@ -117,17 +118,18 @@ INSTANTIATE_TEST_SUITE_P(Official, TiledSet5,
 // The same bytes whatever the tiling, the threads and the instance: units gathered here, run by
 // a second network built from the same model (another "instance"), scattered back.
 TEST(Tiled, SameBytesForAnyTileThreadsAndInstance) {
-  for (imdn::Arch arch : {imdn::Arch::kIMDN, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE}) {
+  for (imdn::Arch arch : {imdn::Arch::kIMDN, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE, imdn::Arch::kIMDN_AS}) {
     const imdn::Model m = random_model(small_info(arch), 3);
     imdn::Network one(m, 1), two(m, 2);
-    const size_t h = 70, w = 54;
+    const size_t h = 72, w = 52;
     const std::vector<float> in = random_image(h, w, 8);
     const auto [oh, ow] = one.output_size(h, w);
     std::vector<float> whole(oh * ow * 3), other(oh * ow * 3);
     one.run(in.data(), h, w, whole.data());
     for (size_t tile : {size_t(8), size_t(11), size_t(16), size_t(33), size_t(64)}) {
       two.run(in.data(), h, w, other.data(), tile);
-      ASSERT_EQ(0, std::memcmp(whole.data(), other.data(), whole.size() * sizeof(float))) << imdn::arch_name(arch) << " tile " << tile;
+      ASSERT_EQ(0, std::memcmp(whole.data(), other.data(), whole.size() * sizeof(float)))
+          << imdn::arch_name(arch) << " tile " << tile;
     }
     imdn::Image img;
     img.width = w;
@@ -168,8 +170,12 @@ TEST(Tiled, RefusesMalformedUnits) {
 
 // Tiles cover the body once, evenly, on even coordinates; more are made for more workers.
 TEST(Tiled, PlanTilesCoverOnceOnEvenCoordinates) {
-  for (const auto& [h, w, tile, min_tiles] : std::vector<std::array<size_t, 4>>{
-           {100, 260, 256, 1}, {37, 1000, 128, 1}, {17, 17, 16, 1}, {1, 1, 16, 1}, {300, 513, 64, 4}, {40, 40, 128, 4}}) {
+  for (const auto& [h, w, tile, min_tiles] : std::vector<std::array<size_t, 4>>{{100, 260, 256, 1},
+                                                                                {37, 1000, 128, 1},
+                                                                                {17, 17, 16, 1},
+                                                                                {1, 1, 16, 1},
+                                                                                {300, 513, 64, 4},
+                                                                                {40, 40, 128, 4}}) {
     const std::vector<imdn::Rect> tiles = imdn::plan_tiles(h, w, tile, min_tiles);
     std::vector<int> seen(h * w, 0);
     for (const imdn::Rect& t : tiles) {

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <random>
+#include <string>
 
 #include "winograd.h"
 
@@ -12,6 +14,13 @@ struct Case {
   size_t h, w, cin, cout, in_stride, out_stride;
   bool relu;
 };
+
+// "7x13_48to16_in64_out64_relu": test names that say the shape, not a byte dump.
+std::string name_of(const Case& c) {
+  return std::to_string(c.w) + "x" + std::to_string(c.h) + "_" + std::to_string(c.cin) + "to" + std::to_string(c.cout) +
+         "_in" + std::to_string(c.in_stride) + "_out" + std::to_string(c.out_stride) + (c.relu ? "_relu" : "");
+}
+void PrintTo(const Case& c, std::ostream* os) { *os << name_of(c); }
 
 class Winograd : public ::testing::TestWithParam<Case> {};
 
@@ -46,7 +55,8 @@ TEST_P(Winograd, MatchesDirectConvolution) {
               for (int kx = 0; kx < 3; ++kx) {
                 const long yy = long(y) + ky - 1, xx = long(x) + kx - 1;
                 if (yy < 0 || xx < 0 || yy >= long(c.h) || xx >= long(c.w)) continue;
-                s += double(wt[((o0 + o) * cin_all + i0 + i) * 9 + ky * 3 + kx]) * in[(yy * c.w + xx) * c.in_stride + i];
+                s +=
+                    double(wt[((o0 + o) * cin_all + i0 + i) * 9 + ky * 3 + kx]) * in[(yy * c.w + xx) * c.in_stride + i];
               }
           if (c.relu && s < 0) s = 0;
           worst = std::max(worst, std::fabs(s - got));
@@ -59,7 +69,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Winograd,
                          ::testing::Values(Case{1, 1, 3, 64, 3, 64, false}, Case{7, 13, 48, 16, 64, 64, false},
                                            Case{13, 7, 64, 48, 64, 48, true}, Case{5, 70, 15, 20, 20, 20, true},
                                            Case{2, 2, 5, 5, 5, 30, false}, Case{9, 9, 12, 12, 12, 12, false},
-                                           Case{33, 65, 64, 64, 64, 64, false}));
+                                           Case{33, 65, 64, 64, 64, 64, false}),
+                         [](const ::testing::TestParamInfo<Case>& i) { return name_of(i.param); });
 
 }  // namespace
 

@@ -18,12 +18,20 @@ import { createUpscaler } from '../wasm/node.js';
 import { IMDN, ROOT, randomModel } from '../tests/node/helpers.mjs';
 
 const { values: o } = parseArgs({
-  options: { calls: { type: 'string', default: '500' }, seed: { type: 'string', default: '1' }, workers: { type: 'string', default: '2' }, official: { type: 'boolean' } },
+  options: {
+    calls: { type: 'string', default: '500' },
+    seed: { type: 'string', default: '1' },
+    workers: { type: 'string', default: '2' },
+    official: { type: 'boolean' },
+  },
 });
 const calls = Number(o.calls);
 const workers = Number(o.workers);
 let state = Number(o.seed) >>> 0 || 1;
-const rand = () => ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => {
+  state = (state * 1664525 + 1013904223) >>> 0;
+  return state / 2 ** 32;
+};
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const mib = () => (process.memoryUsage().rss / 2 ** 20).toFixed(0);
 
@@ -36,7 +44,15 @@ const HOSTILE = [
   ['garbage bytes', new Uint8Array(300).map((_, i) => (i * 7) & 255), {}],
   ['null options', null, null],
   ['a signal that is not one', null, { signal: 'x' }],
-  ['an onProgress that throws', null, { onProgress: () => { throw new Error('app bug'); } }],
+  [
+    'an onProgress that throws',
+    null,
+    {
+      onProgress: () => {
+        throw new Error('app bug');
+      },
+    },
+  ],
   ['an onProgress that is a number', null, { onProgress: 5 }],
 ];
 
@@ -47,7 +63,9 @@ function image(w, h, channels) {
   return { data, width: w, height: h, channels };
 }
 
-console.log(`soak: ${calls} calls, ${workers} workers, seed ${o.seed}, ${o.official ? 'official' : 'random-weight'} models; ${cpus()[0]?.model ?? '?'}, load ${loadavg()[0].toFixed(2)}`);
+console.log(
+  `soak: ${calls} calls, ${workers} workers, seed ${o.seed}, ${o.official ? 'official' : 'random-weight'} models; ${cpus()[0]?.model ?? '?'}, load ${loadavg()[0].toFixed(2)}`,
+);
 const ups = {};
 for (const name of NAMES) ups[name] = await createUpscaler({ model: modelOf(name), workers });
 const rss0 = mib();
@@ -71,19 +89,25 @@ for (let i = 0; i < calls; i++) {
   try {
     if (r < 0.12) {
       const [what, input, options] = pick(HOSTILE);
-      const ok = await ups[name].upscale(input ?? image(20, 20, 3), options).then(() => true, (e) => {
-        if (!String(e.message).startsWith('imdn:')) throw new Error(`${what}: not an imdn: error: ${e.message}`);
-        return false;
-      });
+      const ok = await ups[name].upscale(input ?? image(20, 20, 3), options).then(
+        () => true,
+        (e) => {
+          if (!String(e.message).startsWith('imdn:')) throw new Error(`${what}: not an imdn: error: ${e.message}`);
+          return false;
+        },
+      );
       if (ok) throw new Error(`${what} was accepted`);
       counts.hostile++;
     } else if (r < 0.24) {
       const c = new AbortController();
       const p = ups[name].upscale(image(48, 40, 3), { signal: c.signal, tileSize: 16 });
       setTimeout(() => c.abort(), Math.floor(rand() * 30));
-      await p.then(() => {}, (e) => {
-        if (e.name !== 'AbortError') throw e;
-      });
+      await p.then(
+        () => {},
+        (e) => {
+          if (e.name !== 'AbortError') throw e;
+        },
+      );
       counts.aborted++;
     } else if (r < 0.34) {
       await Promise.all([normal(name), normal(pick(NAMES)), normal(name)]);
@@ -117,6 +141,6 @@ for (const u of Object.values(fresh)) u.dispose();
 console.log(
   `soak: ${calls} calls: ${counts.normal} normal (${counts.concurrent} batches of 3 at once), ${counts.aborted} aborted, ${counts.hostile} hostile refused, ` +
     `${counts.unexpected} unexpected errors; ${kept.length} outputs checked against a fresh upscaler, ${mismatches} mismatches; ` +
-    `resident ${rss0} MiB at the start, ${rss100 ?? "-"} MiB after 100 calls, ${rssEnd} MiB at the end`,
+    `resident ${rss0} MiB at the start, ${rss100 ?? '-'} MiB after 100 calls, ${rssEnd} MiB at the end`,
 );
 process.exit(mismatches || counts.unexpected ? 1 : 0);

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Quick start, step 2: every test. Builds whatever is missing first (tools/setup.sh --no-sample),
-# then runs the native suite (CTest: GoogleTest, converter, CLI on Set5), the Node suite (node
-# --test over the built package, on Debian's Node 20 and on Node 24), the package suite (the npm
-# tarball installed into fresh consumer apps: bundlers, Node, TypeScript) and the browser suite
+# then the lint checks (tools/lint.sh), the native suite (CTest: GoogleTest, converter, CLI on
+# Set5), the Node suite (node --test over the built package, on Debian's Node 20 and on Node 24),
+# the package suite (the npm tarball installed into fresh consumer apps: bundlers, Node,
+# TypeScript) and the browser suite
 # (the demo page in headless Chromium), the native suite under ASan + UBSan (tools/sanitize.sh),
 # a short run of each fuzz target (tools/fuzz.sh), and prints one closing line with the totals.
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/tools/setup.sh" --no-sample
-ensure_packages chromium:/usr/bin/chromium
+ensure_packages chromium:/usr/bin/chromium clang-format:clang-format-14
 ensure_node24
 
 export IMDN_NATIVE_BIN=$BUILD/native
 log=$(mktemp -d)
 status=0
+
+say "Lint (tools/lint.sh: tsc with checkJs, Biome, clang-format)"
+"$ROOT/tools/lint.sh" 2>&1 | tee "$log/lint" || status=1
 
 say "Native tests (ctest)"
 ctest --test-dir "$BUILD/native" --output-on-failure -j2 2>&1 | tee "$log/ctest" || status=1
@@ -39,13 +43,16 @@ say "Browser tests (headless Chromium; screenshot in build/browser/demo.png)"
 c_total=$(cat "$log/ctest" "$log/asan" | sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' | awk '{ f += $1; a += $2; n++ } END { if (n == 2) print f, a }')
 c_failed=${c_total%% *}; c_all=${c_total##* }
 f_pass=$(grep -c '^fuzz_[a-z]*: .* no finding' "$log/fuzz" || true)
+l_pass=$(grep -c '^lint ok:' "$log/lint" || true)
+l_fail=$(grep -c '^lint FAILED:' "$log/lint" || true)
 f_fail=$(grep -c '^fuzz_[a-z]*: FINDING' "$log/fuzz" || true)
 node_logs=("$log/node20" "$log/node24" "$log/consumers" "$log/browser")
 n_pass=$(cat "${node_logs[@]}" | sed -n 's/^# pass \([0-9]*\)/\1/p' | awk -v want=${#node_logs[@]} '{ s += $1; n++ } END { if (n == want) print s }')
 n_fail=$(cat "${node_logs[@]}" | sed -n 's/^# fail \([0-9]*\)/\1/p' | awk '{ s += $1 } END { print s + 0 }')
-passed=$(( ${c_all:-0} - ${c_failed:-0} + ${n_pass:-0} + f_pass ))
-failed=$(( ${c_failed:-0} + ${n_fail:-0} + f_fail ))
+passed=$(( ${c_all:-0} - ${c_failed:-0} + ${n_pass:-0} + f_pass + l_pass ))
+failed=$(( ${c_failed:-0} + ${n_fail:-0} + f_fail + l_fail ))
 [ $((f_pass + f_fail)) -eq 4 ] || status=1
+[ $((l_pass + l_fail)) -eq 3 ] || status=1
 [ -z "$c_total" ] || [ -z "$n_pass" ] && status=1
 [ "$failed" -gt 0 ] && status=1
 echo "tests: $passed passed, $failed failed"

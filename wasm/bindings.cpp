@@ -137,7 +137,8 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
     const val v = options[key];
     if (v.isUndefined() || v.isNull()) return;
     const double d = v.isNumber() ? v.as<double>() : -1;
-    if (!(d >= 0 && d <= double(1u << 30)) || d != double(size_t(d))) throw imdn::Error(std::string(key) + " must be a non-negative integer");
+    if (!(d >= 0 && d <= double(1u << 30)) || d != double(size_t(d)))
+      throw imdn::Error(std::string(key) + " must be a non-negative integer");
     *to = size_t(d);
   };
   size_t tile_px = 0;
@@ -154,12 +155,14 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
 
 // The Image of width*height*channels 8-bit values, checked.
 imdn::Image image_of(const val& pixels, int width, int height, int channels) {
-  if (width <= 0 || height <= 0) throw imdn::Error("image is empty (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+  if (width <= 0 || height <= 0)
+    throw imdn::Error("image is empty (" + std::to_string(width) + "x" + std::to_string(height) + ")");
   if (channels < 1 || channels > 4) throw imdn::Error("channels must be 1 to 4");
   const size_t n = size_t(width) * size_t(height) * size_t(channels);
   if (pixels["length"].as<size_t>() != n) {
-    throw imdn::Error("pixel data has " + std::to_string(pixels["length"].as<size_t>()) + " values; " + std::to_string(width) +
-                      "x" + std::to_string(height) + "x" + std::to_string(channels) + " needs " + std::to_string(n));
+    throw imdn::Error("pixel data has " + std::to_string(pixels["length"].as<size_t>()) + " values; " +
+                      std::to_string(width) + "x" + std::to_string(height) + "x" + std::to_string(channels) +
+                      " needs " + std::to_string(n));
   }
   const std::vector<uint8_t> px = bytes_of(pixels);
   imdn::Image in;
@@ -342,8 +345,10 @@ class Job {
     return guarded([&] {
       if (!job_) throw imdn::Error(error_);
       if (rect.isUndefined() || rect.isNull()) return output_to_js(*job_, raw_);
-      const imdn::Rect r{rect["y"].as<size_t>(), rect["x"].as<size_t>(), rect["height"].as<size_t>(), rect["width"].as<size_t>()};
-      if (r.empty() || r.y + r.h > job_->height() || r.x + r.w > job_->width()) throw imdn::Error("rectangle outside the output");
+      const imdn::Rect r{rect["y"].as<size_t>(), rect["x"].as<size_t>(), rect["height"].as<size_t>(),
+                         rect["width"].as<size_t>()};
+      if (r.empty() || r.y + r.h > job_->height() || r.x + r.w > job_->width())
+        throw imdn::Error("rectangle outside the output");
       return output_to_js(*job_, raw_, &r);
     });
   }
@@ -381,7 +386,8 @@ val convert_model(const val& model_bytes, bool f16) {
 val decode_image(const val& encoded, double max_pixels) {
   try {
     const std::vector<uint8_t> b = bytes_of(encoded);
-    const imdn::Image img = imdn::decode_image(b.data(), b.size(), max_pixels >= 1 ? size_t(max_pixels) : imdn::kDefaultMaxInputPixels);
+    const imdn::Image img =
+        imdn::decode_image(b.data(), b.size(), max_pixels >= 1 ? size_t(max_pixels) : imdn::kDefaultMaxInputPixels);
     val r = image_to_js(img);
     r.set("bitDepth", img.bit_depth);
     return r;

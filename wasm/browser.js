@@ -19,7 +19,8 @@ function isPixels(x) {
 function drawToPixels(source, width, height) {
   if (!width || !height) throw new RangeError('imdn: the image has no pixels');
   if (width * height > MAX_PIXELS) throw new RangeError(`imdn: image of ${width}x${height} pixels is too large`);
-  const canvas = typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(width, height) : Object.assign(document.createElement('canvas'), { width, height });
+  const canvas =
+    typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(width, height) : Object.assign(document.createElement('canvas'), { width, height });
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.drawImage(source, 0, 0);
   const d = ctx.getImageData(0, 0, width, height);
@@ -41,7 +42,7 @@ async function toPixels(input, wasm, { maxInputPixels } = {}) {
     let bitmap;
     try {
       bitmap = await createImageBitmap(input, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
-    } catch (e) {
+    } catch {
       throw new Error(`imdn: cannot decode the image${input.name ? ` ${input.name}` : ''}: it is not an image this browser can read`);
     }
     try {

@@ -294,12 +294,11 @@ export async function sha256(bytes) {
 
 function sha256js(data) {
   const K = new Uint32Array([
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74,
+    0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d,
+    0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e,
+    0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5,
+    0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
   ]);
   const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
   const n = data.length;
@@ -419,10 +418,14 @@ export class Upscaler {
     // faster than 128 at x4 on 256x256); across workers smaller ones spread better.
     this.tileSize = tileSize ?? (this.workers === 1 ? 256 : 128);
     const threaded = this.threads > 1;
-    this.pool = new Pool(() => platform.spawnWorker(threaded ? files.workerThreaded : files.worker, threaded), this.workers, () => {
-      const model = modelBytes.slice().buffer;
-      return { message: { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads }, transfer: [model] };
-    });
+    this.pool = new Pool(
+      () => platform.spawnWorker(threaded ? files.workerThreaded : files.worker, threaded),
+      this.workers,
+      () => {
+        const model = modelBytes.slice().buffer;
+        return { message: { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads }, transfer: [model] };
+      },
+    );
   }
 
   /**
@@ -442,7 +445,8 @@ export class Upscaler {
    * @param {import('./types.js').UpscaleOptions} [options]
    */
   async upscale(input, options = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`imdn: upscale options must be an object, got ${options === null ? 'null' : typeof options}`);
+    if (options === null || typeof options !== 'object')
+      throw new TypeError(`imdn: upscale options must be an object, got ${options === null ? 'null' : typeof options}`);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new TypeError(`imdn: onProgress must be a function, got ${typeof options.onProgress}`);
     }
@@ -476,7 +480,9 @@ export class Upscaler {
     // The result: filled tile by tile when the caller watches progress (it sees it grow), else
     // the job's output as it comes.
     /** @type {import('./types.js').UpscaleResult | import('./types.js').RawUpscaleResult} */
-    const result = raw ? { width: out.width, height: out.height, channels: 3, data: new Float32Array(0) } : { width: out.width, height: out.height, data: new Uint8ClampedArray(0) };
+    const result = raw
+      ? { width: out.width, height: out.height, channels: 3, data: new Float32Array(0) }
+      : { width: out.width, height: out.height, data: new Uint8ClampedArray(0) };
     if (userProgress) result.data = raw ? new Float32Array(out.width * out.height * 3) : new Uint8ClampedArray(out.width * out.height * 4);
     let tilesDone = 0;
     // The caller's callback: whatever it throws fails this call (an imdn: error), never the host.

@@ -9,9 +9,7 @@
 // to fetch its .wasm itself: browsers, workers, bundlers and Node then load it the same way.
 
 // A 30-byte module using a v128 instruction: WebAssembly.validate() says whether SIMD is there.
-const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
-]);
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 
 /** Whether this JavaScript engine runs WebAssembly SIMD, which imdn-wasm needs. */
 export function hasWasmSimd() {
@@ -35,8 +33,7 @@ export async function compileWasm(source, readBytes) {
   if (source === undefined || source === null) throw new TypeError('imdn: compileWasm needs a module, its bytes or its location');
   if (!hasWasmSimd()) {
     throw new Error(
-      'imdn: this browser or runtime lacks WebAssembly SIMD, which imdn-wasm needs ' +
-        '(Chrome/Edge 91+, Firefox 89+, Safari 16.4+, Node 16.4+)',
+      'imdn: this browser or runtime lacks WebAssembly SIMD, which imdn-wasm needs ' + '(Chrome/Edge 91+, Firefox 89+, Safari 16.4+, Node 16.4+)',
     );
   }
   if (source instanceof WebAssembly.Module) return source;

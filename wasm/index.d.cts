@@ -27,7 +27,10 @@ declare const imdn: {
   readImage(path: Location, options?: { maxPixels?: number }): Promise<DecodedImage>;
   encodePng(image: Pixels): Promise<Uint8Array>;
   writePng(path: string, image: Pixels): Promise<void>;
-  convertModel(source: Location | Uint8Array | ArrayBuffer, options?: { f16?: boolean }): Promise<{ data: Uint8Array; arch: imdn.ModelInfo['arch']; scale: number }>;
+  convertModel(
+    source: Location | Uint8Array | ArrayBuffer,
+    options?: { f16?: boolean },
+  ): Promise<{ data: Uint8Array; arch: imdn.ModelInfo['arch']; scale: number }>;
   modelCacheDir(): string;
 };
 

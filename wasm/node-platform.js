@@ -36,7 +36,15 @@ export async function readBytes(src) {
 
 // A file system error in words.
 export function why(e) {
-  const words = { ENOENT: 'no such file or folder', EISDIR: 'it is a folder, not a file', ENOTDIR: 'a part of the path is not a folder', EACCES: 'permission denied', EPERM: 'permission denied', ENOSPC: 'no space left on the device', EROFS: 'the file system is read-only' };
+  const words = {
+    ENOENT: 'no such file or folder',
+    EISDIR: 'it is a folder, not a file',
+    ENOTDIR: 'a part of the path is not a folder',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    ENOSPC: 'no space left on the device',
+    EROFS: 'the file system is read-only',
+  };
   return words[e.code] ?? e.message;
 }
 
@@ -137,4 +145,3 @@ export const platform = {
   },
   toPixels,
 };
-

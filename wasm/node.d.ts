@@ -33,6 +33,9 @@ export function writePng(path: string, image: Pixels): Promise<void>;
  * A model file (the authors' .pth in either PyTorch format, or .imdn) as .imdn bytes; f16: values
  * stored as float16 (half the size).
  */
-export function convertModel(source: Location | Uint8Array | ArrayBuffer, options?: { f16?: boolean }): Promise<{ data: Uint8Array; arch: ModelInfo['arch']; scale: number }>;
+export function convertModel(
+  source: Location | Uint8Array | ArrayBuffer,
+  options?: { f16?: boolean },
+): Promise<{ data: Uint8Array; arch: ModelInfo['arch']; scale: number }>;
 /** Where named models are cached: $IMDN_CACHE_DIR/models, else $XDG_CACHE_HOME or ~/.cache, /imdn-wasm/models. */
 export function modelCacheDir(): string;

@@ -111,7 +111,9 @@ async function upscalerFor(model, workers, tileSize, exact) {
     };
     state.upscaler = await createUpscaler({ model, ...(modelBase ? { modelBaseUrl: modelBase } : {}), onDownloadProgress, workers, tileSize, exact });
   } catch (e) {
-    throw new Error(`The model could not be loaded (${KNOWN_MODELS[model]} from ${modelBase ?? "the authors' repository"}): ${e.message.replace(/^imdn: /, '')}`);
+    throw new Error(
+      `The model could not be loaded (${KNOWN_MODELS[model]} from ${modelBase ?? "the authors' repository"}): ${e.message.replace(/^imdn: /, '')}`,
+    );
   }
   state.upscalerKey = key;
   return state.upscaler;
@@ -181,7 +183,8 @@ $('run').addEventListener('click', async () => {
     state.elapsedMs = performance.now() - started;
     state.result = result;
     progress(state.progress, started);
-    $('status').textContent = `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`}`;
+    $('status').textContent =
+      `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`}`;
     $('download').disabled = false;
     setState('done');
   } catch (e) {

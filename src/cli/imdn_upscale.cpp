@@ -4,9 +4,9 @@
 //   imdn-upscale convert IMDN_x4.pth IMDN_x4.imdn [--f16]
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -47,8 +47,10 @@ static int convert(int argc, char** argv) {
   bool f16 = false;
   std::vector<std::string> files;
   for (int i = 2; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--f16") == 0) f16 = true;
-    else files.push_back(argv[i]);
+    if (std::strcmp(argv[i], "--f16") == 0)
+      f16 = true;
+    else
+      files.push_back(argv[i]);
   }
   if (files.size() != 2) {
     std::fprintf(stderr, "imdn-upscale: convert needs MODEL and OUTPUT.imdn\n%s", kUsage);

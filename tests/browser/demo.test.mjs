@@ -29,8 +29,16 @@ before(async () => {
   server = await serve({ port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     // playwright gives every launch a new, empty profile directory of its own.
   });
   page = await browser.newPage({ viewport: { width: 1000, height: 1100 } });
@@ -121,14 +129,17 @@ test('the threaded instance reports every finished tile with its pixels in place
     const up = await createUpscaler({ model: '/build/browser/random-rtc.imdn', workers: 2, tileSize: 64 });
     const rects = [];
     let early = true; // every reported tile's pixels were in the output when it was reported
-    const out = await up.upscale({ data, width: 120, height: 90, channels: 3 }, {
-      onProgress: (p) => {
-        if (!p.tile) return;
-        rects.push(p.tile);
-        const { x, y, width } = p.tile;
-        if (p.output.data[(y * p.output.width + x + width - 1) * 4 + 3] !== 255) early = false;
+    const out = await up.upscale(
+      { data, width: 120, height: 90, channels: 3 },
+      {
+        onProgress: (p) => {
+          if (!p.tile) return;
+          rects.push(p.tile);
+          const { x, y, width } = p.tile;
+          if (p.output.data[(y * p.output.width + x + width - 1) * 4 + 3] !== 255) early = false;
+        },
       },
-    });
+    );
     up.dispose();
     const covered = rects.reduce((n, t) => n + t.width * t.height, 0);
     return { threads: up.threads, tiles: rects.length, covered, pixels: out.width * out.height, early };
@@ -196,11 +207,20 @@ test('a page without cross-origin isolation runs on single-threaded workers, the
       const whole = await createUpscaler({ model, workers: 1, tileSize: 4096 });
       let painted = 0;
       let tiles = 0;
-      const a = await pool.upscale(image, { raw: true, onProgress: (p) => { painted += p.tile ? 1 : 0; tiles = p.tiles.total; } });
+      const a = await pool.upscale(image, {
+        raw: true,
+        onProgress: (p) => {
+          painted += p.tile ? 1 : 0;
+          tiles = p.tiles.total;
+        },
+      });
       const b = await whole.upscale(image, { raw: true });
       let diff = 0;
       for (let i = 0; i < a.data.length; i++) diff = Math.max(diff, Math.abs(a.data[i] - b.data[i]));
-      const refused = await createUpscaler({ model, workers: 2, threads: true }).then(() => '', (e) => e.message);
+      const refused = await createUpscaler({ model, workers: 2, threads: true }).then(
+        () => '',
+        (e) => e.message,
+      );
       const out = { isolated: crossOriginIsolated, threads: pool.threads, workers: pool.workers, diff, refused, width: a.width, painted, tiles };
       pool.dispose();
       whole.dispose();

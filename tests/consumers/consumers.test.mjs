@@ -11,7 +11,7 @@
 // and an image of noise, and the apps must give the bytes the repository's own Node entry gives.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,11 +93,35 @@ function app(template, tools = []) {
 
 describe('the tarball', () => {
   test('holds what it must and nothing else: code, types, modules, LICENSE, no weights', () => {
-    const list = run('tar', ['-tzf', tarball], tmp).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['LICENSE', 'README.md', 'THIRD_PARTY_LICENSES.md', 'package.json', 'dist/imdn.wasm', 'dist/imdn-mt.wasm', 'dist/imdn-mt.worker.js', 'dist/imdn-mt.thread.js', 'wasm/browser.js', 'wasm/node.js', 'wasm/index.cjs', 'wasm/browser.d.ts', 'wasm/node.d.ts', 'wasm/index.d.cts', 'wasm/worker.js', 'wasm/worker-mt.js', 'wasm/worker-node.js']) {
+    const list = run('tar', ['-tzf', tarball], tmp)
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const f of [
+      'LICENSE',
+      'README.md',
+      'THIRD_PARTY_LICENSES.md',
+      'package.json',
+      'dist/imdn.wasm',
+      'dist/imdn-mt.wasm',
+      'dist/imdn-mt.worker.js',
+      'dist/imdn-mt.thread.js',
+      'wasm/browser.js',
+      'wasm/node.js',
+      'wasm/index.cjs',
+      'wasm/browser.d.ts',
+      'wasm/node.d.ts',
+      'wasm/index.d.cts',
+      'wasm/worker.js',
+      'wasm/worker-mt.js',
+      'wasm/worker-node.js',
+    ]) {
       assert.ok(list.includes(f), `${f} is in the tarball`);
     }
-    assert.deepEqual(list.filter((f) => /\.(pth|imdn|onnx|npy|symbols)$|^(build|tests|src|node_modules)\//.test(f)), []);
+    assert.deepEqual(
+      list.filter((f) => /\.(pth|imdn|onnx|npy|symbols)$|^(build|tests|src|node_modules)\//.test(f)),
+      [],
+    );
     const size = statSync(tarball).size;
     assert.ok(size < 1.5 * 2 ** 20, `tarball of ${size} bytes`);
     console.log(`# tarball ${(size / 1024).toFixed(0)} KiB, ${list.length} files`);
@@ -111,7 +135,11 @@ describe('the tarball', () => {
   test('@arethetypeswrong/cli finds nothing', () => {
     // The two .wasm subpaths are assets (for a bundler's ?url import), not modules with types.
     const assets = ['imdn-wasm/imdn.wasm', 'imdn-wasm/imdn-mt.wasm'];
-    const out = run(NODE, [join(BIN, '@arethetypeswrong', 'cli', 'dist', 'index.js'), '--format', 'ascii', '--exclude-entrypoints', ...assets, '--', tarball], tmp);
+    const out = run(
+      NODE,
+      [join(BIN, '@arethetypeswrong', 'cli', 'dist', 'index.js'), '--format', 'ascii', '--exclude-entrypoints', ...assets, '--', tarball],
+      tmp,
+    );
     assert.match(out, /No problems found/, out);
   });
 
@@ -157,8 +185,14 @@ describe('Node consumers', () => {
 
 // Web apps: built into a folder that is served as a static site (with the model and image).
 const builds = {
-  vite8: (dir) => (run(NODE, [join(dir, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], dir), { root: join(dir, 'dist') }),
-  vite6: (dir) => (run(NODE, [join(dir, 'node_modules', 'vite6', 'bin', 'vite.js'), 'build'], dir), { root: join(dir, 'dist') }),
+  vite8: (dir) => {
+    run(NODE, [join(dir, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'], dir);
+    return { root: join(dir, 'dist') };
+  },
+  vite6: (dir) => {
+    run(NODE, [join(dir, 'node_modules', 'vite6', 'bin', 'vite.js'), 'build'], dir);
+    return { root: join(dir, 'dist') };
+  },
   webpack: (dir) => {
     run(NODE, [join(dir, 'node_modules', 'webpack-cli', 'bin', 'cli.js')], dir);
     writeFileSync(join(dir, 'dist', 'index.html'), '<!doctype html><body data-state="loading"><script src="main.js"></script></body>');
@@ -169,7 +203,20 @@ const builds = {
     return pageWithBase(dir);
   },
   rollup: (dir) => {
-    run(NODE, [join(dir, 'node_modules', 'rollup', 'dist', 'bin', 'rollup'), 'src/index.js', '--dir', 'dist', '--format', 'es', '--plugin', '@rollup/plugin-node-resolve'], dir);
+    run(
+      NODE,
+      [
+        join(dir, 'node_modules', 'rollup', 'dist', 'bin', 'rollup'),
+        'src/index.js',
+        '--dir',
+        'dist',
+        '--format',
+        'es',
+        '--plugin',
+        '@rollup/plugin-node-resolve',
+      ],
+      dir,
+    );
     return pageWithBase(dir);
   },
   importmap: (dir) => {
@@ -188,14 +235,30 @@ function pageWithBase(dir) {
   writeFileSync(join(dir, 'dist', 'index.html'), '<!doctype html><body data-state="loading"><script type="module" src="index.js"></script></body>');
   return { root: join(dir, 'dist'), base: '/imdn-wasm/' };
 }
-const tools = { vite8: ['vite'], vite6: ['vite6'], webpack: ['webpack', 'webpack-cli'], esbuild: ['esbuild'], rollup: ['rollup', '@rollup/plugin-node-resolve'], importmap: [] };
+const tools = {
+  vite8: ['vite'],
+  vite6: ['vite6'],
+  webpack: ['webpack', 'webpack-cli'],
+  esbuild: ['esbuild'],
+  rollup: ['rollup', '@rollup/plugin-node-resolve'],
+  importmap: [],
+};
 
 describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
   let browser;
   before(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   after(() => browser?.close());
@@ -207,15 +270,23 @@ describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no $
     cpSync(IMAGE, join(dir, 'public', 'input.png'));
     for (const isolate of [false, true]) {
       if (isolate) {
-        writeFileSync(join(dir, 'vite.config.js'), "export default { server: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } } };\n");
+        writeFileSync(
+          join(dir, 'vite.config.js'),
+          "export default { server: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } } };\n",
+        );
       }
       const port = 5200 + Math.floor(Math.random() * 700);
-      const dev = spawn(NODE, [join(dir, 'node_modules', 'vite', 'bin', 'vite.js'), '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { cwd: dir });
+      const dev = spawn(NODE, [join(dir, 'node_modules', 'vite', 'bin', 'vite.js'), '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
+        cwd: dir,
+      });
       const page = await browser.newPage();
       try {
         await new Promise((ok, fail) => {
           let out = '';
-          dev.stdout.on('data', (d) => (out += d) && /ready in/.test(out) && ok());
+          dev.stdout.on('data', (d) => {
+            out += d;
+            if (/ready in/.test(out)) ok();
+          });
           dev.on('exit', (code) => fail(new Error(`vite dev exited with ${code}: ${out}`)));
         });
         const query = new URLSearchParams({ model: `/${basename(MODEL)}`, image: '/input.png', workers: '2' });

@@ -2,14 +2,13 @@
 // DIR/image (small images in every format stb reads, and the decoder reproducers), DIR/model
 // (.imdn files of every architecture, float32 and float16), DIR/checkpoint (torch.save-style
 // checkpoints of every architecture, both formats), DIR/network (hyper-parameter seeds).
+#include <stb_image_write.h>
 #include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
 #include <random>
 #include <string>
-
-#include <stb_image_write.h>
 
 #include "checkpoint_writer.h"
 #include "image.h"
@@ -51,13 +50,15 @@ int main(int argc, char** argv) {
     stbi_write_tga_to_func(sink, &out, w, h, c, px.data()), put("image", "c" + n + ".tga", out), out.clear();
     stbi_write_jpg_to_func(sink, &out, w, h, c, px.data(), 80), put("image", "c" + n + ".jpg", out), out.clear();
     {  // Radiance HDR, flat (unencoded) RGBE pixels
-      const std::string head = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y " + std::to_string(h) + " +X " + std::to_string(w) + "\n";
+      const std::string head =
+          "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y " + std::to_string(h) + " +X " + std::to_string(w) + "\n";
       out.assign(head.begin(), head.end());
       for (int i = 0; i < w * h * 4; ++i) out.push_back(uint8_t(rng() % 200 + 1));
       put("image", "c" + n + ".hdr", out), out.clear();
     }
     if (c == 1 || c == 3) {  // binary PNM
-      std::string head = std::string(c == 1 ? "P5" : "P6") + "\n" + std::to_string(w) + " " + std::to_string(h) + "\n255\n";
+      std::string head =
+          std::string(c == 1 ? "P5" : "P6") + "\n" + std::to_string(w) + " " + std::to_string(h) + "\n255\n";
       out.assign(head.begin(), head.end());
       out.insert(out.end(), px.begin(), px.end());
       put("image", "c" + n + ".pnm", out);

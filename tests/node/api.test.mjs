@@ -58,9 +58,22 @@ for (const workers of [1, 2, 4]) {
 
 test('raw output matches the native engine within 1e-4', { skip: !existsSync(join(NATIVE_BIN, 'imdn-upscale')) && 'no native build' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'imdn-'));
-  for (const [m, s] of [['IMDN_x4.imdn', 4], ['IMDN_RTC.imdn', 2]]) {
+  for (const [m, s] of [
+    ['IMDN_x4.imdn', 4],
+    ['IMDN_RTC.imdn', 2],
+  ]) {
     const input = await lr(s, 'butterfly');
-    execFileSync(join(NATIVE_BIN, 'imdn-upscale'), ['--quiet', '--threads', '1', '--model', someModel(m), input, join(dir, 'n.png'), '--raw', join(dir, 'n.f32')]);
+    execFileSync(join(NATIVE_BIN, 'imdn-upscale'), [
+      '--quiet',
+      '--threads',
+      '1',
+      '--model',
+      someModel(m),
+      input,
+      join(dir, 'n.png'),
+      '--raw',
+      join(dir, 'n.f32'),
+    ]);
     const b = readFileSync(join(dir, 'n.f32'));
     const native = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
     for (const workers of [1, 2]) {
@@ -88,15 +101,25 @@ function maxDiff(a, b) {
   return m;
 }
 
-test('exact tiles of IMDN x4 give the whole image\'s bytes, on 1, 2 and 4 workers or threads and any tile size', async () => {
+test("exact tiles of IMDN x4 give the whole image's bytes, on 1, 2 and 4 workers or threads and any tile size", async () => {
   for (const name of ['butterfly', 'woman']) {
     const input = await lr(4, name);
     const whole = await wholeImage(input, 'IMDN_x4.imdn');
     // [workers, tileSize, threads]: threads false = the pool of single-threaded workers running
     // the units of a job planned in this thread (or, with one worker, the whole job in it); true =
     // one threaded instance.
-    const configs = [[1, 16, false], [2, 32, false], [4, 48, false], [2, 4096, false], [2, 16, false], [4, 128, false],
-      [2, 16, true], [4, 48, true], [2, 4096, true], [2, 128, true]];
+    const configs = [
+      [1, 16, false],
+      [2, 32, false],
+      [4, 48, false],
+      [2, 4096, false],
+      [2, 16, false],
+      [4, 128, false],
+      [2, 16, true],
+      [4, 48, true],
+      [2, 4096, true],
+      [2, 128, true],
+    ];
     for (const [workers, tileSize, threads] of configs) {
       const up = await createUpscaler({ model: someModel('IMDN_x4.imdn'), workers, tileSize, threads });
       assert.equal(up.threads, threads ? workers : 1);
@@ -139,36 +162,37 @@ test('tiles of IMDN_RTC and IMDN_RTE equal the whole image in both modes, with 1
   }
 });
 
-for (const threads of [false, true]) test(`progress reaches the total and abort rejects quickly, leaving the upscaler usable (threads ${threads})`, async () => {
-  const up = await createUpscaler({ model: someModel('IMDN_x4.imdn'), workers: 2, tileSize: 32, threads });
-  try {
-    const image = { data: new Uint8Array(128 * 128 * 3).map((_, i) => (i * 31) % 256), width: 128, height: 128 };
-    const controller = new AbortController();
-    let done = 0;
-    const started = performance.now();
-    let tileMs = 0;
-    const p = up.upscale(image, {
-      signal: controller.signal,
-      onProgress: (pr) => {
-        done = pr.done;
-        if (pr.done === 1) {
-          tileMs = performance.now() - started;
-          controller.abort();
-        }
-      },
-    });
-    await assert.rejects(p, (e) => e.name === 'AbortError');
-    // The next call runs to the end.
-    let last;
-    const out = await up.upscale(image, { onProgress: (pr) => (last = pr) });
-    assert.equal(out.width, 512);
-    assert.equal(last.done, last.total);
-    assert.ok(done < last.total, `aborted after ${done} of ${last.total} units`);
-    assert.ok(tileMs > 0);
-  } finally {
-    up.dispose();
-  }
-});
+for (const threads of [false, true])
+  test(`progress reaches the total and abort rejects quickly, leaving the upscaler usable (threads ${threads})`, async () => {
+    const up = await createUpscaler({ model: someModel('IMDN_x4.imdn'), workers: 2, tileSize: 32, threads });
+    try {
+      const image = { data: new Uint8Array(128 * 128 * 3).map((_, i) => (i * 31) % 256), width: 128, height: 128 };
+      const controller = new AbortController();
+      let done = 0;
+      const started = performance.now();
+      let tileMs = 0;
+      const p = up.upscale(image, {
+        signal: controller.signal,
+        onProgress: (pr) => {
+          done = pr.done;
+          if (pr.done === 1) {
+            tileMs = performance.now() - started;
+            controller.abort();
+          }
+        },
+      });
+      await assert.rejects(p, (e) => e.name === 'AbortError');
+      // The next call runs to the end.
+      let last;
+      const out = await up.upscale(image, { onProgress: (pr) => (last = pr) });
+      assert.equal(out.width, 512);
+      assert.equal(last.done, last.total);
+      assert.ok(done < last.total, `aborted after ${done} of ${last.total} units`);
+      assert.ok(tileMs > 0);
+    } finally {
+      up.dispose();
+    }
+  });
 
 test('a threaded instance stops at the next unit of work when asked', async () => {
   const { compileWasm, instantiate, WasmEngine } = await import('../../wasm/engine.js');
@@ -184,11 +208,21 @@ test('a threaded instance stops at the next unit of work when asked', async () =
     const pixels = new Uint8Array(64 * 48 * 3).map((_, i) => (i * 13) % 256);
     let calls = 0;
     let total = 0;
-    const full = engine.upscale(pixels, 64, 48, 3, { tile: 16, onProgress: (d, t) => ((total = t), ++calls, false) });
+    const full = engine.upscale(pixels, 64, 48, 3, {
+      tileSize: 16,
+      onProgress: (_done, t) => {
+        total = t;
+        calls++;
+        return false;
+      },
+    });
     assert.equal(calls, total);
     assert.ok(total > 4);
     calls = 0;
-    assert.throws(() => engine.upscale(pixels, 64, 48, 3, { tile: 16, onProgress: () => ++calls === 2 }), (e) => e.cancelled === true && /cancelled/.test(e.message));
+    assert.throws(
+      () => engine.upscale(pixels, 64, 48, 3, { tile: 16, onProgress: () => ++calls === 2 }),
+      (e) => e.cancelled === true && /cancelled/.test(e.message),
+    );
     assert.equal(calls, 2, 'no unit of work after the one that asked to stop');
     const again = engine.upscale(pixels, 64, 48, 3, { tile: 16 });
     assert.deepEqual(again.data, full.data);
@@ -268,28 +302,32 @@ for (const [name, options] of [
   ['single-threaded', { workers: 1 }],
   ['threaded', { workers: 2 }],
   ['pool', { workers: 2, threads: false }],
-]) test(`a crashed worker fails its call with a clear error and is replaced (${name})`, async () => {
-  const { platform } = await import('../../wasm/node-platform.js');
-  const { createUpscalerWith } = await import('../../wasm/core.js');
-  const MARKER = join(tmpdir(), 'imdn-wasm-test-crash'); // as crashing-worker.mjs names it
-  const crashing = new URL('./crashing-worker.mjs', import.meta.url);
-  const up = await createUpscalerWith({ ...platform, spawnWorker: (_url, threaded) => platform.spawnWorker(crashing, threaded) }, { model: someModel('IMDN_RTC.imdn'), ...options });
-  try {
-    const image = { data: new Uint8Array(48 * 48 * 3).fill(100), width: 48, height: 48 };
-    writeFileSync(MARKER, '');
-    await assert.rejects(up.upscale(image), /worker crashed \(test crash\)/);
-    const out = await up.upscale(image);
-    assert.equal(out.width, 96);
-  } finally {
-    rmSync(MARKER, { force: true });
-    up.dispose();
-  }
-});
+])
+  test(`a crashed worker fails its call with a clear error and is replaced (${name})`, async () => {
+    const { platform } = await import('../../wasm/node-platform.js');
+    const { createUpscalerWith } = await import('../../wasm/core.js');
+    const MARKER = join(tmpdir(), 'imdn-wasm-test-crash'); // as crashing-worker.mjs names it
+    const crashing = new URL('./crashing-worker.mjs', import.meta.url);
+    const up = await createUpscalerWith(
+      { ...platform, spawnWorker: (_url, threaded) => platform.spawnWorker(crashing, threaded) },
+      { model: someModel('IMDN_RTC.imdn'), ...options },
+    );
+    try {
+      const image = { data: new Uint8Array(48 * 48 * 3).fill(100), width: 48, height: 48 };
+      writeFileSync(MARKER, '');
+      await assert.rejects(up.upscale(image), /worker crashed \(test crash\)/);
+      const out = await up.upscale(image);
+      assert.equal(out.width, 96);
+    } finally {
+      rmSync(MARKER, { force: true });
+      up.dispose();
+    }
+  });
 
 test('bad inputs reject with clear errors', async () => {
   await assert.rejects(createUpscaler({ model: new Uint8Array(100) }), /model refused: not a model: neither an \.imdn file/);
   await assert.rejects(createUpscaler({ model: readFileSync(someModel('IMDN_x4.imdn')).subarray(0, 5000) }), /model refused: .*truncated/);
-  await assert.rejects(createUpscaler({ model: 'x4' , modelBaseUrl: '/nonexistent' }), /cannot read .*IMDN_x4.pth: no such file/);
+  await assert.rejects(createUpscaler({ model: 'x4', modelBaseUrl: '/nonexistent' }), /cannot read .*IMDN_x4.pth: no such file/);
   await assert.rejects(createUpscaler({}), /needs \{ model \}/);
   const up = await createUpscaler({ model: someModel('IMDN_RTC.imdn'), workers: 1 });
   try {
@@ -341,4 +379,3 @@ test('decode and encode round trip through the WebAssembly stb', async () => {
   assert.deepEqual([back.width, back.height, back.channels], [5, 3, 4]);
   assert.deepEqual(Array.from(back.data), Array.from(img.data));
 });
-

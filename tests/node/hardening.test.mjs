@@ -24,7 +24,9 @@ const ups = {};
 before(async () => {
   for (const [name, o] of PATHS) ups[name] = await createUpscaler({ model: randomModel('x2'), tileSize: 16, ...o });
 });
-after(() => Object.values(ups).forEach((u) => u.dispose()));
+after(() => {
+  for (const u of Object.values(ups)) u.dispose();
+});
 
 for (const [name] of PATHS) {
   for (const exact of [true, false]) {
@@ -58,7 +60,10 @@ test('bad options, signals and worker counts reject with imdn: messages', async 
   await assert.rejects(up.upscale(image, { signal: {} }), /imdn: signal must be an AbortSignal/);
   await assert.rejects(up.upscale(image, { maxInputPixels: -1 }), /imdn: maxInputPixels must be a positive integer, got -1/);
   await assert.rejects(createUpscaler(null), /imdn: createUpscaler needs an options object/);
-  await assert.rejects(createUpscaler({ model: randomModel('x2'), workers: 1000 }), new RegExp(`imdn: workers: 1000 is more than this machine can use \\(${availableParallelism()} cores`));
+  await assert.rejects(
+    createUpscaler({ model: randomModel('x2'), workers: 1000 }),
+    new RegExp(`imdn: workers: 1000 is more than this machine can use \\(${availableParallelism()} cores`),
+  );
   await assert.rejects(createUpscaler({ model: randomModel('x2'), workers: 2.5 }), /workers must be a positive integer/);
   assert.equal((await up.upscale(image)).width, 140);
 });
@@ -87,7 +92,9 @@ test('refusing the decode bombs keeps the process under 256 MiB resident, and th
   const { before: kb0, after: kb1 } = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString());
   assert.ok(kb1 < 256 * 1024, `peak resident ${(kb1 / 1024).toFixed(0)} MiB (${(kb0 / 1024).toFixed(0)} MiB before the bombs)`);
   for (const file of BOMBS) {
-    const node = spawnSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), join(REPRO, file), '-o', '/tmp/imdn-bomb.png', '--model', randomModel('rtc')], { encoding: 'utf8' });
+    const node = spawnSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), join(REPRO, file), '-o', '/tmp/imdn-bomb.png', '--model', randomModel('rtc')], {
+      encoding: 'utf8',
+    });
     assert.equal(node.status, 1, file);
     assert.match(node.stderr, /imdn-upscale: (image of \d+x\d+ pixels .* is over the limit|cannot decode image)/, file);
     const native = spawnSync(join(NATIVE_BIN, 'imdn-upscale'), ['--model', randomModel('rtc'), join(REPRO, file), '/tmp/imdn-bomb.png'], { encoding: 'utf8' });

@@ -65,7 +65,9 @@ test("the authors' .pth, renamed, through the API: Set5 as in the paper, and flo
     const upHalf = await createUpscaler({ model: half.data, workers: 2 });
     const f16 = await set5(upHalf, s);
     upHalf.dispose();
-    rows.push(`# ${name.padEnd(4)} float32 ${f32.toFixed(4)} dB ${(full.data.length / 1024).toFixed(0).padStart(5)} KiB   float16 ${f16.toFixed(4)} dB ${(half.data.length / 1024).toFixed(0).padStart(5)} KiB   (.pth ${(statSync(file).size / 1024).toFixed(0)} KiB)`);
+    rows.push(
+      `# ${name.padEnd(4)} float32 ${f32.toFixed(4)} dB ${(full.data.length / 1024).toFixed(0).padStart(5)} KiB   float16 ${f16.toFixed(4)} dB ${(half.data.length / 1024).toFixed(0).padStart(5)} KiB   (.pth ${(statSync(file).size / 1024).toFixed(0)} KiB)`,
+    );
     assert.ok(Math.abs(f16 - f32) <= 0.001, `${name} float16: ${f16.toFixed(4)} dB vs ${f32.toFixed(4)}\n${rows.join('\n')}`);
     assert.ok(half.data.length < (name.startsWith('x') ? 0.52 : 0.9) * full.data.length, `${name}: float16 file of ${half.data.length} bytes`);
   }
@@ -149,7 +151,16 @@ test('a named model whose bytes are not the authors’ is refused, and not cache
     assert.equal(existsSync(join(cache, 'models')) && readdirSync(join(cache, 'models')).length, false);
     await assert.rejects(createUpscaler({ model: 'rtc', modelBaseUrl: server.url, workers: 1 }), /cannot download .*model_RTC\.pth: HTTP 404/);
     // A download progress callback that throws, or is not a function, fails the call, not the process.
-    await assert.rejects(createUpscaler({ model: 'x4', modelBaseUrl: server.url, onDownloadProgress: () => { throw new Error('boom'); } }), /imdn: onDownloadProgress threw: boom/);
+    await assert.rejects(
+      createUpscaler({
+        model: 'x4',
+        modelBaseUrl: server.url,
+        onDownloadProgress: () => {
+          throw new Error('boom');
+        },
+      }),
+      /imdn: onDownloadProgress threw: boom/,
+    );
     await assert.rejects(createUpscaler({ model: 'x4', modelBaseUrl: server.url, onDownloadProgress: 5 }), /imdn: onDownloadProgress must be a function/);
   } finally {
     await server.close();
@@ -176,7 +187,13 @@ test('sha256 in plain JavaScript (insecure browser contexts) equals WebCrypto', 
 
 // Hostile and broken checkpoints, written by hand (the C++ suite has the full set): each is refused
 // with a message, through the API and the CLI, quickly and without running anything.
-const evil = Buffer.concat([Buffer.from([0x80, 2]), Buffer.from('cos\nsystem\nX'), Buffer.from([12, 0, 0, 0]), Buffer.from('touch /tmp/x'), Buffer.from([0x85, 0x52, 0x2e])]);
+const evil = Buffer.concat([
+  Buffer.from([0x80, 2]),
+  Buffer.from('cos\nsystem\nX'),
+  Buffer.from([12, 0, 0, 0]),
+  Buffer.from('touch /tmp/x'),
+  Buffer.from([0x85, 0x52, 0x2e]),
+]);
 const HOSTILE = [
   ['a pickle naming os.system', evil, /names os\.system, which a state dict never does; refusing it/],
   ['a truncated pickle', evil.subarray(0, 9), /corrupt|truncated/],

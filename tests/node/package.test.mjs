@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { readImage } from '../../wasm/node.js';
+import { createUpscaler, encodePng, readImage } from '../../wasm/node.js';
 import { IMDN, ROOT, psnrY, randomModel, skipWithoutData } from './helpers.mjs';
 
 const env = { ...process.env, IMDN_MODELS_DIR: '', RTC: randomModel('rtc') };
@@ -34,13 +34,52 @@ test('requires from CommonJS', () => {
 test('the Node CLI upscales a file to a PNG with the paper quality', { skip: skipWithoutData }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'imdn-cli-'));
   const output = join(dir, 'butterfly.png');
-  execFileSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'), '-o', output, '--model', 'x4', '--models-dir', join(IMDN, 'checkpoints'), '--workers', '2', '-q'], { env });
+  execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'wasm', 'cli.js'),
+      join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'),
+      '-o',
+      output,
+      '--model',
+      'x4',
+      '--models-dir',
+      join(IMDN, 'checkpoints'),
+      '--workers',
+      '2',
+      '-q',
+    ],
+    { env },
+  );
   const out = await readImage(output);
   const hr = await readImage(join(IMDN, 'datasets', 'Set5_HR', 'butterfly.bmp'));
   assert.deepEqual([out.width, out.height], [256, 256]);
   // The official code's butterfly x4 (reference PNG) scores the same.
   const ref = await readImage(join(IMDN, 'reference', 'IMDN_x4_butterfly_SR.png'));
   assert.ok(Math.abs(psnrY(out, hr, 4) - psnrY(ref, hr, 4)) < 0.001);
+});
+
+// The CLI's own path on any clone (some model, some image): the file it writes holds the bytes the
+// API gives for the same input.
+test("the Node CLI upscales a file to a PNG with the API's bytes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imdn-cli-'));
+  const input = join(dir, 'in.png');
+  const image = { data: new Uint8Array(40 * 30 * 3).map((_, i) => (i * 41) % 256), width: 40, height: 30, channels: 3 };
+  writeFileSync(input, await encodePng(image));
+  const output = join(dir, 'out.png');
+  const model = randomModel('x2');
+  execFileSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), input, '-o', output, '--model', model, '--workers', '2', '-q'], { env });
+  const out = await readImage(output);
+  const up = await createUpscaler({ model, workers: 1 });
+  try {
+    const ref = await up.upscale(image);
+    assert.deepEqual([out.width, out.height], [80, 60]);
+    for (let p = 0; p < 80 * 60; p++) {
+      for (let c = 0; c < 3; c++) assert.equal(out.data[p * out.channels + c], ref.data[p * 4 + c], `pixel ${p}`);
+    }
+  } finally {
+    up.dispose();
+  }
 });
 
 test('the Node CLI explains its errors', () => {

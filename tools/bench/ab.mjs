@@ -34,7 +34,10 @@ const modelPath = join(o['models-dir'], B.KNOWN_MODELS[o.model] ?? o.model);
 const image = { data: noiseRgb(size, size), width: size, height: size, channels: 3 };
 const load0 = loadavg()[0];
 console.log(`${cpus()[0].model}, ${cpus().length} cores; ${o.model} on ${size}x${size}, ${o.runs} runs after warm-up`);
-for (const [path, threads] of [['threads', true], ['pool', false]]) {
+for (const [path, threads] of [
+  ['threads', true],
+  ['pool', false],
+]) {
   const ups = [await A.createUpscaler({ model: modelPath, workers, threads }), await B.createUpscaler({ model: modelPath, workers, threads })];
   const times = [[], []];
   for (const up of ups) await up.upscale(image); // warm-up

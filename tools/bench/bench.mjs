@@ -54,13 +54,17 @@ if (o.startup) {
     const t2 = performance.now();
     const how = up.threads > 1 ? `${up.threads} threads` : `${up.workers} worker${up.workers > 1 ? 's' : ''}`;
     up.dispose();
-    console.log(`startup, ${how}: createUpscaler ${(t1 - t0).toFixed(0)} ms (compile, model, validation), first 64x64 result ${(t2 - t1).toFixed(0)} ms later (worker start, instance${up.threads > 1 ? ', its threads' : ''}, run): ${(t2 - t0).toFixed(0)} ms in all`);
+    console.log(
+      `startup, ${how}: createUpscaler ${(t1 - t0).toFixed(0)} ms (compile, model, validation), first 64x64 result ${(t2 - t1).toFixed(0)} ms later (worker start, instance${up.threads > 1 ? ', its threads' : ''}, run): ${(t2 - t0).toFixed(0)} ms in all`,
+    );
   }
   for (const name of ['imdn.wasm', 'imdn-mt.wasm']) {
     const path = join(ROOT, 'dist', name);
     if (!existsSync(path)) continue;
     const wasm = readFileSync(path);
-    console.log(`dist/${name}: ${(wasm.length / 1024).toFixed(0)} KiB, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped (tools/bench/wasm-size.mjs: what it is made of)`);
+    console.log(
+      `dist/${name}: ${(wasm.length / 1024).toFixed(0)} KiB, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped (tools/bench/wasm-size.mjs: what it is made of)`,
+    );
   }
 }
 
@@ -107,7 +111,9 @@ for (let r = 0; r < runs; r++) {
   }
 }
 const ortIndex = contenders.findIndex((c) => c.ort);
-console.log(`${o.model} on ${size}x${size}, ${runs} runs after warm-up, ${gmac.toFixed(2)} GMAC per image; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
+console.log(
+  `${o.model} on ${size}x${size}, ${runs} runs after warm-up, ${gmac.toFixed(2)} GMAC per image; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+);
 for (const [i, c] of contenders.entries()) {
   const ms = median(times[i]);
   const ratio = ortIndex >= 0 && i !== ortIndex ? `  ${(median(times[ortIndex]) / ms).toFixed(2)}x onnxruntime-web` : '';

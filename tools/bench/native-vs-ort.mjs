@@ -40,7 +40,11 @@ for (const threads of [1, 2]) {
   const theirs = [];
   for (let r = 0; r < Math.max(1, Number(o.runs)); r++) {
     // imdn-bench warms up itself and prints the time of its measured run.
-    const out = execFileSync(join(ROOT, 'build', 'native', 'imdn-bench'), ['--model', model, '--size', String(size), '--threads', String(threads), '--runs', '1'], { encoding: 'utf8' });
+    const out = execFileSync(
+      join(ROOT, 'build', 'native', 'imdn-bench'),
+      ['--model', model, '--size', String(size), '--threads', String(threads), '--runs', '1'],
+      { encoding: 'utf8' },
+    );
     ours.push(Number(/median ([\d.]+) ms/.exec(out)[1]));
     await session.run(feeds); // warm again after the other process ran (as imdn-bench warms up)
     const t = performance.now();

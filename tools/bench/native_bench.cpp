@@ -29,11 +29,16 @@ int main(int argc, char** argv) {
   std::vector<size_t> threads = {1, 2};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--model") model_path = v;
-    else if (a == "--size") size = std::strtoul(v.c_str(), nullptr, 10);
-    else if (a == "--profile") profile = v == "1";
-    else if (a == "--tile") tile = std::strtoul(v.c_str(), nullptr, 10);
-    else if (a == "--runs") runs = std::max<size_t>(1, std::strtoul(v.c_str(), nullptr, 10));
+    if (a == "--model")
+      model_path = v;
+    else if (a == "--size")
+      size = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--profile")
+      profile = v == "1";
+    else if (a == "--tile")
+      tile = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--runs")
+      runs = std::max<size_t>(1, std::strtoul(v.c_str(), nullptr, 10));
     else if (a == "--threads") {
       threads.clear();
       for (size_t p = 0; p < v.size();) {
@@ -49,7 +54,8 @@ int main(int argc, char** argv) {
   }
   try {
     const imdn::Model model = imdn::Model::load(model_path);
-    const size_t side = (size + model.info().size_multiple - 1) / model.info().size_multiple * model.info().size_multiple;
+    const size_t side =
+        (size + model.info().size_multiple - 1) / model.info().size_multiple * model.info().size_multiple;
     const double gmac = double(imdn::Architecture::of(model.info()).macs(side, side)) / 1e9;
     std::vector<float> in(side * side * 3);
     std::mt19937 rng(1);
@@ -111,11 +117,13 @@ int main(int argc, char** argv) {
         for (size_t r = 0; r <= runs; ++r) {
           const auto t0 = std::chrono::steady_clock::now();
           net.run(in.data(), side, side, out.data(), tile);
-          if (r) tms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+          if (r)
+            tms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
         std::sort(tms.begin(), tms.end());
-        std::printf("threads %zu, exact tiles of %zu: median %.1f ms (%.2fx the whole image's time), %.2fx its MACs\n", t, tile,
-                    tms[tms.size() / 2], tms[tms.size() / 2] / med, double(planned_macs(net, tile)) / (gmac * 1e9));
+        std::printf("threads %zu, exact tiles of %zu: median %.1f ms (%.2fx the whole image's time), %.2fx its MACs\n",
+                    t, tile, tms[tms.size() / 2], tms[tms.size() / 2] / med,
+                    double(planned_macs(net, tile)) / (gmac * 1e9));
       }
     }
   } catch (const std::exception& e) {

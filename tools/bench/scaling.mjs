@@ -63,8 +63,10 @@ for (let r = 0; r < Math.max(1, Number(o.rounds)); r++) {
     if (c.workers > 1) how = res.threads > 1 ? `1 worker, ${res.threads} threads` : `${res.workers} workers`;
   }
 }
-console.log(`${o.model} on ${size}x${size}, ${o.rounds} rounds (a process per run: warm-up + 1 timed); load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);
-const single = configs.slice(0, cores).map((c, i) => median(times[i]));
+console.log(
+  `${o.model} on ${size}x${size}, ${o.rounds} rounds (a process per run: warm-up + 1 timed); load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+);
+const single = configs.slice(0, cores).map((_c, i) => median(times[i]));
 for (const [i, c] of configs.entries()) {
   const label = c.workers > 1 ? `${c.name} (${how})` : c.name;
   console.log(`  ${label.padEnd(34)} median ${median(times[i]).toFixed(0).padStart(6)} ms   [${times[i].map((t) => t.toFixed(0)).join(' ')}]`);
@@ -73,4 +75,6 @@ const multi = median(times[cores]);
 const meanSingle = single.reduce((a, b) => a + b, 0) / cores;
 const ideal = 1 / single.reduce((a, b) => a + 1 / b, 0);
 console.log(`  speed-up over the mean single core: ${(meanSingle / multi).toFixed(2)}x (goal ${(0.9 * cores).toFixed(1)}x)`);
-console.log(`  over the fastest core: ${(Math.min(...single) / multi).toFixed(2)}x; efficiency against the cores' summed speeds: ${((100 * ideal) / multi).toFixed(0)}%`);
+console.log(
+  `  over the fastest core: ${(Math.min(...single) / multi).toFixed(2)}x; efficiency against the cores' summed speeds: ${((100 * ideal) / multi).toFixed(0)}%`,
+);

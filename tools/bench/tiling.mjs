@@ -80,7 +80,9 @@ if (!o['skip-memory']) {
     clearInterval(sample);
     peak = Math.max(peak, process.memoryUsage().rss);
     const how = up.threads > 1 ? `main + 1 worker of ${up.threads} threads` : 'main + 2 workers';
-    console.log(`Node: ${side}x${side} -> ${out.width}x${out.height} in ${((performance.now() - t) / 1000).toFixed(1)} s, peak resident ${(peak / 2 ** 20).toFixed(0)} MiB (${how})`);
+    console.log(
+      `Node: ${side}x${side} -> ${out.width}x${out.height} in ${((performance.now() - t) / 1000).toFixed(1)} s, peak resident ${(peak / 2 ** 20).toFixed(0)} MiB (${how})`,
+    );
     up.dispose();
   }
   // Chromium: the page and its workers live in one renderer process; sample every Chromium
@@ -92,7 +94,16 @@ if (!o['skip-memory']) {
     const server = await serve({ port: 0 });
     const browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const page = await browser.newPage();
     await page.goto(`${server.url}web/`);
@@ -128,7 +139,9 @@ if (!o['skip-memory']) {
       { side, model },
     );
     clearInterval(sample);
-    console.log(`Chromium: ${side}x${side} -> ${result.width}x${result.height} in ${(result.ms / 1000).toFixed(1)} s, peak resident ${(peak.renderer / 2 ** 20).toFixed(0)} MiB in the renderer (page + ${result.threads > 1 ? `1 worker of ${result.threads} threads` : '2 workers'}), ${(peak.all / 2 ** 20).toFixed(0)} MiB all Chromium processes`);
+    console.log(
+      `Chromium: ${side}x${side} -> ${result.width}x${result.height} in ${(result.ms / 1000).toFixed(1)} s, peak resident ${(peak.renderer / 2 ** 20).toFixed(0)} MiB in the renderer (page + ${result.threads > 1 ? `1 worker of ${result.threads} threads` : '2 workers'}), ${(peak.all / 2 ** 20).toFixed(0)} MiB all Chromium processes`,
+    );
     await browser.close();
     await server.close();
   }

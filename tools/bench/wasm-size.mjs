@@ -125,7 +125,7 @@ for (const file of files) {
   const gz = gzipSync(bytes, { level: 9 }).length;
   console.log(`\n${basename(file)}: ${(bytes.length / 1024).toFixed(0)} KiB, ${(gz / 1024).toFixed(0)} KiB gzipped`);
   for (const [name, size] of [...sections].sort((a, b) => b[1] - a[1])) {
-    console.log(`  ${(name + ' section').padEnd(40)} ${(size / 1024).toFixed(1).padStart(7)} KiB ${((100 * size) / bytes.length).toFixed(1).padStart(5)}%`);
+    console.log(`  ${`${name} section`.padEnd(40)} ${(size / 1024).toFixed(1).padStart(7)} KiB ${((100 * size) / bytes.length).toFixed(1).padStart(5)}%`);
   }
   const symbols = file.replace(/\.wasm$/, '.js.symbols');
   if (!existsSync(symbols)) {
@@ -148,6 +148,8 @@ for (const file of files) {
   });
   console.log(`  code by origin (${bodies.length} functions, ${(code / 1024).toFixed(0)} KiB):`);
   for (const [g, e] of [...groups].sort((a, b) => b[1].bytes - a[1].bytes)) {
-    console.log(`    ${g.padEnd(38)} ${(e.bytes / 1024).toFixed(1).padStart(7)} KiB ${((100 * e.bytes) / code).toFixed(1).padStart(5)}%  ${String(e.count).padStart(5)} functions`);
+    console.log(
+      `    ${g.padEnd(38)} ${(e.bytes / 1024).toFixed(1).padStart(7)} KiB ${((100 * e.bytes) / code).toFixed(1).padStart(5)}%  ${String(e.count).padStart(5)} functions`,
+    );
   }
 }
