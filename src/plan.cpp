@@ -45,6 +45,15 @@ size_t copy_grain(size_t row_floats) {
 
 // Rect r of a map (map_w pixels a row, C channels) -> contiguous floats.
 void take(const float* map, size_t map_w, const Rect& r, size_t C, std::vector<float>* dst, pthreadpool_t pool) {
+  if (pool == nullptr) {  // one thread: appended row by row, without zeroing the vector first
+    dst->clear();
+    dst->reserve(r.h * r.w * C);
+    for (size_t y = 0; y < r.h; ++y) {
+      const float* row = map + ((r.y + y) * map_w + r.x) * C;
+      dst->insert(dst->end(), row, row + r.w * C);
+    }
+    return;
+  }
   dst->resize(r.h * r.w * C);
   float* d = dst->data();
   ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
@@ -97,43 +106,67 @@ std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h,
 
 // ---- Units ----------------------------------------------------------------------------------
 
-std::vector<uint8_t> UnitData::encode() const {
+void UnitData::write_prefix(uint8_t* p) const {
   const uint32_t n[4] = {uint32_t(a[0].size()), uint32_t(a[1].size()), uint32_t(a[2].size()), uint32_t(a[3].size())};
-  size_t bytes = sizeof(kMagic) + sizeof(Header) + sizeof(n);
-  for (uint32_t k : n) bytes += size_t(k) * sizeof(float);
-  std::vector<uint8_t> out(bytes);
-  uint8_t* p = out.data();
   std::memcpy(p, &kMagic, sizeof(kMagic));
-  p += sizeof(kMagic);
-  std::memcpy(p, &head, sizeof(Header));
-  p += sizeof(Header);
-  std::memcpy(p, n, sizeof(n));
-  p += sizeof(n);
-  for (size_t i = 0; i < 4; ++i) {
-    if (n[i]) std::memcpy(p, a[i].data(), n[i] * sizeof(float));
-    p += n[i] * sizeof(float);
-  }
-  return out;
+  std::memcpy(p + sizeof(kMagic), &head, sizeof(Header));
+  std::memcpy(p + sizeof(kMagic) + sizeof(Header), n, sizeof(n));
 }
 
-UnitData UnitData::decode(const uint8_t* bytes, size_t size) {
+size_t UnitData::encoded_size() const {
+  size_t bytes = kPrefix;
+  for (const auto& v : a) bytes += v.size() * sizeof(float);
+  return bytes;
+}
+
+UnitData UnitData::read_prefix(const uint8_t* bytes, size_t size) {
   UnitData d;
   uint32_t magic = 0, n[4];
-  if (size < sizeof(magic) + sizeof(Header) + sizeof(n)) throw Error("unit message too short");
+  if (size < kPrefix) throw Error("unit message too short");
   std::memcpy(&magic, bytes, sizeof(magic));
   if (magic != kMagic) throw Error("not a unit message");
   std::memcpy(&d.head, bytes + sizeof(magic), sizeof(Header));
   std::memcpy(n, bytes + sizeof(magic) + sizeof(Header), sizeof(n));
-  size_t at = sizeof(magic) + sizeof(Header) + sizeof(n);
+  size_t at = kPrefix;
   for (size_t i = 0; i < 4; ++i) {
     if (n[i] > (size - at) / sizeof(float)) throw Error("unit message truncated");
     d.a[i].resize(n[i]);
-    if (n[i]) std::memcpy(d.a[i].data(), bytes + at, n[i] * sizeof(float));
     at += n[i] * sizeof(float);
   }
   if (at != size) throw Error("unit message has trailing bytes");
   return d;
 }
+
+std::vector<uint8_t> UnitData::encode() const {
+  std::vector<uint8_t> out(encoded_size());
+  write_prefix(out.data());
+  uint8_t* p = out.data() + kPrefix;
+  for (const auto& v : a) {
+    if (!v.empty()) std::memcpy(p, v.data(), v.size() * sizeof(float));
+    p += v.size() * sizeof(float);
+  }
+  return out;
+}
+
+UnitData UnitData::decode(const uint8_t* bytes, size_t size) {
+  UnitData d = read_prefix(bytes, size);
+  const uint8_t* p = bytes + kPrefix;
+  for (auto& v : d.a) {
+    if (!v.empty()) std::memcpy(v.data(), p, v.size() * sizeof(float));
+    p += v.size() * sizeof(float);
+  }
+  return d;
+}
+
+namespace {
+// A unit's whole-crop outputs, kept from unit to unit: fresh memory costs page faults and
+// zeroing, more than the work on it (one set per thread that runs units).
+float* scratch(size_t k, size_t floats) {
+  thread_local Buffer buffers[3];
+  buffers[k].resize(floats);
+  return buffers[k].data();
+}
+}  // namespace
 
 UnitData run_unit(Network& net, UnitData in) {
   const UnitData::Header& h = in.head;
@@ -150,16 +183,16 @@ UnitData run_unit(Network& net, UnitData in) {
     case UnitKind::kStem: {
       need(core_ok && (h.ih + S - 1) / S == h.h && (h.iw + S - 1) / S == h.w, "stem crop sizes disagree");
       need(in.a[0].size() == size_t(h.ih) * h.iw * 3, "stem input does not match the crop");
-      std::vector<float> fea(P * nf);
-      net.stage_stem(in.a[0].data(), h.ih, h.iw, fea.data());
-      out.a[0] = core_of(fea.data(), h.w, h, nf);
+      float* fea = scratch(0, P * nf);
+      net.stage_stem(in.a[0].data(), h.ih, h.iw, fea);
+      out.a[0] = core_of(fea, h.w, h, nf);
       return out;
     }
     case UnitKind::kBlockA: {
       need(core_ok && block_ok && in.a[0].size() == P * nf, "block input does not match the crop");
-      std::vector<float> cat(P * cc);
-      net.stage_block_a(h.block, in.a[0].data(), h.h, h.w, cat.data());
-      out.a[0] = core_of(cat.data(), h.w, h, cc);
+      float* cat = scratch(0, P * cc);
+      net.stage_block_a(h.block, in.a[0].data(), h.h, h.w, cat);
+      out.a[0] = core_of(cat, h.w, h, cc);
       return out;
     }
     case UnitKind::kBlockB: {
@@ -178,15 +211,13 @@ UnitData run_unit(Network& net, UnitData in) {
       need(core_ok && size_t(h.ay) + h.h <= fh && size_t(h.ax) + h.w <= fw, "tail crop outside the stem's features");
       need(h.oh && h.ow && h.oh <= h.ch * r && h.ow <= h.cw * r, "tail output outside its core");
       need(in.a[0].size() == P * nf && in.a[1].size() == size_t(h.ih) * h.iw * 3, "tail data does not match the crop");
-      std::vector<float> wide(fw * fh * nf), fea(P * nf);
-      net.stage_stem(in.a[1].data(), h.ih, h.iw, wide.data());
-      for (size_t y = 0; y < h.h; ++y)
-        std::copy_n(wide.data() + ((h.ay + y) * fw + h.ax) * nf, h.w * nf, fea.data() + y * h.w * nf);
-      std::vector<float> rgb(P * r * r * 3);
-      net.stage_tail(in.a[0].data(), fea.data(), h.h, h.w, rgb.data(), h.h * r, h.w * r);
+      float *wide = scratch(0, fw * fh * nf), *fea = scratch(1, P * nf), *rgb = scratch(2, P * r * r * 3);
+      net.stage_stem(in.a[1].data(), h.ih, h.iw, wide);
+      for (size_t y = 0; y < h.h; ++y) std::copy_n(wide + ((h.ay + y) * fw + h.ax) * nf, h.w * nf, fea + y * h.w * nf);
+      net.stage_tail(in.a[0].data(), fea, h.h, h.w, rgb, h.h * r, h.w * r);
       out.a[0].resize(size_t(h.oh) * h.ow * 3);
       for (size_t y = 0; y < h.oh; ++y) {
-        std::copy_n(rgb.data() + ((h.cy * r + y) * h.w * r + h.cx * r) * 3, h.ow * 3, out.a[0].data() + y * h.ow * 3);
+        std::copy_n(rgb + ((h.cy * r + y) * h.w * r + h.cx * r) * 3, h.ow * 3, out.a[0].data() + y * h.ow * 3);
       }
       return out;
     }
@@ -390,6 +421,7 @@ void Job::build_phases() {
       ph.begin = units_.size();
       for (size_t i : in_group) add_units(i, *passes_[i]);
       ph.count = units_.size() - ph.begin;
+      ph.pointwise = ph.count > 0 && units_[ph.begin].kind == UnitKind::kBlockB;
       phases_.push_back(ph);
     };
     auto unit = [&](UnitKind kind, size_t pass, size_t block, const Rect& t, const Rect& c, const Rect& wide) {
@@ -614,25 +646,24 @@ void Job::end_phase(size_t phase) {
   }
 }
 
-void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) {
+Rect Job::run_here(size_t i) {
+  const Unit& u = units_.at(i);
+  if (u.kind != UnitKind::kBlockB) return scatter(i, run_unit(net_, gather(i)));
+  // Pointwise: in place on the maps (the same arithmetic as a gathered unit, no copies).
+  if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit run before the phase before it finished");
+  if (left_[u.phase] == 0) throw Error("unit run twice");
+  Pass& p = *passes_[u.pass];
   const size_t nf = net_.features(), cc = net_.cat_channels();
-  size_t done = 0;
-  for (const Phase& ph : phases_) {
-    for (size_t i = ph.begin; i < ph.begin + ph.count; ++i) {
-      const Unit& u = units_[i];
-      Rect rect;
-      if (u.kind == UnitKind::kBlockB) {
-        // Pointwise: in place on the maps (the same arithmetic as a gathered unit, no copies).
-        Pass& p = *passes_[u.pass];
-        const size_t n = u.p1 - u.p0;
-        net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), p.cat.data() + u.p0 * cc,
-                           p.x.data() + u.p0 * nf, net_.has_fusion() ? p.acc.data() + u.p0 * nf : nullptr, n);
-        if (--left_[u.phase] == 0) end_phase(u.phase);
-      } else {
-        rect = scatter(i, run_unit(net_, gather(i)));
-      }
-      if (progress) progress(++done, units_.size(), rect);
-    }
+  net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), p.cat.data() + u.p0 * cc, p.x.data() + u.p0 * nf,
+                     net_.has_fusion() ? p.acc.data() + u.p0 * nf : nullptr, u.p1 - u.p0);
+  if (--left_[u.phase] == 0) end_phase(u.phase);
+  return {};
+}
+
+void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) {
+  for (size_t i = 0; i < units_.size(); ++i) {
+    const Rect rect = run_here(i);
+    if (progress) progress(i + 1, units_.size(), rect);
   }
 }
 

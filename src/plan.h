@@ -81,6 +81,15 @@ struct UnitData {
 
   std::vector<uint8_t> encode() const;
   static UnitData decode(const uint8_t* bytes, size_t size);  // throws imdn::Error if malformed
+
+  // The encoding is a prefix (magic, header, the four arrays' lengths) and the arrays' floats one
+  // after another: callers that copy the arrays themselves (straight between JavaScript and the
+  // vectors, wasm/bindings.cpp) use these. read_prefix checks the lengths against `size` and sizes
+  // the arrays.
+  static constexpr size_t kPrefix = 4 + sizeof(Header) + 4 * sizeof(uint32_t);
+  void write_prefix(uint8_t* out) const;
+  size_t encoded_size() const;
+  static UnitData read_prefix(const uint8_t* bytes, size_t size);
 };
 
 // Runs one unit: a pure function of the network's weights and the unit's inputs, so any instance
@@ -105,6 +114,7 @@ class Job {
  public:
   struct Phase {
     size_t begin = 0, count = 0;  // units [begin, begin + count)
+    bool pointwise = false;       // a block's pointwise part: cheaper in place than moved
   };
   struct Unit {
     UnitKind kind;
@@ -127,6 +137,9 @@ class Job {
   // Unit i's results into the maps or the output; returns the output rectangle it completed
   // (empty for units inside the network). The last unit of a phase runs its barrier.
   Rect scatter(size_t i, const UnitData& out);
+  // Unit i in this instance: gathered, run and scattered, or for a pointwise unit run in place on
+  // the maps (no copies; the same arithmetic). Returns what scatter() does.
+  Rect run_here(size_t i);
   // Every unit, in this instance. progress(done, total, rect) after each; it may throw to stop.
   void run(const std::function<void(size_t, size_t, const Rect&)>& progress = nullptr);
 

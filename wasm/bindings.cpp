@@ -128,6 +128,41 @@ val output_to_js(const imdn::Job& job, bool raw, const imdn::Rect* r = nullptr) 
   return o;
 }
 
+// A unit straight from an encoded JS Uint8Array into its vectors, and back: one copy per array
+// each way (an intermediate byte buffer would double the copies, and units carry whole maps).
+imdn::UnitData unit_from_js(const val& bytes) {
+  const size_t size = bytes["length"].as<size_t>();
+  std::vector<uint8_t> prefix(std::min(size, imdn::UnitData::kPrefix));
+  val(emscripten::typed_memory_view(prefix.size(), prefix.data()))
+      .call<void>("set", bytes.call<val>("subarray", 0, prefix.size()));
+  prefix.resize(imdn::UnitData::kPrefix);  // (too short: read_prefix refuses it by `size`)
+  imdn::UnitData d = imdn::UnitData::read_prefix(prefix.data(), size);
+  size_t at = imdn::UnitData::kPrefix;
+  for (auto& v : d.a) {
+    const size_t n = v.size() * sizeof(float);
+    if (n) {
+      val(emscripten::typed_memory_view(n, reinterpret_cast<uint8_t*>(v.data())))
+          .call<void>("set", bytes.call<val>("subarray", at, at + n));
+    }
+    at += n;
+  }
+  return d;
+}
+
+val unit_to_js(const imdn::UnitData& d) {
+  val out = val::global("Uint8Array").new_(d.encoded_size());
+  std::vector<uint8_t> prefix(imdn::UnitData::kPrefix);
+  d.write_prefix(prefix.data());
+  out.call<void>("set", val(emscripten::typed_memory_view(prefix.size(), prefix.data())), 0);
+  size_t at = imdn::UnitData::kPrefix;
+  for (const auto& v : d.a) {
+    const size_t n = v.size() * sizeof(float);
+    if (n) out.call<void>("set", val(emscripten::typed_memory_view(n, reinterpret_cast<const uint8_t*>(v.data()))), at);
+    at += n;
+  }
+  return out;
+}
+
 class Engine;
 
 // { raw, tileSize (input pixels), exact, minTiles, targetWidth, targetHeight } -> JobOptions.
@@ -236,10 +271,8 @@ class Engine {
   val run(const val& unit) {
     return guarded([&] {
       need_model();
-      const std::vector<uint8_t> b = bytes_of(unit);
-      const std::vector<uint8_t> out = imdn::run_unit(*net_, imdn::UnitData::decode(b.data(), b.size())).encode();
       val r = val::object();
-      r.set("data", js_copy(out));
+      r.set("data", unit_to_js(imdn::run_unit(*net_, unit_from_js(unit))));
       return r;
     });
   }
@@ -289,9 +322,11 @@ class Engine {
 
 // A job planned in this instance whose units run anywhere (the pool of workers, wasm/core.js):
 //   const job = new Module.Job(engine, pixels, width, height, channels, options);
-//   job.plan()           -> { phases: [units per phase], units, tiles, width, height } | { error }
+//   job.plan()           -> { phases: [{ units, here }], units, tiles, width, height } | { error }
 //   job.gather(i)        -> { data: Uint8Array }      unit i's inputs, for engine.run elsewhere
 //   job.scatter(i, data) -> { tile: rect | null }     its outputs back; the rect it finished
+//   job.scatter(i)       -> the same, unit i run here (phases marked `here`: pointwise, cheaper
+//                           in place on the maps than moved to a worker and back)
 //   job.result(rect?)    -> { width, height, channels, data } the output, or a rectangle of it
 class Job {
  public:
@@ -311,7 +346,12 @@ class Job {
   val plan() const {
     if (!job_) return failure(error_);
     val phases = val::array();
-    for (const auto& p : job_->phases()) phases.call<void>("push", p.count);
+    for (const auto& p : job_->phases()) {
+      val ph = val::object();
+      ph.set("units", p.count);
+      ph.set("here", p.pointwise);
+      phases.call<void>("push", ph);
+    }
     val r = val::object();
     r.set("phases", phases);
     r.set("units", job_->units());
@@ -325,7 +365,7 @@ class Job {
     return guarded([&] {
       check(i);
       val r = val::object();
-      r.set("data", js_copy(job_->gather(size_t(i)).encode()));
+      r.set("data", unit_to_js(job_->gather(size_t(i))));
       return r;
     });
   }
@@ -333,8 +373,8 @@ class Job {
   val scatter(int i, const val& data) {
     return guarded([&] {
       check(i);
-      const std::vector<uint8_t> b = bytes_of(data);
-      const imdn::Rect done = job_->scatter(size_t(i), imdn::UnitData::decode(b.data(), b.size()));
+      const bool here = data.isUndefined() || data.isNull();
+      const imdn::Rect done = here ? job_->run_here(size_t(i)) : job_->scatter(size_t(i), unit_from_js(data));
       val r = val::object();
       r.set("tile", rect_to_js(done));
       return r;

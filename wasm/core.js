@@ -115,6 +115,17 @@ class Pool {
     else task.resolve(value);
   }
 
+  /**
+   * Fails every task of `owner` with `error`: queued ones are dropped, running ones finish in
+   * their worker (a unit is short) and their results are ignored.
+   */
+  cancelOwner(owner, error) {
+    const mine = this.queue.filter((t) => t.owner === owner);
+    this.queue = this.queue.filter((t) => t.owner !== owner);
+    for (const t of mine) this.settle(t, error);
+    for (const w of this.workers) if (w.busy?.task.owner === owner) this.settle(w.busy.task, error);
+  }
+
   /** @param {Task} task */
   abort(task) {
     this.queue = this.queue.filter((t) => t !== task);
@@ -542,19 +553,38 @@ export class Upscaler {
   async units(image, jobOptions, result, report, signal) {
     const painting = result.data.length > 0;
     const job = this.engine.job(image.data, image.width, image.height, image.channels, { ...jobOptions, minTiles: this.workers });
+    // One listener for all the job's units (not one per unit): a stop fails those not yet done.
+    const onStop = () => this.pool.cancelOwner(job, new Error('imdn: stopped'));
+    signal.addEventListener('abort', onStop, { once: true });
     try {
       const { phases, units, tiles } = job.plan;
       let done = 0;
       let first = 0;
-      for (const count of phases) {
+      for (const { units: count, here } of phases) {
+        if (signal.aborted) throw new Error('imdn: stopped');
         const runs = [];
-        for (let i = first; i < first + count; i++) {
+        // Pointwise phases: this thread's share of the chunks runs in place in its own instance
+        // (no copies), a chunk at a time, yielding between chunks so that the page stays
+        // responsive and a stop is heard; the workers take the rest.
+        const mine = here ? Math.min(count, Math.ceil(count / (this.workers + 1))) : 0;
+        if (mine > 0) {
+          runs.push(
+            (async () => {
+              for (let i = first + count - mine; i < first + count; i++) {
+                await new Promise((r) => setTimeout(r, 0));
+                if (signal.aborted) return;
+                report(++done, units, job.scatter(i), tiles);
+              }
+            })(),
+          );
+        }
+        for (let i = first; i < first + count - mine; i++) {
           const build = () => {
             const data = job.gather(i);
             return { message: /** @type {ToWorker} */ ({ type: 'unit', data }), transfer: [data.buffer] };
           };
           runs.push(
-            this.pool.run(build, { signal, owner: job }).then((msg) => {
+            this.pool.run(build, { owner: job }).then((msg) => {
               if (signal.aborted) return;
               const tile = job.scatter(i, msg.data);
               if (tile && painting) paste(result, tile, job.result(tile).data);
@@ -567,6 +597,8 @@ export class Upscaler {
       }
       if (!painting) result.data = job.result().data;
     } finally {
+      signal.removeEventListener('abort', onStop);
+      this.pool.cancelOwner(job, new Error('imdn: stopped'));
       job.dispose();
     }
   }

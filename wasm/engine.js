@@ -158,7 +158,7 @@ export class WasmJob {
       this.job = null;
       throw new Error(`imdn: ${plan.error}`);
     }
-    /** @type {{ phases: number[], units: number, tiles: number, width: number, height: number }} */
+    /** @type {{ phases: { units: number, here: boolean }[], units: number, tiles: number, width: number, height: number }} */
     this.plan = plan;
   }
 
@@ -167,9 +167,13 @@ export class WasmJob {
     return check(this.job.gather(i)).data;
   }
 
-  /** @returns {Rect | null} the output rectangle unit i finished */
+  /**
+   * Unit i's results (from WasmEngine.run elsewhere), or without data unit i run here.
+   * @param {number} i @param {Uint8Array} [data]
+   * @returns {Rect | null} the output rectangle unit i finished
+   */
   scatter(i, data) {
-    return check(this.job.scatter(i, data)).tile;
+    return check(this.job.scatter(i, data ?? null)).tile;
   }
 
   /** @param {Rect} [rect] @returns {{ width: number, height: number, channels: number, data: Uint8ClampedArray | Float32Array }} */

@@ -4,6 +4,7 @@
 //
 //   git worktree add /tmp/before <commit> && (cd /tmp/before && tools/setup.sh --no-sample)
 //   node tools/bench/ab.mjs --a /tmp/before --b . [--model x4] [--size 512] [--runs 3] [--workers 2]
+//                           [--paths threads,pool] [--a-options '{"sharedMemory":false}']
 //
 // For each path (threads: one threaded instance; pool: --workers single-threaded workers) prints
 // the median ms of A and B and B's speed-up over A, with the CPU model and the load average.
@@ -22,6 +23,8 @@ const { values: o } = parseArgs({
     size: { type: 'string', default: '512' },
     runs: { type: 'string', default: '3' },
     workers: { type: 'string', default: '2' },
+    paths: { type: 'string', default: 'threads,pool' },
+    'a-options': { type: 'string', default: '{}' },
     'models-dir': { type: 'string', default: MODELS },
   },
 });
@@ -30,15 +33,20 @@ const size = Number(o.size);
 const workers = Number(o.workers);
 const load = async (dir) => import(pathToFileURL(join(resolve(dir), 'wasm', 'node.js')).href);
 const [A, B] = await Promise.all([load(o.a), load(o.b)]);
-const modelPath = join(o['models-dir'], B.KNOWN_MODELS[o.model] ?? o.model);
+const FILES = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC', rte: 'IMDN_RTE', as: 'IMDN_AS' };
+const modelPath = join(o['models-dir'], FILES[o.model] ? `${FILES[o.model]}.imdn` : o.model);
 const image = { data: noiseRgb(size, size), width: size, height: size, channels: 3 };
 const load0 = loadavg()[0];
 console.log(`${cpus()[0].model}, ${cpus().length} cores; ${o.model} on ${size}x${size}, ${o.runs} runs after warm-up`);
-for (const [path, threads] of [
+const paths = [
   ['threads', true],
   ['pool', false],
-]) {
-  const ups = [await A.createUpscaler({ model: modelPath, workers, threads }), await B.createUpscaler({ model: modelPath, workers, threads })];
+].filter(([p]) => o.paths.split(',').includes(p));
+for (const [path, threads] of paths) {
+  const ups = [
+    await A.createUpscaler({ model: modelPath, workers, threads, ...JSON.parse(o['a-options']) }),
+    await B.createUpscaler({ model: modelPath, workers, threads }),
+  ];
   const times = [[], []];
   for (const up of ups) await up.upscale(image); // warm-up
   for (let r = 0; r < Number(o.runs); r++) {
