@@ -162,6 +162,37 @@ test('tiles of IMDN_RTC and IMDN_RTE equal the whole image in both modes, with 1
   }
 });
 
+// Every architecture (random weights: this needs only some model of each shape), every path:
+// the same bytes as the whole image, RGB, grey and translucent alike.
+test('every model gives the same bytes on the pool, the threaded instance and one worker, at tile sizes 16 to 128', async () => {
+  const w = 52;
+  const h = 44;
+  const rgba = new Uint8Array(w * h * 4).map((_, i) => (i % 4 === 3 ? (i * 7) % 256 : (i * 37) % 256));
+  for (const name of ['x2', 'x3', 'x4', 'as', 'rtc', 'rte']) {
+    const model = randomModel(name);
+    const ref = await createUpscaler({ model, workers: 1, tileSize: 4096 });
+    const want = await ref.upscale({ data: rgba, width: w, height: h, channels: 4 });
+    const wantRaw = await ref.upscale({ data: rgba, width: w, height: h, channels: 4 }, { raw: true });
+    ref.dispose();
+    for (const [workers, threads, tileSize] of [
+      [2, false, 16],
+      [4, false, 128],
+      [2, true, 16],
+      [2, true, 64],
+      [1, false, 32],
+    ]) {
+      const up = await createUpscaler({ model, workers, threads, tileSize });
+      const got = await up.upscale({ data: rgba, width: w, height: h, channels: 4 });
+      const raw = await up.upscale({ data: rgba, width: w, height: h, channels: 4 }, { raw: true });
+      up.dispose();
+      const where = `${name}, ${workers} workers, threads ${threads}, tile ${tileSize}`;
+      assert.deepEqual([got.width, got.height], [want.width, want.height], where);
+      assert.ok(Buffer.from(got.data.buffer).equals(Buffer.from(want.data.buffer)), `${where}: RGBA bytes differ`);
+      assert.equal(maxDiff(raw.data, wantRaw.data), 0, `${where}: raw output differs`);
+    }
+  }
+});
+
 for (const threads of [false, true])
   test(`progress reaches the total and abort rejects quickly, leaving the upscaler usable (threads ${threads})`, async () => {
     const up = await createUpscaler({ model: someModel('IMDN_x4.imdn'), workers: 2, tileSize: 32, threads });
