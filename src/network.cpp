@@ -258,15 +258,6 @@ struct Network::Impl {
   size_t nf() const { return arch.block.nf; }
   size_t catc() const { return arch.block.cat_channels(); }
 
-  // Body resolution for an input of h x w.
-  std::pair<size_t, size_t> body_size(size_t ih, size_t iw) const {
-    for (const ConvSpec& s : arch.stem) {
-      ih = out_side(ih, s.stride);
-      iw = out_side(iw, s.stride);
-    }
-    return {ih, iw};
-  }
-
   size_t shape(Conv& c, size_t h, size_t w) {
     const size_t ws = c.reshape(h, w, pool);
     workspace.resize(ws / sizeof(float) + 1);
@@ -414,21 +405,13 @@ void Network::run(const float* input, size_t h, size_t w, float* output, size_t 
                 std::to_string(i.size_multiple) + ", got " + std::to_string(w) + "x" + std::to_string(h) +
                 " (imdn::Upscaler takes any size)");
   }
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.channels = 3;
-  img.data.assign(input, input + h * w * 3);
-  JobOptions o;
-  o.raw = true;
   // The whole image: one tile as large as the body.
   const size_t S = stem_stride();
-  o.tile = tile ? tile : std::max<size_t>(8, std::max((h + S - 1) / S, (w + S - 1) / S));
-  Job job(*this, img, o);
-  job.run(progress ? [&](size_t d, size_t n, const Rect&) { progress(d, n); }
-                   : std::function<void(size_t, size_t, const Rect&)>());
-  const Image out = job.take_image();
-  std::copy(out.data.begin(), out.data.end(), output);
+  size_t oh = 0, ow = 0;
+  const std::vector<float> out =
+      run_raw(*this, input, h, w, tile ? tile : std::max<size_t>(8, std::max((h + S - 1) / S, (w + S - 1) / S)),
+              progress, &oh, &ow);
+  std::copy(out.begin(), out.end(), output);
 }
 
 void Network::stage_stem(const float* rgb, size_t ih, size_t iw, float* fea) { impl_->stem_stage(rgb, ih, iw, fea); }

@@ -66,18 +66,6 @@ void scale_channels(float* x, size_t pixels, size_t channels, const float* s, pt
   });
 }
 
-void ChannelSums::add(const ChannelSums& o) {
-  if (sum.empty()) {
-    *this = o;
-    return;
-  }
-  for (size_t c = 0; c < sum.size(); ++c) {
-    sum[c] += o.sum[c];
-    sumsq[c] += o.sumsq[c];
-  }
-  count += o.count;
-}
-
 namespace {
 
 // Adds n pixels' channels and their squares into s and q.
@@ -119,15 +107,6 @@ ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthread
   const size_t grain = std::max<size_t>(256, kGrain / channels);
   return sums_by_chunk((pixels + grain - 1) / grain, channels, pixels, pool, [&](size_t k, double* s, double* q) {
     accumulate(x + k * grain * channels, std::min(grain, pixels - k * grain), channels, s, q);
-  });
-}
-
-ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels,
-                              pthreadpool_t pool) {
-  constexpr size_t kRows = 8;
-  return sums_by_chunk((rows + kRows - 1) / kRows, channels, rows * cols, pool, [&](size_t k, double* s, double* q) {
-    for (size_t y = k * kRows; y < std::min(rows, (k + 1) * kRows); ++y)
-      accumulate(x + y * row_pixels * channels, cols, channels, s, q);
   });
 }
 

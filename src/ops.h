@@ -25,17 +25,13 @@ void scale_copy(const float* x, float* y, size_t n, float s, pthreadpool_t pool)
 // x[p, c] *= s[c]
 void scale_channels(float* x, size_t pixels, size_t channels, const float* s, pthreadpool_t pool);
 
-// Per-channel sum and sum of squares over `pixels` pixels, accumulated in double; with these,
-// statistics of several tiles combine exactly by addition.
+// Per-channel sum and sum of squares over `pixels` pixels, accumulated in double in fixed chunks
+// (the same result whatever the thread count; plan.h takes them over a whole map).
 struct ChannelSums {
   std::vector<double> sum, sumsq;
   size_t count = 0;
-  void add(const ChannelSums& other);
 };
 ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool);
-// The same over a rows x cols rectangle of a map whose rows are row_pixels pixels apart.
-ChannelSums channel_sums_rect(const float* x, size_t rows, size_t cols, size_t row_pixels, size_t channels,
-                              pthreadpool_t pool = nullptr);
 
 // Runs f(begin, end) over [0, n) in chunks of `grain` items, split across the pool.
 void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f);

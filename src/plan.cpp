@@ -667,6 +667,25 @@ void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) 
   }
 }
 
+std::vector<float> run_raw(Network& net, const float* rgb, size_t h, size_t w, size_t tile,
+                           const std::function<void(size_t, size_t)>& progress, size_t* oh, size_t* ow) {
+  Image in;
+  in.width = w;
+  in.height = h;
+  in.channels = 3;
+  in.data.assign(rgb, rgb + h * w * 3);
+  JobOptions o;
+  o.raw = true;
+  o.tile = tile;
+  Job job(net, in, o);
+  std::function<void(size_t, size_t, const Rect&)> units;
+  if (progress) units = [&](size_t done, size_t total, const Rect&) { progress(done, total); };
+  job.run(units);
+  *oh = job.height();
+  *ow = job.width();
+  return job.take_image().data;
+}
+
 Image Job::take_image() {
   Image out;
   out.width = out_w_;

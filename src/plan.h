@@ -178,6 +178,11 @@ class Job {
   uint64_t memory_ = 0, macs_ = 0;
 };
 
+// An RGB plane (h*w*3 floats in [0,1]) through a raw Job with tiles of `tile` body pixels (0:
+// kDefaultTile): the network's output as it is, *oh x *ow RGB floats. progress(done, total).
+std::vector<float> run_raw(Network& net, const float* rgb, size_t h, size_t w, size_t tile,
+                           const std::function<void(size_t, size_t)>& progress, size_t* oh, size_t* ow);
+
 // Output width and height of a w x h input (a target size: IMDN_AS only); throws imdn::Error for
 // sizes that cannot be made.
 std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h, size_t target_w = 0,

@@ -43,11 +43,6 @@ val js_copy(const std::vector<T>& v) {
   return val(emscripten::typed_memory_view(v.size(), v.data())).call<val>("slice");
 }
 
-template <typename T>
-val js_copy(const T* p, size_t n) {
-  return val(emscripten::typed_memory_view(n, p)).call<val>("slice");
-}
-
 // { width, height, channels, data: Uint8Array } of an image, quantized to 8 bits (split across
 // the pool's threads, if any).
 val image_to_js(const imdn::Image& img, pthreadpool_t pool = nullptr) {
@@ -111,18 +106,17 @@ val output_to_js(const imdn::Job& job, bool raw, const imdn::Rect* r = nullptr) 
   o.set("width", k.w);
   o.set("height", k.h);
   o.set("channels", C);
-  auto copy = [&](const auto* p, const char* type) {
+  auto copy = [&](const auto* p) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
     if (k.w == W) return val(emscripten::typed_memory_view(k.h * W * C, p + k.y * W * C)).call<val>("slice");
     std::vector<T> part(k.w * k.h * C);
     for (size_t y = 0; y < k.h; ++y) std::copy_n(p + ((k.y + y) * W + k.x) * C, k.w * C, part.data() + y * k.w * C);
-    (void)type;
     return js_copy(part);
   };
   if (raw) {
-    o.set("data", copy(job.floats().data(), "f32"));
+    o.set("data", copy(job.floats().data()));
   } else {
-    val bytes = copy(job.rgba8().data(), "u8");
+    val bytes = copy(job.rgba8().data());
     o.set("data", val::global("Uint8ClampedArray").new_(bytes["buffer"]));
   }
   return o;

@@ -7,13 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
+import { CHROMIUM, launchChromium } from '../../tools/chromium.mjs';
 import { serve } from '../../tools/serve.mjs';
 import { encodePng, readImage } from '../../wasm/node.js';
 import { IMDN, ROOT, psnrY, randomModel, skipWithoutData } from '../node/helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const noBrowser = !existsSync(CHROMIUM) && `no ${CHROMIUM}`;
 // The page loads models by name, which are the authors' files (sha256-checked): the tests that run
 // them need ../shared; the others run on any clone.
@@ -27,20 +25,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'imdn-browser-'));
 before(async () => {
   if (noBrowser) return;
   server = await serve({ port: 0 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    // playwright gives every launch a new, empty profile directory of its own.
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1000, height: 1100 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
   // The page fetches the authors' checkpoints by name; here from this server (a link to ../shared's).

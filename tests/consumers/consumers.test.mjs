@@ -17,14 +17,12 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
+import { CHROMIUM, launchChromium } from '../../tools/chromium.mjs';
 import { serve } from '../../tools/serve.mjs';
 import { createUpscaler, encodePng, readImage } from '../../wasm/node.js';
 import { IMDN, NATIVE_BIN, ROOT, psnrY } from '../node/helpers.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const NODE = process.env.IMDN_CONSUMER_NODE ?? process.execPath;
 const BIN = join(ROOT, 'node_modules');
 const tmp = mkdtempSync(join(tmpdir(), 'imdn-consumers-'));
@@ -247,19 +245,7 @@ const tools = {
 describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
   let browser;
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
 

@@ -87,24 +87,11 @@ if (!o['skip-memory']) {
   }
   // Chromium: the page and its workers live in one renderer process; sample every Chromium
   // process's resident set with ps.
-  const chromiumPath = '/usr/bin/chromium';
-  if (existsSync(chromiumPath)) {
-    const { chromium } = await import('playwright-core');
+  const { CHROMIUM, launchChromium } = await import('../chromium.mjs');
+  if (existsSync(CHROMIUM)) {
     const { serve } = await import('../serve.mjs');
     const server = await serve({ port: 0 });
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(`${server.url}web/`);
     const rss = () => {
