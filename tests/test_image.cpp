@@ -278,7 +278,9 @@ TEST(Image, DecodeBombsAndCrashReproducersAreRefusedWithoutLargeAllocations) {
         // Found by tools/fuzz.sh: a BMP whose compression field has high bits set (stb reads it raw),
         // and a PNG with an empty IDAT chunk (stb copied it from a null pointer).
         Case{"fuzz_bmp_355B_decodes_9x65535.bmp", "need at least 2359260 bytes, but the file has 355"},
-        Case{"fuzz_png_empty_idat_null_memcpy.png", "cannot decode image"}}) {
+        Case{"fuzz_png_empty_idat_null_memcpy.png", "cannot decode image"},
+        // and a 331-byte PNG whose second IDAT claims 889 MB (stb reserved it: 1 GiB).
+        Case{"fuzz_png_idat_claims_889MB.png", "chunk IDAT claims 889192448 bytes, but the file has 8 left"}}) {
     const std::string path = std::string(IMDN_TEST_DATA_DIR) + "/repro/" + c.file;
     const std::vector<uint8_t> bytes = imdn::read_file(path, 1 << 20);
     // With the default limit, and with the largest limit there is: the size check alone holds then.
