@@ -302,8 +302,9 @@ test('several calls at once are served fairly and all finish', async () => {
     const calls = [1, 2, 3].map((k) => up.upscale(image(k + 6), { onProgress: () => order.push(k) }));
     const results = await Promise.all(calls);
     for (const r of results) assert.equal(r.width, 128);
-    // Round robin: the first six finished tiles belong to all three calls, not to the first alone.
-    assert.deepEqual(new Set(order.slice(0, 6)), new Set([1, 2, 3]), order.join(','));
+    // Round robin: the first tenth of the finished units belong to all three calls, not to the
+    // first alone (the third call's job may be planned a few units after the others start).
+    assert.deepEqual(new Set(order.slice(0, Math.ceil(order.length / 10))), new Set([1, 2, 3]), order.join(','));
   } finally {
     up.dispose();
   }
