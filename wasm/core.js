@@ -65,17 +65,19 @@ export function checkPixels(image) {
  *   | { type: 'error', id: number, message: string, fatal: boolean }} FromWorker
  * @typedef {{ build: () => { message: ToWorker, transfer?: Transferable[] }, resolve: (m: any) => void,
  *   reject: (e: Error) => void, signal?: AbortSignal, onProgress?: (m: any) => void,
- *   cancel?: () => boolean, owner?: object, onAbort?: () => void, settled?: boolean }} Task
+ *   cancel?: () => boolean, owner?: object, short?: boolean, onAbort?: () => void, settled?: boolean }} Task
  */
 
 // Workers started when first needed, up to `size`; each runs one message at a time, taken from one
-// queue in order.
-class Pool {
+// queue in order. A worker busy with a short task (`short`: a unit) is sent the next short one
+// before it finishes, so that it never waits for this thread to gather its next inputs (this
+// thread gathers and scatters every unit: without this, each of them left the workers idle).
+export class Pool {
   constructor(spawnWorker, size, init) {
     this.spawnWorker = spawnWorker; // () => handle (see spawnWorker in browser.js and node-platform.js)
     this.size = size;
     this.init = init; // () => { message, transfer }: the init message (a fresh model copy each time)
-    /** @type {{ handle: any, busy: { task: Task, id: number } | null }[]} */
+    /** @type {{ handle: any, busy: { task: Task, id: number }[] }[]} */
     this.workers = [];
     /** @type {Task[]} */
     this.queue = [];
@@ -91,14 +93,16 @@ class Pool {
    * cannot be told: no shared memory) and the worker is terminated, so the CPU is free at once.
    * Tasks of different owners (calls) are taken in turn, so that concurrent calls share the pool.
    * @param {Task['build']} build
-   * @param {{ signal?: AbortSignal, onProgress?: (m: any) => void, cancel?: () => boolean, owner?: object }} [how]
+   * short: a task of one unit (no signal of its own: stopped with its owner), which may wait in a
+   * busy worker behind another short one.
+   * @param {{ signal?: AbortSignal, onProgress?: (m: any) => void, cancel?: () => boolean, owner?: object, short?: boolean }} [how]
    */
-  run(build, { signal, onProgress, cancel, owner } = {}) {
+  run(build, { signal, onProgress, cancel, owner, short = false } = {}) {
     return new Promise((resolve, reject) => {
       if (this.disposed) return reject(new Error('imdn: the upscaler was disposed'));
       if (signal?.aborted) return reject(abortError(signal));
       /** @type {Task} */
-      const task = { build, resolve, reject, signal, onProgress, cancel, owner };
+      const task = { build, resolve, reject, signal, onProgress, cancel, owner, short };
       task.onAbort = () => this.abort(task);
       signal?.addEventListener('abort', task.onAbort, { once: true });
       this.queue.push(task);
@@ -123,13 +127,13 @@ class Pool {
     const mine = this.queue.filter((t) => t.owner === owner);
     this.queue = this.queue.filter((t) => t.owner !== owner);
     for (const t of mine) this.settle(t, error);
-    for (const w of this.workers) if (w.busy?.task.owner === owner) this.settle(w.busy.task, error);
+    for (const w of this.workers) for (const b of w.busy) if (b.task.owner === owner) this.settle(b.task, error);
   }
 
   /** @param {Task} task */
   abort(task) {
     this.queue = this.queue.filter((t) => t !== task);
-    const w = this.workers.find((x) => x.busy?.task === task);
+    const w = this.workers.find((x) => x.busy.some((b) => b.task === task));
     this.settle(task, abortError(task.signal));
     // Running: stopped at its next unit where it can be told so; terminated where it cannot.
     if (w && !(task.cancel?.() ?? true)) this.retire(w, null);
@@ -137,7 +141,7 @@ class Pool {
 
   spawn() {
     const handle = this.spawnWorker();
-    const w = { handle, busy: null };
+    const w = { handle, busy: [] };
     handle.onMessage((/** @type {FromWorker} */ msg) => this.onMessage(w, msg));
     handle.onFailure((/** @type {string} */ message) => this.retire(w, `imdn: a worker crashed (${message}); it has been replaced`));
     const { message, transfer } = this.init();
@@ -148,8 +152,11 @@ class Pool {
 
   pump() {
     while (!this.disposed && this.queue.length > 0) {
-      let w = this.workers.find((x) => !x.busy);
+      // An idle worker, a new one, or one whose only task is short like the next one.
+      const next = this.queue[0];
+      let w = this.workers.find((x) => x.busy.length === 0);
       if (!w && this.workers.length < this.size) w = this.spawn();
+      if (!w && next.short) w = this.workers.find((x) => x.busy.length === 1 && x.busy[0].task.short);
       if (!w) return;
       // The oldest task; its owner's other tasks then go behind everyone else's (round robin).
       const task = /** @type {Task} */ (this.queue.shift());
@@ -162,7 +169,7 @@ class Pool {
         continue;
       }
       const id = this.nextId++;
-      w.busy = { task, id };
+      w.busy.push({ task, id });
       w.handle.setBusy(true);
       w.handle.post({ ...built.message, id }, built.transfer ?? []);
     }
@@ -175,8 +182,8 @@ class Pool {
       this.retire(w, `imdn: a worker could not start: ${msg.message}`);
       return;
     }
-    const busy = w.busy;
-    if (!busy || busy.id !== msg.id) return;
+    const busy = w.busy.find((b) => b.id === msg.id);
+    if (!busy) return;
     if (msg.type === 'progress') {
       if (busy.task.settled) return;
       try {
@@ -186,8 +193,8 @@ class Pool {
       }
       return;
     }
-    w.busy = null;
-    w.handle.setBusy(false);
+    w.busy = w.busy.filter((b) => b !== busy);
+    w.handle.setBusy(w.busy.length > 0);
     if (msg.type === 'result') this.settle(busy.task, null, msg);
     else {
       this.settle(busy.task, new Error(msg.message));
@@ -196,14 +203,17 @@ class Pool {
     this.pump();
   }
 
-  // Removes a worker; the task it held fails with `message`.
+  // Removes a worker. With a message (it crashed), the task it was running fails with it; without
+  // (its task was aborted or failed, and is settled) nothing does. Tasks waiting behind go back
+  // to the head of the queue.
   retire(w, message) {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
     const busy = w.busy;
-    w.busy = null;
+    w.busy = [];
     w.handle.terminate();
-    if (busy && message) this.settle(busy.task, new Error(message));
+    if (message && busy.length > 0) this.settle(busy[0].task, new Error(message));
+    this.queue.unshift(...busy.map((b) => b.task).filter((t) => !t.settled));
     this.pump();
   }
 
@@ -212,7 +222,7 @@ class Pool {
     const gone = new Error('imdn: the upscaler was disposed');
     for (const w of this.workers) {
       w.handle.terminate();
-      if (w.busy) this.settle(w.busy.task, gone);
+      for (const b of w.busy) this.settle(b.task, gone);
     }
     for (const t of this.queue) this.settle(t, gone);
     this.workers = [];
@@ -556,6 +566,11 @@ export class Upscaler {
     // One listener for all the job's units (not one per unit): a stop fails those not yet done.
     const onStop = () => this.pool.cancelOwner(job, new Error('imdn: stopped'));
     signal.addEventListener('abort', onStop, { once: true });
+    // Buffers back from the workers, reused for the next units' inputs (and the workers write
+    // their results over their inputs): fresh large buffers cost page faults and zeroing, several
+    // times the copy itself.
+    /** @type {ArrayBuffer[]} */
+    const spare = [];
     try {
       const { phases, units, tiles } = job.plan;
       let done = 0;
@@ -566,7 +581,7 @@ export class Upscaler {
         // Pointwise phases: this thread's share of the chunks runs in place in its own instance
         // (no copies), a chunk at a time, yielding between chunks so that the page stays
         // responsive and a stop is heard; the workers take the rest.
-        const mine = here ? Math.min(count, Math.ceil(count / (this.workers + 1))) : 0;
+        const mine = here ? (process.env.HERE === 'all' ? count : Math.min(count, Math.ceil(count / (this.workers + 1)))) : 0;
         if (mine > 0) {
           runs.push(
             (async () => {
@@ -580,13 +595,15 @@ export class Upscaler {
         }
         for (let i = first; i < first + count - mine; i++) {
           const build = () => {
-            const data = job.gather(i);
+            const buffer = spare.pop();
+            const data = job.gather(i, buffer && new Uint8Array(buffer));
             return { message: /** @type {ToWorker} */ ({ type: 'unit', data }), transfer: [data.buffer] };
           };
           runs.push(
-            this.pool.run(build, { owner: job }).then((msg) => {
+            this.pool.run(build, { owner: job, short: true }).then((msg) => {
               if (signal.aborted) return;
               const tile = job.scatter(i, msg.data);
+              if (spare.length <= 2 * this.workers) spare.push(msg.data.buffer);
               if (tile && painting) paste(result, tile, job.result(tile).data);
               report(++done, units, tile, tiles);
             }),

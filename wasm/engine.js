@@ -121,7 +121,8 @@ export class WasmEngine {
   }
 
   /**
-   * One unit of a job planned in another instance (WasmJob.gather) -> its encoded results.
+   * One unit of a job planned in another instance (WasmJob.gather) -> its encoded results, written
+   * over the unit's own bytes where they fit (the unit is read in full first).
    * @param {Uint8Array} unit
    * @returns {Uint8Array}
    */
@@ -162,9 +163,14 @@ export class WasmJob {
     this.plan = plan;
   }
 
-  /** @returns {Uint8Array} unit i's inputs (every unit of the phases before it scattered) */
-  gather(i) {
-    return check(this.job.gather(i)).data;
+  /**
+   * Unit i's inputs (every unit of the phases before it scattered), written into `into` when they
+   * fit there (reusing a buffer is several times cheaper than a fresh one), else into a new array.
+   * @param {number} i @param {Uint8Array} [into]
+   * @returns {Uint8Array}
+   */
+  gather(i, into) {
+    return check(this.job.gather(i, into ?? null)).data;
   }
 
   /**

@@ -1,0 +1,117 @@
+// The worker pool on its own (wasm/core.js Pool), with fake workers whose messages the test
+// answers by hand: which worker gets what, and when.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { Pool } from '../../wasm/core.js';
+
+// Workers that record what they are posted; the test answers with reply(worker, message).
+function fakes() {
+  const made = [];
+  const spawn = () => {
+    const w = { posted: [], terminated: false, listen: null, fail: null };
+    made.push(w);
+    return {
+      post: (m) => w.posted.push(m),
+      onMessage: (f) => {
+        w.listen = f;
+      },
+      onFailure: (f) => {
+        w.fail = f;
+      },
+      setBusy: () => {},
+      terminate: () => {
+        w.terminated = true;
+      },
+    };
+  };
+  const units = (w) => w.posted.filter((m) => m.type !== 'init');
+  return { made, spawn, units };
+}
+
+const init = () => ({ message: { type: 'init' } });
+const unit = (n) => () => ({ message: { type: 'unit', n } });
+const answer = (w, m) => w.listen({ type: 'result', id: m.id, data: m.n });
+
+test('a busy worker is sent the next short unit before it finishes, never a second long job', async () => {
+  const { made, spawn, units } = fakes();
+  const pool = new Pool(spawn, 1, init);
+  const owner = {};
+  const a = pool.run(unit(1), { owner, short: true });
+  const b = pool.run(unit(2), { owner, short: true });
+  const c = pool.run(unit(3), { owner, short: true });
+  // Two in flight (the second waits in the worker), the third still here.
+  assert.deepEqual(
+    units(made[0]).map((m) => m.n),
+    [1, 2],
+  );
+  answer(made[0], units(made[0])[0]);
+  assert.equal((await a).data, 1);
+  assert.deepEqual(
+    units(made[0]).map((m) => m.n),
+    [1, 2, 3],
+  );
+  answer(made[0], units(made[0])[1]);
+  answer(made[0], units(made[0])[2]);
+  assert.deepEqual([(await b).data, (await c).data], [2, 3]);
+
+  // A whole job (not short) waits for an idle worker, and nothing is put behind it.
+  const whole = pool.run(unit(4));
+  const next = pool.run(unit(5), { owner, short: true });
+  assert.deepEqual(
+    units(made[0]).map((m) => m.n),
+    [1, 2, 3, 4],
+  );
+  answer(made[0], units(made[0])[3]);
+  await whole;
+  assert.deepEqual(
+    units(made[0]).map((m) => m.n),
+    [1, 2, 3, 4, 5],
+  );
+  answer(made[0], units(made[0])[4]);
+  await next;
+  pool.dispose();
+});
+
+test('a worker that crashes fails the unit it ran; the one waiting behind it runs on its replacement', async () => {
+  const { made, spawn, units } = fakes();
+  const pool = new Pool(spawn, 1, init);
+  const a = pool.run(unit(1), { short: true });
+  const b = pool.run(unit(2), { short: true });
+  assert.deepEqual(
+    units(made[0]).map((m) => m.n),
+    [1, 2],
+  );
+  made[0].fail('out of memory');
+  await assert.rejects(a, /a worker crashed \(out of memory\)/);
+  assert.ok(made[0].terminated);
+  assert.equal(made.length, 2, 'a replacement worker is started');
+  assert.deepEqual(
+    units(made[1]).map((m) => m.n),
+    [2],
+  );
+  answer(made[1], units(made[1])[0]);
+  assert.equal((await b).data, 2);
+  pool.dispose();
+});
+
+test('a fatal error in a unit fails that unit only; an owner cancelled drops its waiting units', async () => {
+  const { made, spawn, units } = fakes();
+  const pool = new Pool(spawn, 1, init);
+  const mine = {};
+  const a = pool.run(unit(1), { short: true });
+  const b = pool.run(unit(2), { short: true });
+  const c = pool.run(unit(3), { owner: mine, short: true });
+  made[0].listen({ type: 'error', id: units(made[0])[0].id, message: 'trap', fatal: true });
+  await assert.rejects(a, /trap/);
+  assert.deepEqual(
+    units(made[1]).map((m) => m.n),
+    [2, 3],
+  );
+  pool.cancelOwner(mine, new Error('stopped'));
+  await assert.rejects(c, /stopped/);
+  answer(made[1], units(made[1])[1]); // a late result of a cancelled unit is ignored
+  answer(made[1], units(made[1])[0]);
+  assert.equal((await b).data, 2);
+  pool.dispose();
+});
