@@ -581,7 +581,7 @@ export class Upscaler {
         // Pointwise phases: this thread's share of the chunks runs in place in its own instance
         // (no copies), a chunk at a time, yielding between chunks so that the page stays
         // responsive and a stop is heard; the workers take the rest.
-        const mine = here ? (process.env.HERE === 'all' ? count : Math.min(count, Math.ceil(count / (this.workers + 1)))) : 0;
+        const mine = here ? Math.min(count, Math.ceil(count / (this.workers + 1))) : 0;
         if (mine > 0) {
           runs.push(
             (async () => {
