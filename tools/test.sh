@@ -3,13 +3,16 @@
 # then the lint checks (tools/lint.sh), the native suite (CTest: GoogleTest, converter, CLI on
 # Set5), the Node suite (node --test over the built package, on Debian's Node 20 and on Node 24),
 # the package suite (the npm tarball installed into fresh consumer apps: bundlers, Node,
-# TypeScript) and the browser suite
-# (the demo page in headless Chromium), the native suite under ASan + UBSan (tools/sanitize.sh),
+# TypeScript; the web apps in Chromium, Firefox ESR and WebKitGTK) and the browser suite (the demo
+# page in headless Chromium; the package and the demo in all three engines), the native suite under ASan + UBSan (tools/sanitize.sh),
 # a short run of each fuzz target (tools/fuzz.sh), and prints one closing line with the totals.
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/tools/setup.sh" --no-sample
-ensure_packages chromium:/usr/bin/chromium clang-format:clang-format-14
+# The three browser engines (tools/browsers.mjs), each from Debian; WebKitGTK's MiniBrowser needs
+# a display: Xvfb.
+ensure_packages chromium:/usr/bin/chromium firefox-esr:/usr/bin/firefox-esr webkit2gtk-driver:/usr/bin/WebKitWebDriver \
+  xvfb:/usr/bin/Xvfb clang-format:clang-format-14
 ensure_node24
 
 export IMDN_NATIVE_BIN=$BUILD/native
@@ -31,7 +34,7 @@ say "Node tests again on Node $("$NODE24" --version)"
 say "Package tests (npm pack, installed into consumer apps, built and run)"
 (cd "$ROOT" && node --test --test-reporter=tap tests/consumers/*.test.mjs) 2>&1 | tee "$log/consumers" || status=1
 
-say "Browser tests (headless Chromium; screenshot in build/browser/demo.png)"
+say "Browser tests (Chromium, Firefox ESR, WebKitGTK; screenshot in build/browser/demo.png)"
 (cd "$ROOT" && node --test --test-reporter=tap tests/browser/*.test.mjs) 2>&1 | tee "$log/browser" || status=1
 
 # The native suite again under ASan + UBSan, then each fuzz target for a minute (longer runs by

@@ -93,9 +93,66 @@ async function fetchModel(url, { sha256: want, onProgress }) {
   return { bytes, digest };
 }
 
+// How many cores to use by default. navigator.hardwareConcurrency is the answer, but in WebKit
+// (Safari, and every browser on iOS) it is clamped for privacy: 4 below 8 cores, else 8, whatever
+// the machine has (WebKitGTK says 4 on a 2-core machine). There the count is measured once per
+// page, while the module and the model load: as many probe workers as it claims spin a fixed loop
+// together, and the cores are the claim scaled by how much longer that took than one probe alone
+// (the lower of two rounds, after a warm-up; about 0.5 s). Where probes cannot start (a
+// Content-Security-Policy without blob: workers) or take too long, the claim stands.
+const claimedCores = () => (typeof navigator === 'object' && navigator.hardwareConcurrency) || 4;
+let measured = null;
+function measureCores() {
+  const said = claimedCores();
+  const ua = typeof navigator === 'object' ? String(navigator.userAgent) : '';
+  if (!/AppleWebKit/.test(ua) || /Chrome\//.test(ua) || typeof Worker !== 'function' || said <= 1) return said;
+  measured ??= probeCores(said).catch(() => said);
+  return measured;
+}
+
+async function probeCores(said) {
+  const source =
+    'onmessage=(e)=>{const t=performance.now();let x=1;for(let i=0;i<e.data;i++)x=(Math.imul(x,1103515245)+12345)|0;postMessage([performance.now()-t,x])}';
+  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const probes = Array.from({ length: said }, () => new Worker(url));
+  const spin = (w, n) =>
+    new Promise((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data[0]);
+      w.onerror = () => reject(new Error('probe failed'));
+      w.postMessage(n);
+    });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('probe timed out')), 5000);
+  });
+  try {
+    return await Promise.race([
+      timeout,
+      (async () => {
+        await Promise.all(probes.map((w) => spin(w, 1e7))); // compiled and tiered up in each
+        // The lower of two rounds: a round can look faster than the machine is (a probe that
+        // tiered up late ran slower alone); too few workers cost less than too many.
+        let low = said;
+        for (let round = 0; round < 2; round++) {
+          const alone = await spin(probes[0], 1e7);
+          const t = performance.now();
+          await Promise.all(probes.map((w) => spin(w, 1e7)));
+          low = Math.min(low, (said * alone) / (performance.now() - t));
+        }
+        return Math.max(1, Math.min(said, Math.round(low)));
+      })(),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    for (const w of probes) w.terminate();
+    URL.revokeObjectURL(url);
+  }
+}
+
 const platform = {
   fetchModel,
-  cores: () => (typeof navigator === 'object' && navigator.hardwareConcurrency) || 4,
+  cores: claimedCores,
+  measureCores,
   async readBytes(src) {
     let response;
     try {

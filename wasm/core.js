@@ -370,13 +370,18 @@ function sha256js(data) {
  */
 export async function createUpscalerWith(platform, options) {
   if (options === null || typeof options !== 'object') throw new TypeError('imdn: createUpscaler needs an options object: { model }');
-  const { model, modelBaseUrl, onDownloadProgress, workers = platform.cores(), tileSize, exact = true, wasm, wasmThreaded, threads, baseUrl } = options;
+  const { model, modelBaseUrl, onDownloadProgress, tileSize, exact = true, wasm, wasmThreaded, threads, baseUrl } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
-  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`imdn: workers must be a positive integer, got ${workers}`);
+  // The cores this machine says it has; where that is a guess (WebKit: browser.js) the default is
+  // measured while the module and the model load.
+  const cores = platform.cores();
+  const asked = options.workers;
+  if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1)) throw new RangeError(`imdn: workers must be a positive integer, got ${asked}`);
+  const workers = asked ?? cores;
   // More workers than cores only adds memory and start-up (each is an instance or a thread).
-  const maxWorkers = Math.min(64, Math.max(4, 2 * platform.cores()));
+  const maxWorkers = Math.min(64, Math.max(4, 2 * cores));
   if (workers > maxWorkers) {
-    throw new RangeError(`imdn: workers: ${workers} is more than this machine can use (${platform.cores()} cores; at most ${maxWorkers})`);
+    throw new RangeError(`imdn: workers: ${workers} is more than this machine can use (${cores} cores; at most ${maxWorkers})`);
   }
   if (tileSize !== undefined && (!Number.isInteger(tileSize) || tileSize < 16)) {
     throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
@@ -393,7 +398,7 @@ export async function createUpscalerWith(platform, options) {
     throw new TypeError(`imdn: baseUrl must be a URL or a string, got ${typeof baseUrl}`);
   }
   const files = platform.files(baseUrl);
-  const [wasmModule, modelBytes, threadedModule] = await Promise.all([
+  const [wasmModule, modelBytes, threadedModule, measured] = await Promise.all([
     compileWasm(wasm ?? files.wasm, (src) => platform.readBytes(src)),
     readModel(platform, model, { modelBaseUrl, onDownloadProgress }),
     wantThreads
@@ -402,6 +407,7 @@ export async function createUpscalerWith(platform, options) {
           return null;
         })
       : null,
+    asked ?? platform.measureCores?.() ?? workers,
   ]);
   // The main thread keeps one engine: it validates the model here (so a bad file fails
   // createUpscaler, not the first upscale) and plans the jobs whose units the pool runs.
@@ -410,7 +416,13 @@ export async function createUpscalerWith(platform, options) {
   // Workers get the model in our own format: a checkpoint is read once, here (the threaded module
   // has no checkpoint reader).
   const own = isImdn(modelBytes) ? modelBytes : convertWithModule(main, modelBytes, false).data;
-  return new Upscaler(platform, wasmModule, main, engine, own, { workers, tileSize, exact, threadedModule, files });
+  return new Upscaler(platform, wasmModule, main, engine, own, {
+    workers: measured,
+    tileSize,
+    exact,
+    threadedModule: measured > 1 ? threadedModule : null,
+    files,
+  });
 }
 
 const isImdn = (b) => b.length >= 8 && String.fromCharCode(...b.subarray(0, 8)) === 'IMDNWASM';

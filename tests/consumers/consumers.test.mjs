@@ -17,6 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
+import { ENGINES, launch } from '../../tools/browsers.mjs';
 import { CHROMIUM, launchChromium } from '../../tools/chromium.mjs';
 import { serve } from '../../tools/serve.mjs';
 import { createUpscaler, encodePng, readImage } from '../../wasm/node.js';
@@ -242,12 +243,25 @@ const tools = {
   importmap: [],
 };
 
-describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
+// In the page of a consumer app: its state once it is done, and its result.
+async function appResult() {
+  const end = performance.now() + 120_000;
+  while (!['done', 'error'].includes(document.body.dataset.state) && performance.now() < end) await new Promise((r) => setTimeout(r, 50));
+  return { state: document.body.dataset.state, error: document.body.dataset.error, result: globalThis.result };
+}
+
+describe('web apps in headless Chromium, then Firefox ESR and WebKitGTK', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
   let browser;
+  // The other engines this machine has (tools/test.sh installs them; tools/browsers.mjs).
+  const others = [];
   before(async () => {
     browser = await launchChromium();
+    for (const name of ['firefox', 'webkit']) if (ENGINES[name].has()) others.push(await launch(/** @type {any} */ (name)));
   });
-  after(() => browser?.close());
+  after(async () => {
+    await browser?.close();
+    for (const b of others) await b.close();
+  });
 
   test('vite8 dev server (no config): upscales on the pool; with COOP/COEP headers, on threads', async () => {
     const dir = app('web', ['vite']);
@@ -291,7 +305,7 @@ describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no $
   });
 
   for (const [name, build] of Object.entries(builds)) {
-    test(`${name}: built with its defaults, upscales with threads (isolated page) and with the pool (plain page)`, async () => {
+    test(`${name}: built with its defaults, upscales with threads (isolated page) and with the pool (plain page), in every engine`, async () => {
       const dir = app('web', tools[name]);
       const site = build(dir);
       cpSync(MODEL, join(site.root, basename(MODEL)));
@@ -315,6 +329,23 @@ describe('web apps in headless Chromium', { skip: !existsSync(CHROMIUM) && `no $
         } finally {
           await page.close();
           await server.close();
+        }
+      }
+      // The same app in Firefox and WebKitGTK (which has no SharedArrayBuffer, isolated or not: the pool).
+      for (const other of others) {
+        for (const isolate of [true, false]) {
+          const server = await serve({ root: site.root, port: 0, isolate });
+          try {
+            const query = new URLSearchParams({ model: basename(MODEL), image: 'input.png', workers: '2', ...(site.base ? { base: site.base } : {}) });
+            await other.open(`${server.url}${site.page ?? ''}?${query}`);
+            const { state, error, result: r } = await other.evaluate(appResult);
+            const where = `${name} in ${other.name} (${isolate ? 'isolated' : 'plain'} page)`;
+            assert.equal(state, 'done', `${where}: ${error}`);
+            assert.deepEqual([r.threads, r.workers], isolate && other.name !== 'webkit' ? [2, 1] : [1, 2], where);
+            expected({ width: r.width, height: r.height, channels: 4, data: new Uint8Array(Buffer.from(r.data, 'base64')) });
+          } finally {
+            await server.close();
+          }
         }
       }
     });
