@@ -57,7 +57,8 @@ export function checkPixels(image) {
  * @typedef {{ type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads: number }
  *   | { type: 'upscale', id?: number, pixels: ArrayBuffer, width: number, height: number, channels: number,
  *       options: import('./engine.js').JobOptions, progress: boolean, cancel: Int32Array | null }
- *   | { type: 'unit', id?: number, data: Uint8Array }} ToWorker
+ *   | { type: 'unit', id?: number, data: Uint8Array, held?: boolean, stop?: Int32Array }
+ *   | { type: 'go', id: number } | { type: 'drop', id: number }} ToWorker
  * @typedef {{ type: 'ready' } | { type: 'init-error', message: string }
  *   | { type: 'progress', id: number, done: number, total: number, tiles: number, tile: Rect | null,
  *       pixels: Uint8ClampedArray | Float32Array | null }
@@ -77,7 +78,7 @@ export class Pool {
     this.spawnWorker = spawnWorker; // () => handle (see spawnWorker in browser.js and node-platform.js)
     this.size = size;
     this.init = init; // () => { message, transfer }: the init message (a fresh model copy each time)
-    /** @type {{ handle: any, busy: { task: Task, id: number }[] }[]} */
+    /** @type {{ handle: any, busy: { task: Task, id: number, held?: boolean }[] }[]} */
     this.workers = [];
     /** @type {Task[]} */
     this.queue = [];
@@ -127,7 +128,9 @@ export class Pool {
     const mine = this.queue.filter((t) => t.owner === owner);
     this.queue = this.queue.filter((t) => t.owner !== owner);
     for (const t of mine) this.settle(t, error);
-    for (const w of this.workers) for (const b of w.busy) if (b.task.owner === owner) this.settle(b.task, error);
+    for (const w of this.workers) {
+      for (const b of w.busy) if (b.task.owner === owner) this.settle(b.task, error);
+    }
   }
 
   /** @param {Task} task */
@@ -169,9 +172,14 @@ export class Pool {
         continue;
       }
       const id = this.nextId++;
-      w.busy.push({ task, id });
+      // Behind another, a unit is held in the worker until that one's result is here (onMessage
+      // then says go, or drop if its call stopped meanwhile): its bytes travel early, and a stop
+      // costs at most the unit that was running. With a shared stop flag (`stop`: where memory
+      // can be shared) it is not held: the worker reads the flag before it starts it.
+      const held = w.busy.length > 0 && !built.message.stop;
+      w.busy.push({ task, id, held });
       w.handle.setBusy(true);
-      w.handle.post({ ...built.message, id }, built.transfer ?? []);
+      w.handle.post({ ...built.message, id, ...(held ? { held: true } : {}) }, built.transfer ?? []);
     }
   }
 
@@ -195,6 +203,13 @@ export class Pool {
     }
     w.busy = w.busy.filter((b) => b !== busy);
     w.handle.setBusy(w.busy.length > 0);
+    // The unit held in this worker behind the one that finished: started at once (before this
+    // thread scatters), or dropped if its call was stopped meanwhile.
+    const held = w.busy[0];
+    if (held?.held && !(msg.type === 'error' && msg.fatal)) {
+      held.held = false;
+      w.handle.post(/** @type {ToWorker} */ (held.task.settled ? { type: 'drop', id: held.id } : { type: 'go', id: held.id }), []);
+    }
     if (msg.type === 'result') this.settle(busy.task, null, msg);
     else {
       this.settle(busy.task, new Error(msg.message));
@@ -576,7 +591,12 @@ export class Upscaler {
     const painting = result.data.length > 0;
     const job = this.engine.job(image.data, image.width, image.height, image.channels, { ...jobOptions, minTiles: this.workers });
     // One listener for all the job's units (not one per unit): a stop fails those not yet done.
-    const onStop = () => this.pool.cancelOwner(job, new Error('imdn: stopped'));
+    // Where memory can be shared, one flag tells the workers to skip this job's units.
+    const stop = canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    const onStop = () => {
+      if (stop) Atomics.store(stop, 0, 1);
+      this.pool.cancelOwner(job, new Error('imdn: stopped'));
+    };
     signal.addEventListener('abort', onStop, { once: true });
     // Buffers back from the workers, reused for the next units' inputs (and the workers write
     // their results over their inputs): fresh large buffers cost page faults and zeroing, several
@@ -609,7 +629,7 @@ export class Upscaler {
           const build = () => {
             const buffer = spare.pop();
             const data = job.gather(i, buffer && new Uint8Array(buffer));
-            return { message: /** @type {ToWorker} */ ({ type: 'unit', data }), transfer: [data.buffer] };
+            return { message: /** @type {ToWorker} */ ({ type: 'unit', data, stop }), transfer: [data.buffer] };
           };
           runs.push(
             this.pool.run(build, { owner: job, short: true }).then((msg) => {
@@ -627,6 +647,7 @@ export class Upscaler {
       if (!painting) result.data = job.result().data;
     } finally {
       signal.removeEventListener('abort', onStop);
+      if (stop) Atomics.store(stop, 0, 1);
       this.pool.cancelOwner(job, new Error('imdn: stopped'));
       job.dispose();
     }

@@ -9,6 +9,10 @@
 //   init     the module and the model                    -> ready | init-error
 //   upscale  a whole image, planned and run here          -> progress* then result | error
 //   unit     one unit of a job planned elsewhere (bytes)  -> result { data } | error
+//            (`held`: sent while another runs here; kept until go or drop. `stop`: a shared
+//            flag; set, the unit is dropped unrun)
+//   go       run the held unit `id`                       -> as unit
+//   drop     forget the held unit `id`                    -> error { message: dropped }
 import { instantiate, WasmEngine } from './engine.js';
 
 /**
@@ -34,6 +38,19 @@ export function serve(port, load) {
       });
   };
 
+  /** @type {Map<number, any>} units held until told go (or drop) */
+  const held = new Map();
+  const runUnit = (msg) => {
+    if (msg.stop && Atomics.load(/** @type {Int32Array} */ (msg.stop), 0) !== 0) {
+      port.post({ type: 'error', id: msg.id, message: 'imdn: dropped', fatal: false });
+      return;
+    }
+    answer(msg, (e) => {
+      const data = e.run(msg.data);
+      port.post({ type: 'result', id: msg.id, data }, [data.buffer]);
+    });
+  };
+
   port.listen((msg) => {
     switch (msg.type) {
       case 'init':
@@ -50,11 +67,17 @@ export function serve(port, load) {
         );
         return;
       case 'unit':
-        answer(msg, (e) => {
-          const data = e.run(msg.data);
-          port.post({ type: 'result', id: msg.id, data }, [data.buffer]);
-        });
+        if (msg.held) held.set(msg.id, msg);
+        else runUnit(msg);
         return;
+      case 'go':
+      case 'drop': {
+        const unit = held.get(msg.id);
+        held.delete(msg.id);
+        if (unit && msg.type === 'go') runUnit(unit);
+        else port.post({ type: 'error', id: msg.id, message: 'imdn: dropped', fatal: false });
+        return;
+      }
       case 'upscale':
         answer(msg, (e) => {
           const options = { ...msg.options, progressPixels: msg.progress };

@@ -25,7 +25,7 @@ function fakes() {
       },
     };
   };
-  const units = (w) => w.posted.filter((m) => m.type !== 'init');
+  const units = (w) => w.posted.filter((m) => m.type === 'unit');
   return { made, spawn, units };
 }
 
@@ -114,4 +114,74 @@ test('a fatal error in a unit fails that unit only; an owner cancelled drops its
   answer(made[1], units(made[1])[0]);
   assert.equal((await b).data, 2);
   pool.dispose();
+});
+
+test('a unit behind another is held in the worker: go when that one is done, drop if its call stopped', async () => {
+  const { made, spawn, units } = fakes();
+  const pool = new Pool(spawn, 1, init);
+  const job = {};
+  const a = pool.run(unit(1), { owner: job, short: true });
+  const b = pool.run(unit(2), { owner: job, short: true });
+  const [first, second] = units(made[0]);
+  assert.equal(first.held, undefined, 'the first goes to an idle worker and runs');
+  assert.equal(second.held, true, 'the second is held behind it');
+  answer(made[0], first);
+  assert.deepEqual(made[0].posted.at(-1), { type: 'go', id: second.id });
+  answer(made[0], second);
+  await Promise.all([a, b]);
+
+  const c = pool.run(unit(3), { owner: job, short: true });
+  const d = pool.run(unit(4), { owner: job, short: true });
+  const [third, fourth] = units(made[0]).slice(2);
+  pool.cancelOwner(job, new Error('stopped'));
+  await assert.rejects(c, /stopped/);
+  await assert.rejects(d, /stopped/);
+  answer(made[0], third); // the one running finishes; the held one is dropped, never run
+  assert.deepEqual(made[0].posted.at(-1), { type: 'drop', id: fourth.id });
+  made[0].listen({ type: 'error', id: fourth.id, message: 'imdn: dropped', fatal: false });
+  const e = pool.run(unit(5), { short: true });
+  assert.equal(units(made[0]).at(-1).held, undefined, 'the worker is free at once for the next call');
+  answer(made[0], units(made[0]).at(-1));
+  await e;
+  pool.dispose();
+});
+
+test('a worker keeps a held unit until go, and forgets it on drop', async () => {
+  const { serve } = await import('../../wasm/worker-core.js');
+  const run = async (messages) => {
+    const out = [];
+    let listener;
+    serve({ post: (m) => out.push(m), listen: (f) => (listener = f) }, async () => ({}));
+    for (const m of messages) listener(m);
+    await new Promise((r) => setTimeout(r, 20));
+    return out;
+  };
+  const held = { type: 'unit', id: 7, data: new Uint8Array(4), held: true };
+  assert.deepEqual(await run([held]), [], 'held: nothing happens');
+  assert.deepEqual(await run([held, { type: 'drop', id: 7 }]), [{ type: 'error', id: 7, message: 'imdn: dropped', fatal: false }]);
+  // Go: it runs (this worker has no engine, so running it says so).
+  const ran = await run([held, { type: 'go', id: 7 }]);
+  assert.match(ran[0].message, /before init/);
+});
+
+test('with a shared stop flag a unit is not held, and the worker skips it once the flag is set', async () => {
+  const { made, spawn, units } = fakes();
+  const pool = new Pool(spawn, 1, init);
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const flagged = (n) => () => ({ message: { type: 'unit', n, stop } });
+  const a = pool.run(flagged(1), { short: true });
+  const b = pool.run(flagged(2), { short: true });
+  assert.equal(units(made[0])[1].held, undefined, 'sent to run as soon as the worker is free');
+  answer(made[0], units(made[0])[0]);
+  answer(made[0], units(made[0])[1]);
+  await Promise.all([a, b]);
+  pool.dispose();
+
+  const { serve } = await import('../../wasm/worker-core.js');
+  const out = [];
+  let listener;
+  serve({ post: (m) => out.push(m), listen: (f) => (listener = f) }, async () => ({}));
+  Atomics.store(stop, 0, 1);
+  listener({ type: 'unit', id: 9, data: new Uint8Array(4), stop });
+  assert.deepEqual(out, [{ type: 'error', id: 9, message: 'imdn: dropped', fatal: false }]);
 });
