@@ -43,39 +43,31 @@ size_t copy_grain(size_t row_floats) {
   return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats));
 }
 
+// Every copy between maps, crops and cores: h x w pixels of C channels from src at (sy, sx), rows
+// src_w pixels apart, to dst at (dy, dx), rows dst_w apart; rows split across the pool.
+void copy_rect(const float* src, size_t src_w, size_t sy, size_t sx, float* dst, size_t dst_w, size_t dy, size_t dx,
+               size_t h, size_t w, size_t C, pthreadpool_t pool) {
+  ops::parallel_rows(pool, h, copy_grain(w * C), [&](size_t y0, size_t y1) {
+    for (size_t y = y0; y < y1; ++y)
+      std::copy_n(src + ((sy + y) * src_w + sx) * C, w * C, dst + ((dy + y) * dst_w + dx) * C);
+  });
+}
+
 // Rect r of a map (map_w pixels a row, C channels) -> contiguous floats.
 void take(const float* map, size_t map_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
-  if (pool == nullptr) {  // one thread: appended row by row, without zeroing the vector first
-    dst->clear();
-    dst->reserve(r.h * r.w * C);
-    for (size_t y = 0; y < r.h; ++y) {
-      const float* row = map + ((r.y + y) * map_w + r.x) * C;
-      dst->insert(dst->end(), row, row + r.w * C);
-    }
-    return;
-  }
-  dst->resize(r.h * r.w * C);
-  float* d = dst->data();
-  ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
-    for (size_t y = y0; y < y1; ++y) std::copy_n(map + ((r.y + y) * map_w + r.x) * C, r.w * C, d + y * r.w * C);
-  });
+  dst->resize(r.h * r.w * C);  // (not zeroed: UnitAllocator)
+  copy_rect(map, map_w, r.y, r.x, dst->data(), r.w, 0, 0, r.h, r.w, C, pool);
 }
 
 // Contiguous floats of rect r -> the map.
 void put(const float* src, const Rect& r, size_t C, float* map, size_t map_w, pthreadpool_t pool) {
-  ops::parallel_rows(pool, r.h, copy_grain(r.w * C), [&](size_t y0, size_t y1) {
-    for (size_t y = y0; y < y1; ++y) std::copy_n(src + y * r.w * C, r.w * C, map + ((r.y + y) * map_w + r.x) * C);
-  });
+  copy_rect(src, r.w, 0, 0, map, map_w, r.y, r.x, r.h, r.w, C, pool);
 }
 
 // The core (cy, cx, ch, cw) of an h x w map with C channels, contiguous.
 Floats core_of(const float* data, size_t w, const UnitData::Header& h, size_t C, pthreadpool_t pool) {
-  const size_t rows = h.ch, cols = h.cw;
-  Floats out(rows * cols * C);
-  float* o = out.data();
-  ops::parallel_rows(pool, rows, copy_grain(cols * C), [&](size_t y0, size_t y1) {
-    for (size_t y = y0; y < y1; ++y) std::copy_n(data + ((h.cy + y) * w + h.cx) * C, cols * C, o + y * cols * C);
-  });
+  Floats out(size_t(h.ch) * h.cw * C);
+  copy_rect(data, w, h.cy, h.cx, out.data(), h.cw, 0, 0, h.ch, h.cw, C, pool);
   return out;
 }
 
@@ -215,12 +207,10 @@ UnitData run_unit(Network& net, UnitData in) {
       need(in.a[0].size() == P * nf && in.a[1].size() == size_t(h.ih) * h.iw * 3, "tail data does not match the crop");
       float *wide = scratch(0, fw * fh * nf), *fea = scratch(1, P * nf), *rgb = scratch(2, P * r * r * 3);
       net.stage_stem(in.a[1].data(), h.ih, h.iw, wide);
-      for (size_t y = 0; y < h.h; ++y) std::copy_n(wide + ((h.ay + y) * fw + h.ax) * nf, h.w * nf, fea + y * h.w * nf);
+      copy_rect(wide, fw, h.ay, h.ax, fea, h.w, 0, 0, h.h, h.w, nf, net.pool());
       net.stage_tail(in.a[0].data(), fea, h.h, h.w, rgb, h.h * r, h.w * r);
       out.a[0].resize(size_t(h.oh) * h.ow * 3);
-      for (size_t y = 0; y < h.oh; ++y) {
-        std::copy_n(rgb + ((h.cy * r + y) * h.w * r + h.cx * r) * 3, h.ow * 3, out.a[0].data() + y * h.ow * 3);
-      }
+      copy_rect(rgb, h.w * r, h.cy * r, h.cx * r, out.a[0].data(), h.ow, 0, 0, h.oh, h.ow, 3, net.pool());
       return out;
     }
   }
@@ -678,20 +668,14 @@ Rect Job::run_here(size_t i) {
       const float* in = p.x.data() + u.crop.y * p.bw * nf;
       if (!rows) {
         float* crop = scratch(1, u.crop.h * u.crop.w * nf);
-        ops::parallel_rows(pool, u.crop.h, copy_grain(u.crop.w * nf), [&](size_t y0, size_t y1) {
-          for (size_t y = y0; y < y1; ++y)
-            std::copy_n(p.x.data() + ((u.crop.y + y) * p.bw + u.crop.x) * nf, u.crop.w * nf, crop + y * u.crop.w * nf);
-        });
+        copy_rect(p.x.data(), p.bw, u.crop.y, u.crop.x, crop, u.crop.w, 0, 0, u.crop.h, u.crop.w, nf, pool);
         in = crop;
       }
       net_.stage_block_a(u.block, in, u.crop.h, u.crop.w, out);
     }
     if (!direct_out) {
-      const size_t cy = u.tile.y - u.crop.y, cx = u.tile.x - u.crop.x;
-      ops::parallel_rows(pool, u.tile.h, copy_grain(u.tile.w * C), [&](size_t y0, size_t y1) {
-        for (size_t y = y0; y < y1; ++y)
-          std::copy_n(out + ((cy + y) * u.crop.w + cx) * C, u.tile.w * C, map + ((u.tile.y + y) * p.bw + u.tile.x) * C);
-      });
+      copy_rect(out, u.crop.w, u.tile.y - u.crop.y, u.tile.x - u.crop.x, map, p.bw, u.tile.y, u.tile.x, u.tile.h,
+                u.tile.w, C, pool);
     }
   }
   if (--left_[u.phase] == 0) end_phase(u.phase);

@@ -53,15 +53,19 @@ async function until(what, f, ms = 20000) {
   }
 }
 
-async function chromium() {
-  const browser = await launchChromium();
+// A playwright or puppeteer browser and page (their page APIs agree on what is used here).
+async function driven(name, browser) {
   const page = await browser.newPage();
   return {
-    name: 'chromium',
+    name,
     open: (url) => page.goto(url).then(() => {}),
     evaluate: async (fn, arg) => unwrap(await page.evaluate(`(${wrap(fn)})(${JSON.stringify(arg ?? null)})`)),
     close: () => browser.close(),
   };
+}
+
+async function chromium() {
+  return driven('chromium', await launchChromium());
 }
 
 async function firefox() {
@@ -74,13 +78,7 @@ async function firefox() {
     // No updates, telemetry or remote settings: the machine has no internet.
     extraPrefsFirefox: { 'app.update.enabled': false, 'browser.safebrowsing.malware.enabled': false, 'network.dns.disableIPv6': true },
   });
-  const page = await browser.newPage();
-  return {
-    name: 'firefox',
-    open: (url) => page.goto(url).then(() => {}),
-    evaluate: async (fn, arg) => unwrap(await page.evaluate(`(${wrap(fn)})(${JSON.stringify(arg ?? null)})`)),
-    close: () => browser.close(),
-  };
+  return driven('firefox', browser);
 }
 
 async function webkit() {

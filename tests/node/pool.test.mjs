@@ -26,7 +26,19 @@ function fakes() {
     };
   };
   const units = (w) => w.posted.filter((m) => m.type === 'unit');
-  return { made, spawn, units };
+  const sent = (w) => units(w).map((m) => m.n);
+  return { made, spawn, units, sent };
+}
+
+// The real worker loop (worker-core.js) with no engine behind it: what it answers to messages.
+async function run(messages) {
+  const { serve } = await import('../../wasm/worker-core.js');
+  const out = [];
+  let listener;
+  serve({ post: (m) => out.push(m), listen: (f) => (listener = f) }, async () => ({}));
+  for (const m of messages) listener(m);
+  await new Promise((r) => setTimeout(r, 20));
+  return out;
 }
 
 const init = () => ({ message: { type: 'init' } });
@@ -34,23 +46,17 @@ const unit = (n) => () => ({ message: { type: 'unit', n } });
 const answer = (w, m) => w.listen({ type: 'result', id: m.id, data: m.n });
 
 test('a busy worker is sent the next short unit before it finishes, never a second long job', async () => {
-  const { made, spawn, units } = fakes();
+  const { made, spawn, units, sent } = fakes();
   const pool = new Pool(spawn, 1, init);
   const owner = {};
   const a = pool.run(unit(1), { owner, short: true });
   const b = pool.run(unit(2), { owner, short: true });
   const c = pool.run(unit(3), { owner, short: true });
   // Two in flight (the second waits in the worker), the third still here.
-  assert.deepEqual(
-    units(made[0]).map((m) => m.n),
-    [1, 2],
-  );
+  assert.deepEqual(sent(made[0]), [1, 2]);
   answer(made[0], units(made[0])[0]);
   assert.equal((await a).data, 1);
-  assert.deepEqual(
-    units(made[0]).map((m) => m.n),
-    [1, 2, 3],
-  );
+  assert.deepEqual(sent(made[0]), [1, 2, 3]);
   answer(made[0], units(made[0])[1]);
   answer(made[0], units(made[0])[2]);
   assert.deepEqual([(await b).data, (await c).data], [2, 3]);
@@ -58,45 +64,33 @@ test('a busy worker is sent the next short unit before it finishes, never a seco
   // A whole job (not short) waits for an idle worker, and nothing is put behind it.
   const whole = pool.run(unit(4));
   const next = pool.run(unit(5), { owner, short: true });
-  assert.deepEqual(
-    units(made[0]).map((m) => m.n),
-    [1, 2, 3, 4],
-  );
+  assert.deepEqual(sent(made[0]), [1, 2, 3, 4]);
   answer(made[0], units(made[0])[3]);
   await whole;
-  assert.deepEqual(
-    units(made[0]).map((m) => m.n),
-    [1, 2, 3, 4, 5],
-  );
+  assert.deepEqual(sent(made[0]), [1, 2, 3, 4, 5]);
   answer(made[0], units(made[0])[4]);
   await next;
   pool.dispose();
 });
 
 test('a worker that crashes fails the unit it ran; the one waiting behind it runs on its replacement', async () => {
-  const { made, spawn, units } = fakes();
+  const { made, spawn, units, sent } = fakes();
   const pool = new Pool(spawn, 1, init);
   const a = pool.run(unit(1), { short: true });
   const b = pool.run(unit(2), { short: true });
-  assert.deepEqual(
-    units(made[0]).map((m) => m.n),
-    [1, 2],
-  );
+  assert.deepEqual(sent(made[0]), [1, 2]);
   made[0].fail('out of memory');
   await assert.rejects(a, /a worker crashed \(out of memory\)/);
   assert.ok(made[0].terminated);
   assert.equal(made.length, 2, 'a replacement worker is started');
-  assert.deepEqual(
-    units(made[1]).map((m) => m.n),
-    [2],
-  );
+  assert.deepEqual(sent(made[1]), [2]);
   answer(made[1], units(made[1])[0]);
   assert.equal((await b).data, 2);
   pool.dispose();
 });
 
 test('a fatal error in a unit fails that unit only; an owner cancelled drops its waiting units', async () => {
-  const { made, spawn, units } = fakes();
+  const { made, spawn, units, sent } = fakes();
   const pool = new Pool(spawn, 1, init);
   const mine = {};
   const a = pool.run(unit(1), { short: true });
@@ -104,10 +98,7 @@ test('a fatal error in a unit fails that unit only; an owner cancelled drops its
   const c = pool.run(unit(3), { owner: mine, short: true });
   made[0].listen({ type: 'error', id: units(made[0])[0].id, message: 'trap', fatal: true });
   await assert.rejects(a, /trap/);
-  assert.deepEqual(
-    units(made[1]).map((m) => m.n),
-    [2, 3],
-  );
+  assert.deepEqual(sent(made[1]), [2, 3]);
   pool.cancelOwner(mine, new Error('stopped'));
   await assert.rejects(c, /stopped/);
   answer(made[1], units(made[1])[1]); // a late result of a cancelled unit is ignored
@@ -147,15 +138,6 @@ test('a unit behind another is held in the worker: go when that one is done, dro
 });
 
 test('a worker keeps a held unit until go, and forgets it on drop', async () => {
-  const { serve } = await import('../../wasm/worker-core.js');
-  const run = async (messages) => {
-    const out = [];
-    let listener;
-    serve({ post: (m) => out.push(m), listen: (f) => (listener = f) }, async () => ({}));
-    for (const m of messages) listener(m);
-    await new Promise((r) => setTimeout(r, 20));
-    return out;
-  };
   const held = { type: 'unit', id: 7, data: new Uint8Array(4), held: true };
   assert.deepEqual(await run([held]), [], 'held: nothing happens');
   assert.deepEqual(await run([held, { type: 'drop', id: 7 }]), [{ type: 'error', id: 7, message: 'imdn: dropped', fatal: false }]);
@@ -177,11 +159,6 @@ test('with a shared stop flag a unit is not held, and the worker skips it once t
   await Promise.all([a, b]);
   pool.dispose();
 
-  const { serve } = await import('../../wasm/worker-core.js');
-  const out = [];
-  let listener;
-  serve({ post: (m) => out.push(m), listen: (f) => (listener = f) }, async () => ({}));
   Atomics.store(stop, 0, 1);
-  listener({ type: 'unit', id: 9, data: new Uint8Array(4), stop });
-  assert.deepEqual(out, [{ type: 'error', id: 9, message: 'imdn: dropped', fatal: false }]);
+  assert.deepEqual(await run([{ type: 'unit', id: 9, data: new Uint8Array(4), stop }]), [{ type: 'error', id: 9, message: 'imdn: dropped', fatal: false }]);
 });
