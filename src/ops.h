@@ -5,6 +5,7 @@
 #include <pthreadpool.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct ChannelSums {
   size_t count = 0;
 };
 ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool);
+// The same over a float16 map (half.h): the same chunks, each widened first, so the sums equal
+// those of the widened map.
+ChannelSums channel_sums(const uint16_t* x, size_t pixels, size_t channels, pthreadpool_t pool);
 
 // Runs f(begin, end) over [0, n) in chunks of `grain` items, split across the pool.
 void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f);

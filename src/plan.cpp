@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "half.h"
 #include "ops.h"
 #include "resize.h"
 
@@ -15,6 +16,8 @@ constexpr size_t kStemHalo = 2;             // body pixels: covers every stem (o
                                             // resolution, or a stride-2 one first), kept even
 constexpr size_t kTailHalo = 2;             // lr (3x3 or 1x1) and up (3x3)
 constexpr size_t kChunk = size_t(1) << 14;  // pixels per pointwise unit (4 MiB of a 64-channel map)
+constexpr size_t kHalfChunk = 1024;         // pixels of a float16 map widened at a time
+constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at most
 constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
 
 size_t even_up(size_t n) { return n + (n & 1); }
@@ -43,25 +46,87 @@ size_t copy_grain(size_t row_floats) {
   return std::max<size_t>(1, (size_t(1) << 14) / std::max<size_t>(1, row_floats));
 }
 
+// n values between float32 and float16 storage (half.h), or copied.
+inline void convert(const float* s, float* d, size_t n) { std::copy_n(s, n, d); }
+inline void convert(const uint16_t* s, float* d, size_t n) { from_half(s, d, n); }
+inline void convert(const float* s, uint16_t* d, size_t n) { to_half(s, d, n); }
+
 // Every copy between maps, crops and cores: h x w pixels of C channels from src at (sy, sx), rows
 // src_w pixels apart, to dst at (dy, dx), rows dst_w apart; rows split across the pool.
-void copy_rect(const float* src, size_t src_w, size_t sy, size_t sx, float* dst, size_t dst_w, size_t dy, size_t dx,
-               size_t h, size_t w, size_t C, pthreadpool_t pool) {
+template <class S, class D>
+void copy_rect(const S* src, size_t src_w, size_t sy, size_t sx, D* dst, size_t dst_w, size_t dy, size_t dx, size_t h,
+               size_t w, size_t C, pthreadpool_t pool) {
   ops::parallel_rows(pool, h, copy_grain(w * C), [&](size_t y0, size_t y1) {
     for (size_t y = y0; y < y1; ++y)
-      std::copy_n(src + ((sy + y) * src_w + sx) * C, w * C, dst + ((dy + y) * dst_w + dx) * C);
+      convert(src + ((sy + y) * src_w + sx) * C, dst + ((dy + y) * dst_w + dx) * C, w * C);
   });
 }
 
+}  // namespace
+
+// A whole-image map: float32, or float16 where the job's memory limit asks (plan.h).
+struct Map {
+  Buffer f;
+  std::vector<uint16_t, UnitAllocator<uint16_t>> h;
+  bool half = false;
+
+  void allocate(size_t n, bool as_half) {
+    half = as_half;
+    if (half)
+      h.resize(n);
+    else
+      f.resize(n);
+  }
+  void zero(size_t n) {
+    if (half)
+      std::fill_n(h.data(), n, uint16_t(0));
+    else
+      std::fill_n(f.data(), n, 0.f);
+  }
+  void release() {
+    f.release();
+    decltype(h)().swap(h);
+  }
+  // h x w pixels of C channels at (y, x) of the map (map_w pixels a row) <-> dst at (dy, dx), rows
+  // dst_w apart.
+  void read(size_t map_w, size_t y, size_t x, float* dst, size_t dst_w, size_t dy, size_t dx, size_t rows, size_t w,
+            size_t C, pthreadpool_t pool) const {
+    if (half)
+      copy_rect(h.data(), map_w, y, x, dst, dst_w, dy, dx, rows, w, C, pool);
+    else
+      copy_rect(f.data(), map_w, y, x, dst, dst_w, dy, dx, rows, w, C, pool);
+  }
+  void write(const float* src, size_t src_w, size_t sy, size_t sx, size_t map_w, size_t y, size_t x, size_t rows,
+             size_t w, size_t C, pthreadpool_t pool) {
+    if (half)
+      copy_rect(src, src_w, sy, sx, h.data(), map_w, y, x, rows, w, C, pool);
+    else
+      copy_rect(src, src_w, sy, sx, f.data(), map_w, y, x, rows, w, C, pool);
+  }
+  // Values [p0, p1) of C channels (pixels p0 to p1) <-> contiguous floats.
+  void read_pixels(size_t p0, size_t p1, size_t C, float* dst, pthreadpool_t pool) const {
+    read(1, p0, 0, dst, 1, 0, 0, p1 - p0, 1, C, pool);
+  }
+  void write_pixels(const float* src, size_t p0, size_t p1, size_t C, pthreadpool_t pool) {
+    write(src, 1, 0, 0, 1, p0, 0, p1 - p0, 1, C, pool);
+  }
+};
+
+namespace {
+
 // Rect r of a map (map_w pixels a row, C channels) -> contiguous floats.
-void take(const float* map, size_t map_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
+void take(const Map& map, size_t map_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
   dst->resize(r.h * r.w * C);  // (not zeroed: UnitAllocator)
-  copy_rect(map, map_w, r.y, r.x, dst->data(), r.w, 0, 0, r.h, r.w, C, pool);
+  map.read(map_w, r.y, r.x, dst->data(), r.w, 0, 0, r.h, r.w, C, pool);
+}
+void take(const float* src, size_t src_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
+  dst->resize(r.h * r.w * C);
+  copy_rect(src, src_w, r.y, r.x, dst->data(), r.w, 0, 0, r.h, r.w, C, pool);
 }
 
 // Contiguous floats of rect r -> the map.
-void put(const float* src, const Rect& r, size_t C, float* map, size_t map_w, pthreadpool_t pool) {
-  copy_rect(src, r.w, 0, 0, map, map_w, r.y, r.x, r.h, r.w, C, pool);
+void put(const float* src, const Rect& r, size_t C, Map& map, size_t map_w, pthreadpool_t pool) {
+  map.write(src, r.w, 0, 0, map_w, r.y, r.x, r.h, r.w, C, pool);
 }
 
 // The core (cy, cx, ch, cw) of an h x w map with C channels, contiguous.
@@ -248,69 +313,81 @@ struct Job::Pass {
   Rect keep;              // of this pass's output, the part that goes into the result...
   size_t oy = 0, ox = 0;  // ...at (oy, ox)
   size_t group = 0;
-  Buffer x, cat, acc;    // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
-  std::vector<float> z;  // the current block's attention weights
+  size_t rgb_floats = 0;  // rgb's size (a plan without pixels has none)
+  Map x, cat, acc;        // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
+  std::vector<float> z;   // the current block's attention weights
 };
 
 Job::~Job() = default;
 
-Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), options_(o) {
+Job::Job(Network& net, const Image& input, const JobOptions& o)
+    : Job(net, &input, input.width, input.height, input.channels, o) {}
+
+JobMemory Job::estimate(Network& net, size_t width, size_t height, int channels, const JobOptions& options) {
+  if (channels < 1 || channels > 4) throw Error("channels must be 1 to 4");
+  return Job(net, nullptr, width, height, channels, options).plan_;
+}
+
+Job::Job(Network& net, const Image* input, size_t in_w, size_t in_h, int in_c, const JobOptions& o)
+    : net_(net), options_(o) {
   const ModelInfo& info = net.info();
-  if (input.width == 0 || input.height == 0) throw Error("image is empty (" + dims(input.width, input.height) + ")");
-  if (input.channels < 1 || input.channels > 4 ||
-      input.data.size() != input.width * input.height * size_t(input.channels)) {
-    throw Error("malformed image: " + std::to_string(input.channels) + " channels, " +
-                std::to_string(input.data.size()) + " values for " + dims(input.width, input.height));
+  if (in_w == 0 || in_h == 0) throw Error("image is empty (" + dims(in_w, in_h) + ")");
+  if (input && (input->channels < 1 || input->channels > 4 || input->data.size() != in_w * in_h * size_t(in_c))) {
+    throw Error("malformed image: " + std::to_string(input->channels) + " channels, " +
+                std::to_string(input->data.size()) + " values for " + dims(in_w, in_h));
   }
   if (o.tile != 0 && o.tile < 8) throw Error("tile size must be at least 8, got " + std::to_string(o.tile));
-  const auto [ow, oh] = output_size(info, input.width, input.height, o.target_width, o.target_height);
+  if (o.map_bits != 0 && o.map_bits != 16 && o.map_bits != 32)
+    throw Error("map precision must be 16 or 32 bits, got " + std::to_string(o.map_bits));
+  const auto [ow, oh] = output_size(info, in_w, in_h, o.target_width, o.target_height);
   // IMDN_AS with a target size: the input resized to it and quantized to 8 bits first, as the
   // authors prepared their inputs.
-  const Image* src = &input;
+  const Image* src = input;
   Image resized;
-  if (o.target_width) {
-    resized = input;
+  if (o.target_width && input) {
+    resized = *input;
     resized.width = ow;
     resized.height = oh;
-    resized.data = resize_bicubic(input.data.data(), input.height, input.width, size_t(input.channels), oh, ow);
+    resized.data = resize_bicubic(input->data.data(), input->height, input->width, size_t(input->channels), oh, ow);
     for (float& v : resized.data) v = float(to_u8(v)) / 255.f;
     src = &resized;
   }
-  const size_t h = src->height, w = src->width, n = h * w, ch = size_t(src->channels);
+  const size_t h = o.target_width ? oh : in_h, w = o.target_width ? ow : in_w, n = h * w, ch = size_t(in_c);
   out_w_ = w * info.scale;
   out_h_ = h * info.scale;
-  out_c_ = o.rgba8 ? 4 : o.raw ? 3 : src->channels;
+  out_c_ = o.rgba8 ? 4 : o.raw ? 3 : in_c;
 
   // The fewest planes that make the image: grey when R = G = B everywhere (or one channel), no
-  // alpha pass when alpha is all 1.
-  const float* px = src->data.data();
+  // alpha pass when alpha is all 1. Without pixels (estimate): colour, and translucent alpha.
+  const float* px = src ? src->data.data() : nullptr;
   bool grey = ch <= 2;
-  if (!grey && !o.raw) {
+  if (!grey && !o.raw && px) {
     grey = true;
     for (size_t p = 0; p < n && grey; ++p) grey = px[p * ch] == px[p * ch + 1] && px[p * ch] == px[p * ch + 2];
   }
-  const size_t alpha = src->has_alpha() && !o.raw ? ch - 1 : 0;
-  bool opaque = true;
-  for (size_t p = 0; alpha && p < n && opaque; ++p) opaque = px[p * ch + alpha] >= 1.f;
+  const size_t alpha = (ch == 2 || ch == 4) && !o.raw ? ch - 1 : 0;
+  bool opaque = !px && alpha ? false : true;
+  for (size_t p = 0; px && alpha && p < n && opaque; ++p) opaque = px[p * ch + alpha] >= 1.f;
   fill_alpha_ = out_c_ == 4 || out_c_ == 2;
 
   // Passes of one plane (the plane is built on demand: pick(p) is its RGB value at pixel p).
   auto plane = [&](Pass::Role role, size_t group) {
-    std::vector<float> rgb(n * 3);
-    for (size_t p = 0; p < n; ++p) {
+    std::vector<float> rgb(px ? n * 3 : 0);
+    for (size_t p = 0; px && p < n; ++p) {
       for (size_t c = 0; c < 3; ++c) {
         rgb[p * 3 + c] = role == Pass::kAlpha ? px[p * ch + alpha] : px[p * ch + (grey ? 0 : c)];
       }
     }
     auto crop = [&](size_t y0, size_t x0, size_t chh, size_t cww) {
-      std::vector<float> out(chh * cww * 3);
-      for (size_t y = 0; y < chh; ++y)
+      std::vector<float> out(px ? chh * cww * 3 : 0);
+      for (size_t y = 0; px && y < chh; ++y)
         std::copy_n(rgb.data() + ((y0 + y) * w + x0) * 3, cww * 3, out.data() + y * cww * 3);
       return out;
     };
     auto add = [&](std::vector<float> data, size_t ph, size_t pw, Rect keep, size_t oy, size_t ox, size_t g) {
       auto pass = std::make_unique<Pass>();
       pass->role = role;
+      pass->rgb_floats = ph * pw * 3;
       pass->rgb = std::move(data);
       pass->h = ph;
       pass->w = pw;
@@ -335,8 +412,8 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
         return;
       }
       const size_t ph = (h + m - 1) / m * m, pw = (w + m - 1) / m * m;
-      std::vector<float> padded(ph * pw * 3);
-      for (size_t y = 0; y < ph; ++y)
+      std::vector<float> padded(px ? ph * pw * 3 : 0);
+      for (size_t y = 0; px && y < ph; ++y)
         for (size_t x = 0; x < pw; ++x)
           std::copy_n(rgb.data() + (std::min(y, h - 1) * w + std::min(x, w - 1)) * 3, 3,
                       padded.data() + (y * pw + x) * 3);
@@ -364,12 +441,58 @@ Job::Job(Network& net, const Image& input, const JobOptions& o) : net_(net), opt
   };
   plane(grey ? Pass::kGrey : Pass::kColour, 0);
   if (alpha && !opaque) plane(Pass::kAlpha, groups_);
-  build_phases();
-  if (memory_ > net.memory_limit()) {
-    throw Error("a " + dims(w, h) + " input needs " + std::to_string(memory_ >> 20) +
-                " MiB for its feature maps, over the " + std::to_string(net.memory_limit() >> 20) + " MiB limit");
+  fit_memory(input);
+}
+
+namespace {
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+}  // namespace
+
+// Plans the phases under the memory limit: float32 maps at the asked tile size where that fits,
+// else float16 maps, then tiles down to 64 (halos cost more compute as tiles shrink).
+void Job::fit_memory(const Image* input) {
+  const uint64_t limit = options_.memory_limit ? options_.memory_limit : net_.memory_limit();
+  const size_t asked = options_.tile ? options_.tile : kDefaultTile;
+  struct Candidate {
+    bool half;
+    size_t tile;
+  };
+  std::vector<Candidate> candidates;
+  const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
+  for (int bits : {32, 16}) {
+    if (options_.map_bits && options_.map_bits != bits) continue;
+    candidates.push_back({bits == 16, asked});
+    for (size_t t = std::min<size_t>(asked / 2 / 2 * 2, 128); t >= 64 && !whole_network; t /= 2)
+      candidates.push_back({bits == 16, t});
   }
-  if (o.rgba8) {
+  uint64_t first = 0;
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    half_ = candidates[k].half;
+    options_.tile = candidates[k].tile;
+    for (auto& p : passes_) tile_pass(*p);
+    build_phases();
+    if (k == 0) first = memory_;
+    if (memory_ <= limit || k + 1 == candidates.size()) break;
+  }
+  plan_.bytes = memory_;
+  plan_.limit = limit;
+  plan_.map_bits = half_ ? 16 : 32;
+  plan_.tile = options_.tile;
+  plan_.float32_bytes = candidates.front().half ? 0 : first;
+  plan_.fits = memory_ <= limit;
+  if (!plan_.fits && input) {
+    std::string how =
+        half_ ? "float16 maps, tiles of " + std::to_string(options_.tile * net_.stem_stride()) + " px" : "float32 maps";
+    throw Error("a " + dims(out_w_ / net_.info().scale, out_h_ / net_.info().scale) + " input needs " + mib(memory_) +
+                " (" + how + "), over the memory limit of " + mib(limit));
+  }
+}
+
+// The output, allocated when the first tail begins: by then the maps the tail does not read are
+// given back, and it takes their place.
+void Job::begin_output() {
+  if (!out8_.empty() || !outf_.empty()) return;
+  if (options_.rgba8) {
     out8_.assign(out_w_ * out_h_ * 4, 0);
     for (size_t p = 0; p < out_w_ * out_h_; ++p) out8_[p * 4 + 3] = 255;
   } else {
@@ -388,22 +511,30 @@ void Job::plan_pass(std::unique_ptr<Pass> p, size_t group) {
   const size_t S = net_.stem_stride();
   p->bh = (p->h + S - 1) / S;
   p->bw = (p->w + S - 1) / S;
-  const bool whole_network = !options_.exact && info.arch != Arch::kIMDN_AS;
-  const size_t tile = whole_network ? std::max(p->bh, p->bw) : (options_.tile ? options_.tile : kDefaultTile);
-  p->tiles = plan_tiles(p->bh, p->bw, tile, whole_network ? 1 : options_.min_tiles);
-  p->step_h = p->tiles.front().h;
-  p->step_w = p->tiles.front().w;
   p->group = group;
   groups_ = std::max(groups_, group + 1);
   passes_.push_back(std::move(p));
+}
+
+void Job::tile_pass(Pass& p) {
+  const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
+  const size_t tile = whole_network ? std::max(p.bh, p.bw) : (options_.tile ? options_.tile : kDefaultTile);
+  p.tiles = plan_tiles(p.bh, p.bw, tile, whole_network ? 1 : options_.min_tiles);
+  p.step_h = p.tiles.front().h;
+  p.step_w = p.tiles.front().w;
 }
 
 void Job::build_phases() {
   const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(),
                halo_a = even_up(net_.architecture().block.steps.size());
   const size_t r = net_.upsample(), S = net_.stem_stride();
-  std::vector<uint64_t> group_maps(groups_, 0);
-  uint64_t scratch = 0;
+  units_.clear();
+  phases_.clear();
+  tiles_ = 0;
+  macs_ = 0;
+  const uint64_t value = half_ ? sizeof(uint16_t) : sizeof(float);
+  const uint64_t out_bytes = uint64_t(out_w_) * out_h_ * (options_.rgba8 ? 4 : uint64_t(out_c_) * sizeof(float));
+  uint64_t maps = 0, planes = 0, scratch = 0;
   for (size_t g = 0; g < groups_; ++g) {
     std::vector<size_t> in_group;
     for (size_t i = 0; i < passes_.size(); ++i)
@@ -440,23 +571,52 @@ void Job::build_phases() {
         }
       });
     }
+    // The tail in tiles of at most kTailTile: its crops hold the most channels per pixel (features,
+    // the stem's again, the up convolution's 3 r^2), and its halo is small.
     phase([&](size_t i, Pass& p) {
-      for (const Rect& t : p.tiles) {
-        const Rect c = grow(t, kTailHalo, p.bh, p.bw, p.step_h, p.step_w);
+      const std::vector<Rect> tail_tiles =
+          p.step_h > kTailTile || p.step_w > kTailTile ? plan_tiles(p.bh, p.bw, kTailTile, 1) : p.tiles;
+      const size_t sh = tail_tiles.front().h, sw = tail_tiles.front().w;
+      for (const Rect& t : tail_tiles) {
+        const Rect c = grow(t, kTailHalo, p.bh, p.bw, sh, sw);
         unit(UnitKind::kTail, i, 0, t, c, grow(c, kStemHalo, p.bh, p.bw, c.h, c.w));
         ++tiles_;
       }
     });
+    // What the group holds at once: its maps through the blocks (and the output of the groups
+    // before), then the map the tail reads and the output.
+    uint64_t all = 0, tail = 0;
     for (size_t i : in_group) {
       const Pass& p = *passes_[i];
       const uint64_t P = uint64_t(p.bh) * p.bw;
-      group_maps[g] += P * (nf + cc + (net_.has_fusion() ? nf : 0)) * sizeof(float) + p.rgb.size() * sizeof(float);
-      const uint64_t ch = std::min<uint64_t>(p.bh, p.step_h + 2 * halo_a),
-                     cw = std::min<uint64_t>(p.bw, p.step_w + 2 * halo_a);
-      scratch = std::max(scratch, (ch * cw * (6 * nf + 3 * r * r) + ch * cw * S * S * 3) * sizeof(float));
+      all += P * (nf + cc + (net_.has_fusion() ? nf : 0)) * value;
+      tail += P * nf * value;
+      planes += p.rgb_floats * sizeof(float);
     }
+    maps = std::max({maps, all + (g > 0 ? out_bytes : 0), tail + out_bytes});
   }
-  memory_ = *std::max_element(group_maps.begin(), group_maps.end()) + scratch;
+  // One unit's scratch at a time, but each buffer stays as large as its largest use (the
+  // network's, plan.cpp's scratch(), a gathered unit's arrays): counted as the sum of each kind's
+  // largest unit, an upper bound.
+  uint64_t kind_max[5] = {0, 0, 0, 0, 0};
+  for (const Unit& u : units_) {
+    const uint64_t px = uint64_t(u.crop.h) * u.crop.w, wide = uint64_t(u.wide.h) * u.wide.w;
+    uint64_t floats = 0;
+    switch (u.kind) {
+      case UnitKind::kStem: floats = px * (nf + S * S * 3 * 2); break;
+      case UnitKind::kBlockA: floats = px * (cc + nf + 2 * nf); break;  // out, crop, the steps' remainders
+      case UnitKind::kBlockB:
+        floats = std::min<uint64_t>(u.p1 - u.p0, half_ ? kHalfChunk : kChunk) * (cc + 3 * nf);
+        break;
+      case UnitKind::kTail:  // the unit's arrays, the stem again, features, up conv, RGB, twice
+        floats = px * (nf * 3 + 3 * r * r * 3) + wide * (nf + S * S * 3 * 2);
+        break;
+    }
+    uint64_t& m = kind_max[size_t(u.kind)];
+    m = std::max(m, floats * sizeof(float));
+  }
+  for (uint64_t m : kind_max) scratch += m;
+  memory_ = maps + planes + scratch;
   const Architecture& arch = net_.architecture();
   for (const Unit& u : units_) {
     const Pass& p = *passes_[u.pass];
@@ -482,11 +642,11 @@ void Job::begin_group(size_t g) {
   for (auto& p : passes_) {
     if (p->group != g) continue;
     const size_t P = p->bh * p->bw;
-    p->x.resize(P * nf);
-    p->cat.resize(P * cc);
+    p->x.allocate(P * nf, half_);
+    p->cat.allocate(P * cc, half_);
     if (net_.has_fusion()) {
-      p->acc.resize(P * nf);
-      std::fill_n(p->acc.data(), P * nf, 0.f);
+      p->acc.allocate(P * nf, half_);
+      p->acc.zero(P * nf);
     }
   }
   group_state_[g] = 1;
@@ -513,24 +673,31 @@ UnitData Job::gather(size_t i) {
   auto input_under = [&](const Rect& c, Floats* out) {
     const size_t iy = c.y * S, ix = c.x * S;
     const Rect in{iy, ix, std::min(p.h, (c.y + c.h) * S) - iy, std::min(p.w, (c.x + c.w) * S) - ix};
+    if (p.rgb.size() != p.rgb_floats) throw Error("a job planned without pixels cannot run");
     take(p.rgb.data(), p.w, in, 3, out, pool);
     h.ih = uint32_t(in.h);
     h.iw = uint32_t(in.w);
   };
   switch (u.kind) {
-    case UnitKind::kStem: input_under(u.crop, &d.a[0]); break;
-    case UnitKind::kBlockA: take(p.x.data(), p.bw, u.crop, nf, &d.a[0], pool); break;
+    case UnitKind::kStem: input_under(u.crop, &d.a[0]); break;  // (input_under: take from rgb)
+    case UnitKind::kBlockA: take(p.x, p.bw, u.crop, nf, &d.a[0], pool); break;
     case UnitKind::kBlockB: {
       const size_t n = u.p1 - u.p0;
       h.pixels = uint32_t(n);
       d.a[0].assign(p.z.begin(), p.z.end());
-      d.a[1].assign(p.cat.data() + u.p0 * cc, p.cat.data() + u.p1 * cc);
-      d.a[2].assign(p.x.data() + u.p0 * nf, p.x.data() + u.p1 * nf);
-      if (net_.has_fusion()) d.a[3].assign(p.acc.data() + u.p0 * nf, p.acc.data() + u.p1 * nf);
+      d.a[1].resize(n * cc);
+      p.cat.read_pixels(u.p0, u.p1, cc, d.a[1].data(), pool);
+      d.a[2].resize(n * nf);
+      p.x.read_pixels(u.p0, u.p1, nf, d.a[2].data(), pool);
+      if (net_.has_fusion()) {
+        d.a[3].resize(n * nf);
+        p.acc.read_pixels(u.p0, u.p1, nf, d.a[3].data(), pool);
+      }
       break;
     }
     case UnitKind::kTail: {
-      take(net_.has_fusion() ? p.acc.data() : p.x.data(), p.bw, u.crop, nf, &d.a[0], pool);
+      begin_output();
+      take(net_.has_fusion() ? p.acc : p.x, p.bw, u.crop, nf, &d.a[0], pool);
       input_under(u.wide, &d.a[1]);
       h.ay = uint32_t(u.crop.y - u.wide.y);
       h.ax = uint32_t(u.crop.x - u.wide.x);
@@ -557,16 +724,16 @@ Rect Job::scatter(size_t i, const UnitData& d) {
   switch (u.kind) {
     case UnitKind::kStem:
       expect(d.a[0].size() == u.tile.h * u.tile.w * nf);
-      put(d.a[0].data(), u.tile, nf, p.x.data(), p.bw, pool);
+      put(d.a[0].data(), u.tile, nf, p.x, p.bw, pool);
       break;
     case UnitKind::kBlockA:
       expect(d.a[0].size() == u.tile.h * u.tile.w * cc);
-      put(d.a[0].data(), u.tile, cc, p.cat.data(), p.bw, pool);
+      put(d.a[0].data(), u.tile, cc, p.cat, p.bw, pool);
       break;
     case UnitKind::kBlockB:
       expect(d.a[0].size() == (u.p1 - u.p0) * nf && d.a[1].size() == (net_.has_fusion() ? (u.p1 - u.p0) * nf : 0));
-      std::copy(d.a[0].begin(), d.a[0].end(), p.x.data() + u.p0 * nf);
-      if (net_.has_fusion()) std::copy(d.a[1].begin(), d.a[1].end(), p.acc.data() + u.p0 * nf);
+      p.x.write_pixels(d.a[0].data(), u.p0, u.p1, nf, pool);
+      if (net_.has_fusion()) p.acc.write_pixels(d.a[1].data(), u.p0, u.p1, nf, pool);
       break;
     case UnitKind::kTail: {
       const size_t oh = d.head.oh, ow = d.head.ow, y0 = u.tile.y * r, x0 = u.tile.x * r;
@@ -622,8 +789,18 @@ void Job::end_phase(size_t phase) {
     // The barrier: each pass's attention weights from its whole map, summed in fixed chunks.
     for (auto& p : passes_) {
       if (p->group != g) continue;
-      const ops::ChannelSums sums = ops::channel_sums(p->cat.data(), p->bh * p->bw, net_.cat_channels(), net_.pool());
+      const size_t P = p->bh * p->bw, cc = net_.cat_channels();
+      const ops::ChannelSums sums = p->cat.half ? ops::channel_sums(p->cat.h.data(), P, cc, net_.pool())
+                                                : ops::channel_sums(p->cat.f.data(), P, cc, net_.pool());
       p->z = net_.stage_attention(first.block, sums);
+    }
+  }
+  if (first.kind == UnitKind::kBlockB && first.block + 1 == net_.blocks()) {
+    // The tail reads acc alone (IMDN; else x): the rest goes back before the output is made.
+    for (auto& p : passes_) {
+      if (p->group != g) continue;
+      p->cat.release();
+      if (net_.has_fusion()) p->x.release();
     }
   }
   if (first.kind == UnitKind::kTail) {
@@ -647,35 +824,50 @@ Rect Job::run_here(size_t i) {
   begin_group(p.group);
   const size_t nf = net_.features(), cc = net_.cat_channels();
   const pthreadpool_t pool = net_.pool();
-  if (u.kind == UnitKind::kBlockB) {
+  const float* z = p.z.empty() ? nullptr : p.z.data();
+  if (u.kind == UnitKind::kBlockB && !half_) {
     // Pointwise: in place on the maps (the same arithmetic as a gathered unit, no copies).
-    net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), p.cat.data() + u.p0 * cc, p.x.data() + u.p0 * nf,
-                       net_.has_fusion() ? p.acc.data() + u.p0 * nf : nullptr, u.p1 - u.p0);
+    net_.stage_block_b(u.block, z, p.cat.f.data() + u.p0 * cc, p.x.f.data() + u.p0 * nf,
+                       net_.has_fusion() ? p.acc.f.data() + u.p0 * nf : nullptr, u.p1 - u.p0);
+  } else if (u.kind == UnitKind::kBlockB) {
+    // Float16 maps: widened a cache-sized run of pixels at a time (pointwise, so the same values).
+    const bool fusion = net_.has_fusion();
+    for (size_t a = u.p0; a < u.p1; a += kHalfChunk) {
+      const size_t b = std::min(u.p1, a + kHalfChunk), n = b - a;
+      float *cat = scratch(0, n * cc), *x = scratch(1, n * nf), *acc = fusion ? scratch(2, n * nf) : nullptr;
+      p.cat.read_pixels(a, b, cc, cat, pool);
+      p.x.read_pixels(a, b, nf, x, pool);
+      if (fusion) p.acc.read_pixels(a, b, nf, acc, pool);
+      net_.stage_block_b(u.block, z, cat, x, acc, n);
+      p.x.write_pixels(x, a, b, nf, pool);
+      if (fusion) p.acc.write_pixels(acc, a, b, nf, pool);
+    }
   } else {
     // Stem and block A read their crop and write their core straight from and to the maps where
     // the rows allow (a crop of whole rows is contiguous: a single tile copies nothing), else
     // through this thread's scratch; the same arithmetic as a gathered unit. (Gathered, one tile
     // of 512x512 at x4 spent 0.7 s of 6.7 in copies and fresh pages, natively.)
+    // (Float16 maps: always through the scratch.)
     const size_t C = u.kind == UnitKind::kStem ? nf : cc;
-    float* map = u.kind == UnitKind::kStem ? p.x.data() : p.cat.data();
-    const bool rows = u.crop.x == 0 && u.crop.w == p.bw;
+    Map& map = u.kind == UnitKind::kStem ? p.x : p.cat;
+    const bool rows = u.crop.x == 0 && u.crop.w == p.bw && !half_;
     const bool direct_out = rows && u.tile.y == u.crop.y && u.tile.h == u.crop.h;
-    float* out = direct_out ? map + u.crop.y * p.bw * C : scratch(0, u.crop.h * u.crop.w * C);
+    float* out = direct_out ? map.f.data() + u.crop.y * p.bw * C : scratch(0, u.crop.h * u.crop.w * C);
     if (u.kind == UnitKind::kStem) {
       UnitData d = gather(i);  // the RGB crop: 3 channels, small
       net_.stage_stem(d.a[0].data(), d.head.ih, d.head.iw, out);
     } else {
-      const float* in = p.x.data() + u.crop.y * p.bw * nf;
+      const float* in = rows ? p.x.f.data() + u.crop.y * p.bw * nf : nullptr;
       if (!rows) {
         float* crop = scratch(1, u.crop.h * u.crop.w * nf);
-        copy_rect(p.x.data(), p.bw, u.crop.y, u.crop.x, crop, u.crop.w, 0, 0, u.crop.h, u.crop.w, nf, pool);
+        p.x.read(p.bw, u.crop.y, u.crop.x, crop, u.crop.w, 0, 0, u.crop.h, u.crop.w, nf, pool);
         in = crop;
       }
       net_.stage_block_a(u.block, in, u.crop.h, u.crop.w, out);
     }
     if (!direct_out) {
-      copy_rect(out, u.crop.w, u.tile.y - u.crop.y, u.tile.x - u.crop.x, map, p.bw, u.tile.y, u.tile.x, u.tile.h,
-                u.tile.w, C, pool);
+      map.write(out, u.crop.w, u.tile.y - u.crop.y, u.tile.x - u.crop.x, p.bw, u.tile.y, u.tile.x, u.tile.h, u.tile.w,
+                C, pool);
     }
   }
   if (--left_[u.phase] == 0) end_phase(u.phase);

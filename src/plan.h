@@ -34,8 +34,15 @@
 // sides that are not multiples of 4; with exact = false, whole-network tiles. Passes of one group
 // run in lockstep (their units share phases); groups run one after another, each with its own maps.
 //
-// Memory: maps of P body pixels per pass, float32: P * (nf + cat_channels + (nf with IMDN's fusion))
-// -> IMDN: P * 192 floats = 768 bytes per input pixel; plus one unit's scratch and the output.
+// Memory: maps of P body pixels per pass: P * (nf + cat_channels + (nf with IMDN's fusion)) values
+// -> IMDN: P * 192, 768 bytes per input pixel as float32, 384 as float16; plus the input planes,
+// one unit's scratch, and the output, which is allocated when the tail begins, after x and cat
+// are given back (the tail reads acc alone). A job is planned under a memory limit
+// (JobOptions::memory_limit): float32 maps where the whole job fits, else float16 ones (every unit
+// still computes in float32: maps are widened as units read them and rounded to nearest as they
+// are written, so the bytes still do not depend on the tiling; against float32 maps about 1% of
+// 8-bit output values move by one level), with tiles down to 64 if still needed; else the job is
+// refused before anything image-sized is allocated, saying what it would need.
 #pragma once
 
 #include <cstddef>
@@ -144,6 +151,20 @@ struct JobOptions {
   bool rgba8 = false;       // output RGBA bytes (else floats with the input's channels)
   size_t target_width = 0;  // IMDN_AS only: output size (bicubic resize to it first)
   size_t target_height = 0;
+  uint64_t memory_limit = 0;  // bytes the job may hold at once (maps, planes, scratch, output);
+                              // 0: the network's limit (Network::memory_limit)
+  int map_bits = 0;           // 32 or 16: the maps' storage; 0: float32 if the job fits the
+                              // limit so, else float16 (then tiles shrink, down to 64, if needed)
+};
+
+// What a job would hold and how it would be stored (Job::estimate, Job::plan_used).
+struct JobMemory {
+  uint64_t bytes = 0;          // the most held at once: maps, input planes, scratch, output
+  uint64_t limit = 0;          // the limit it was planned under
+  int map_bits = 32;           // 32 or 16
+  size_t tile = 0;             // body pixels
+  uint64_t float32_bytes = 0;  // the same job with float32 maps at the asked tile size
+  bool fits = true;
 };
 
 constexpr size_t kDefaultTile = 128;
@@ -161,8 +182,13 @@ class Job {
     size_t p0 = 0, p1 = 0;  // kBlockB: pixels of the maps
   };
 
-  // Plans the work; throws imdn::Error for images it cannot make (sizes, memory limit).
+  // Plans the work; throws imdn::Error for images it cannot make (sizes, memory limit: before
+  // anything image-sized but the input planes is allocated).
   Job(Network& net, const Image& input, const JobOptions& options);
+  // The plan a width x height image of `channels` channels would get (with alpha: a translucent
+  // one, the larger plan), without pixels and without allocating it; fits = false where the Job
+  // would refuse it. Throws imdn::Error for sizes that cannot be made at all.
+  static JobMemory estimate(Network& net, size_t width, size_t height, int channels, const JobOptions& options);
   ~Job();
 
   size_t units() const { return units_.size(); }
@@ -188,17 +214,22 @@ class Job {
   const std::vector<float>& floats() const { return outf_; }   // otherwise
   Image take_image();
 
-  // Bytes of maps the largest group holds at once and of one unit's scratch (output excluded).
+  // What the job holds at most at once, and how it stores its maps.
   uint64_t memory_needed() const { return memory_; }
+  const JobMemory& memory() const { return plan_; }
   // Multiply-accumulates of the convolutions of all units (tools/bench: the cost of halos).
   uint64_t macs() const { return macs_; }
 
  private:
   struct Pass;
+  Job(Network& net, const Image* input, size_t width, size_t height, int channels, const JobOptions& options);
   void plan_pass(std::unique_ptr<Pass> pass, size_t group);
+  void tile_pass(Pass& pass);
   void build_phases();
+  void fit_memory(const Image* input);
   void begin_group(size_t group);
   void end_phase(size_t phase);
+  void begin_output();
 
   Network& net_;
   JobOptions options_;
@@ -214,6 +245,8 @@ class Job {
   std::vector<float> outf_;
   std::vector<uint8_t> out8_;
   uint64_t memory_ = 0, macs_ = 0;
+  bool half_ = false;  // maps stored as float16
+  JobMemory plan_;
 };
 
 // An RGB plane (h*w*3 floats in [0,1]) through a raw Job with tiles of `tile` body pixels (0:

@@ -218,7 +218,8 @@ TEST(Upscaler, RefusesAbsurdSizes) {
   EXPECT_NE(error_of([&] { up.output_size(0, 10); }).find("empty"), std::string::npos);
   EXPECT_NE(error_of([&] { up.output_size(100000, 100000); }).find("too large"), std::string::npos);
   up.set_memory_limit(1 << 20);
-  EXPECT_NE(error_of([&] { up.upscale(make(64, 64, 3, 1)); }).find("over the 1 MiB limit"), std::string::npos);
+  EXPECT_NE(error_of([&] { up.upscale(make(64, 64, 3, 1)); }).find("over the memory limit of 1 MiB"),
+            std::string::npos);
 }
 
 TEST(Upscaler, ReportsProgressOverBothPassesAndStopsWhenAsked) {

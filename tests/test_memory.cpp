@@ -1,0 +1,250 @@
+// Memory (plan.h): float16 maps, the memory limit and the plan that fits it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "half.h"
+#include "image.h"
+#include "network.h"
+#include "plan.h"
+#include "support.h"
+
+using namespace testing_support;
+
+namespace {
+
+float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// The nearest half to v by search over all finite halves (ties to the even code), the IEEE rule.
+uint16_t nearest_half(float v) {
+  if (std::isnan(v)) return 0x7e00;
+  const uint16_t sign = std::signbit(v) ? 0x8000 : 0;
+  const double a = std::fabs(double(v));
+  if (a >= 65520.0) return sign | 0x7c00;  // halfway past the largest half (65504) and beyond
+  uint16_t lo = 0, hi = 0x7bff;
+  while (lo < hi) {  // the largest code whose value is <= a
+    const uint16_t mid = uint16_t((lo + hi + 1) / 2);
+    if (double(imdn::from_half(mid)) <= a)
+      lo = mid;
+    else
+      hi = uint16_t(mid - 1);
+  }
+  const double below = imdn::from_half(lo), above = imdn::from_half(uint16_t(lo + 1));
+  uint16_t pick = lo;
+  if (a - below > above - a || (a - below == above - a && (lo & 1))) pick = uint16_t(lo + 1);
+  return sign | pick;
+}
+
+TEST(Half, WidensEveryHalfExactlyAndBack) {
+  EXPECT_EQ(imdn::from_half(0x3c00), 1.f);
+  EXPECT_EQ(imdn::from_half(0xc000), -2.f);
+  EXPECT_EQ(imdn::from_half(0x7bff), 65504.f);
+  EXPECT_EQ(imdn::from_half(0x0001), std::ldexp(1.f, -24));  // the smallest subnormal
+  EXPECT_EQ(imdn::from_half(0x0400), std::ldexp(1.f, -14));  // the smallest normal
+  EXPECT_TRUE(std::isinf(imdn::from_half(0x7c00)));
+  EXPECT_TRUE(std::isnan(imdn::from_half(0x7e00)));
+  EXPECT_TRUE(std::signbit(imdn::from_half(0x8000)));
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = imdn::from_half(uint16_t(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(imdn::from_half(imdn::to_half(f)))) << h;
+      continue;
+    }
+    ASSERT_EQ(imdn::to_half(f), h) << "half " << h << " = " << f;
+  }
+}
+
+TEST(Half, RoundsToNearestEven) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> any;
+  std::uniform_real_distribution<float> exponent(-30.f, 17.f);
+  for (int i = 0; i < 200000; ++i) {
+    // Random bit patterns in the half range and around it (subnormals, overflow), and all ties.
+    const float v = i % 3 == 0   ? bits_to_float(any(rng))
+                    : i % 3 == 1 ? std::ldexp(float(any(rng) % 4096) / 4096.f + 1.f, int(exponent(rng))) *
+                                       (any(rng) & 1 ? -1.f : 1.f)
+                                 : (float(imdn::from_half(uint16_t(any(rng) % 0x7bff))) +
+                                    float(imdn::from_half(uint16_t(any(rng) % 0x7bff + 1)))) /
+                                       2.f;
+    const uint16_t got = imdn::to_half(v), want = nearest_half(v);
+    if (std::isnan(v)) {
+      EXPECT_TRUE(std::isnan(imdn::from_half(got)));
+      continue;
+    }
+    ASSERT_EQ(got, want) << v;
+  }
+  EXPECT_EQ(imdn::to_half(65519.f), 0x7bff);
+  EXPECT_EQ(imdn::to_half(65520.f), 0x7c00);
+  EXPECT_EQ(imdn::to_half(std::numeric_limits<float>::infinity()), 0x7c00);
+  EXPECT_EQ(imdn::to_half(std::ldexp(1.f, -25)), 0x0000);             // a tie: to even (zero)
+  EXPECT_EQ(imdn::to_half(std::ldexp(1.5f, -25)), 0x0001);            // past the tie
+  EXPECT_EQ(imdn::to_half(-std::ldexp(3.f, -25)), 0x8002);            // 1.5 ulp: to even (2)
+}
+
+imdn::Image image_of(const std::vector<float>& rgb, size_t h, size_t w) {
+  imdn::Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = 3;
+  img.data = rgb;
+  return img;
+}
+
+std::vector<float> run_job(imdn::Network& net, const imdn::Image& img, size_t tile, int bits, bool gathered,
+                           imdn::Network* other = nullptr) {
+  imdn::JobOptions o;
+  o.raw = true;
+  o.tile = tile;
+  o.map_bits = bits;
+  o.min_tiles = gathered ? 3 : 1;
+  imdn::Job job(net, img, o);
+  EXPECT_EQ(job.memory().map_bits, bits);
+  if (!gathered) {
+    job.run();
+  } else {
+    for (const imdn::Job::Phase& ph : job.phases())
+      for (size_t i = ph.begin; i < ph.begin + ph.count; ++i) job.scatter(i, imdn::run_unit(*other, job.gather(i)));
+  }
+  return job.take_image().data;
+}
+
+// Float16 maps: still the same bytes for any tile size, thread count and instance (the maps are
+// rounded where they are stored, the units compute in float32), and close to float32 maps.
+TEST(HalfMaps, SameBytesForAnyTilingAndCloseToFloat32) {
+  for (imdn::Arch arch : {imdn::Arch::kIMDN, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE, imdn::Arch::kIMDN_AS}) {
+    const imdn::Model m = random_model(small_info(arch), 9);
+    imdn::Network one(m, 1), two(m, 2);
+    const size_t h = 76, w = 60;
+    const imdn::Image img = image_of(random_image(h, w, 4), h, w);
+    const std::vector<float> f32 = run_job(one, img, 4096, 32, false);
+    const std::vector<float> ref = run_job(one, img, 4096, 16, false);
+    for (size_t tile : {size_t(8), size_t(16), size_t(34)}) {
+      EXPECT_EQ(0, std::memcmp(ref.data(), run_job(two, img, tile, 16, false).data(), ref.size() * 4))
+          << imdn::arch_name(arch) << " tile " << tile;
+      EXPECT_EQ(0, std::memcmp(ref.data(), run_job(one, img, tile, 16, true, &two).data(), ref.size() * 4))
+          << imdn::arch_name(arch) << " tile " << tile << ", units run in another instance";
+    }
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      diff = std::max(diff, std::fabs(double(ref[i]) - f32[i]));
+      scale = std::max(scale, std::fabs(double(f32[i])));
+    }
+    EXPECT_GT(diff, 0) << imdn::arch_name(arch) << ": float16 maps must round something";
+    EXPECT_LT(diff, 4e-3 * std::max(1.0, scale)) << imdn::arch_name(arch);
+    std::printf("[ half     ] %s: max |float16 maps - float32 maps| %.2e (outputs up to %.2f)\n",
+                imdn::arch_name(arch), diff, scale);
+  }
+}
+
+// The limit: float32 maps where the job fits, then float16, then smaller tiles, else refused
+// before anything is allocated, with what it would need; estimate() plans the same without
+// pixels.
+TEST(HalfMaps, MemoryLimitPicksThePlanOrRefuses) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 2);
+  imdn::Network net(m, 1);
+  const size_t h = 300, w = 260;
+  const imdn::Image img = image_of(random_image(h, w, 1), h, w);
+  imdn::JobOptions o;
+  o.rgba8 = true;
+  o.tile = 64;  // (the smallest tile the planner goes down to: precision is all it can change)
+  const imdn::JobMemory roomy = imdn::Job::estimate(net, w, h, 3, o);
+  EXPECT_EQ(roomy.map_bits, 32);
+  EXPECT_EQ(roomy.tile, 64u);
+  EXPECT_TRUE(roomy.fits);
+  {
+    imdn::Job job(net, img, o);
+    EXPECT_EQ(job.memory_needed(), roomy.bytes);
+  }
+  // Between the float16 and float32 needs: float16 maps.
+  imdn::JobOptions half_opts = o;
+  half_opts.map_bits = 16;
+  const imdn::JobMemory half = imdn::Job::estimate(net, w, h, 3, half_opts);
+  ASSERT_LT(half.bytes, roomy.bytes);
+  o.memory_limit = (half.bytes + roomy.bytes) / 2;
+  const imdn::JobMemory mid = imdn::Job::estimate(net, w, h, 3, o);
+  EXPECT_EQ(mid.map_bits, 16);
+  EXPECT_EQ(mid.bytes, half.bytes);
+  EXPECT_EQ(mid.float32_bytes, roomy.bytes);
+  {
+    imdn::Job job(net, img, o);
+    EXPECT_EQ(job.memory().map_bits, 16);
+    job.run();
+    EXPECT_EQ(job.rgba8().size(), job.width() * job.height() * 4);
+  }
+  // Float32 maps at smaller tiles before float16 maps; float16 at smaller tiles last.
+  o.tile = 256;
+  o.memory_limit = 0;
+  const imdn::JobMemory big_tiles = imdn::Job::estimate(net, w, h, 3, o);
+  o.memory_limit = big_tiles.bytes - 1;
+  const imdn::JobMemory smaller = imdn::Job::estimate(net, w, h, 3, o);
+  EXPECT_EQ(smaller.map_bits, 32);
+  EXPECT_LT(smaller.tile, 256u);
+  half_opts.tile = 256;
+  const imdn::JobMemory half_big = imdn::Job::estimate(net, w, h, 3, half_opts);
+  half_opts.memory_limit = half_big.bytes - 1;
+  const imdn::JobMemory small = imdn::Job::estimate(net, w, h, 3, half_opts);
+  EXPECT_EQ(small.map_bits, 16);
+  EXPECT_LT(small.tile, 256u);
+  EXPECT_TRUE(small.fits);
+  o.tile = 64;
+  // Far below: refused, saying how much it needs.
+  o.memory_limit = 1 << 20;
+  const imdn::JobMemory none = imdn::Job::estimate(net, w, h, 3, o);
+  EXPECT_FALSE(none.fits);
+  try {
+    imdn::Job job(net, img, o);
+    FAIL() << "a job over the limit must be refused";
+  } catch (const imdn::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("260x300 input needs " + std::to_string((none.bytes + (1 << 20) - 1) >> 20) + " MiB"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("over the memory limit of 1 MiB"), std::string::npos) << msg;
+  }
+  // Translucent alpha: the estimate without pixels is the larger plan, as the job with them.
+  imdn::Image rgba;
+  rgba.width = w;
+  rgba.height = h;
+  rgba.channels = 4;
+  rgba.data.assign(w * h * 4, 0.5f);
+  imdn::JobOptions a;
+  a.rgba8 = true;
+  imdn::Job job(net, rgba, a);
+  EXPECT_EQ(job.memory_needed(), imdn::Job::estimate(net, w, h, 4, a).bytes);
+  EXPECT_GT(job.memory_needed(), imdn::Job::estimate(net, w, h, 3, a).bytes);
+}
+
+// The authors' models over Set5 with float16 maps (what a job gets when float32 ones do not fit
+// its memory limit): within one level of 255 of float32 maps, and few values moved at all.
+TEST(HalfMaps, OfficialModelsWithinOneLevelOfFloat32Maps) {
+  REQUIRE_FILE(imdn_dir() + "/datasets/Set5_HR/baby.bmp");
+  for (const auto& [model, lr] : std::vector<std::pair<std::string, std::string>>{
+           {"IMDN_x2", "x2"}, {"IMDN_x3", "x3"}, {"IMDN_x4", "x4"}, {"IMDN_RTC", "x2"}, {"IMDN_RTE", "x2"}}) {
+    imdn::Network net(imdn::Model::load(models_dir() + "/" + model + ".imdn"), 0);
+    size_t moved = 0, total = 0;
+    double raw = 0;
+    for (const char* name : {"baby", "butterfly"}) {
+      const imdn::Image img = imdn::load_image(imdn_dir() + "/datasets/Set5_LR/" + lr + "/" + name + lr + ".bmp");
+      const std::vector<float> f32 = run_job(net, img, 128, 32, false), f16 = run_job(net, img, 128, 16, false);
+      for (size_t i = 0; i < f32.size(); ++i) {
+        const int d = std::abs(int(imdn::to_u8(f32[i])) - int(imdn::to_u8(f16[i])));
+        ASSERT_LE(d, 1) << model << " " << name;
+        moved += d != 0;
+        raw = std::max(raw, std::fabs(double(f32[i]) - f16[i]));
+      }
+      total += f32.size();
+    }
+    std::printf("[ half     ] %s: float16 maps move %.3f%% of 8-bit values by one level, max raw %.2e\n", model.c_str(),
+                100.0 * double(moved) / double(total), raw);
+    EXPECT_LT(double(moved), 0.03 * double(total)) << model;
+  }
+}
+
+}  // namespace
