@@ -51,6 +51,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -165,6 +166,7 @@ struct JobMemory {
   size_t tile = 0;             // body pixels
   uint64_t float32_bytes = 0;  // the same job with float32 maps at the asked tile size
   bool fits = true;
+  std::string why;  // !fits: what it would need, as the refusal says it
 };
 
 constexpr size_t kDefaultTile = 128;

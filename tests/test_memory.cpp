@@ -83,9 +83,9 @@ TEST(Half, RoundsToNearestEven) {
   EXPECT_EQ(imdn::to_half(65519.f), 0x7bff);
   EXPECT_EQ(imdn::to_half(65520.f), 0x7c00);
   EXPECT_EQ(imdn::to_half(std::numeric_limits<float>::infinity()), 0x7c00);
-  EXPECT_EQ(imdn::to_half(std::ldexp(1.f, -25)), 0x0000);             // a tie: to even (zero)
-  EXPECT_EQ(imdn::to_half(std::ldexp(1.5f, -25)), 0x0001);            // past the tie
-  EXPECT_EQ(imdn::to_half(-std::ldexp(3.f, -25)), 0x8002);            // 1.5 ulp: to even (2)
+  EXPECT_EQ(imdn::to_half(std::ldexp(1.f, -25)), 0x0000);   // a tie: to even (zero)
+  EXPECT_EQ(imdn::to_half(std::ldexp(1.5f, -25)), 0x0001);  // past the tie
+  EXPECT_EQ(imdn::to_half(-std::ldexp(3.f, -25)), 0x8002);  // 1.5 ulp: to even (2)
 }
 
 imdn::Image image_of(const std::vector<float>& rgb, size_t h, size_t w) {
@@ -138,8 +138,8 @@ TEST(HalfMaps, SameBytesForAnyTilingAndCloseToFloat32) {
     }
     EXPECT_GT(diff, 0) << imdn::arch_name(arch) << ": float16 maps must round something";
     EXPECT_LT(diff, 4e-3 * std::max(1.0, scale)) << imdn::arch_name(arch);
-    std::printf("[ half     ] %s: max |float16 maps - float32 maps| %.2e (outputs up to %.2f)\n",
-                imdn::arch_name(arch), diff, scale);
+    std::printf("[ half     ] %s: max |float16 maps - float32 maps| %.2e (outputs up to %.2f)\n", imdn::arch_name(arch),
+                diff, scale);
   }
 }
 

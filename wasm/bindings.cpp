@@ -96,6 +96,18 @@ val rect_to_js(const imdn::Rect& r) {
   return o;
 }
 
+val memory_to_js(const imdn::JobMemory& m, size_t stem_stride) {
+  val r = val::object();
+  r.set("bytes", double(m.bytes));
+  r.set("limit", double(m.limit));
+  r.set("fits", m.fits);
+  r.set("maps", std::string(m.map_bits == 16 ? "float16" : "float32"));
+  r.set("tileSize", m.tile * stem_stride);
+  if (m.float32_bytes) r.set("float32Bytes", double(m.float32_bytes));
+  if (!m.fits) r.set("why", m.why);
+  return r;
+}
+
 // The job's output, or the rectangle r of it: { width, height, channels, data } with RGBA bytes
 // (Uint8ClampedArray) or, raw, RGB floats (Float32Array).
 val output_to_js(const imdn::Job& job, bool raw, const imdn::Rect* r = nullptr) {
@@ -183,6 +195,13 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
   number("targetWidth", &o.target_width);
   number("targetHeight", &o.target_height);
   if (tile_px) o.tile = std::max<size_t>(8, (tile_px + net.stem_stride() / 2) / net.stem_stride());
+  const val limit = options["memoryLimit"];
+  if (!limit.isUndefined() && !limit.isNull()) {
+    const double d = limit.isNumber() ? limit.as<double>() : -1;
+    if (!(d >= 1 && d <= 9007199254740992.0) || d != double(uint64_t(d)))
+      throw imdn::Error("memoryLimit must be a positive number of bytes");
+    o.memory_limit = uint64_t(d);
+  }
   o.raw = options["raw"].isTrue();
   o.exact = !options["exact"].isFalse();
   o.rgba8 = !o.raw;
@@ -263,7 +282,9 @@ class Engine {
         };
       }
       job.run(progress);
-      return output_to_js(job, o.raw);
+      val out = output_to_js(job, o.raw);
+      out.set("memory", memory_to_js(job.memory(), net_->stem_stride()));
+      return out;
     });
   }
 
@@ -324,7 +345,12 @@ class Engine {
 
 // A job planned in this instance whose units run anywhere (the pool of workers, wasm/core.js):
 //   const job = new Module.Job(engine, pixels, width, height, channels, options);
-//   job.plan()           -> { phases: [{ units, here }], units, tiles, width, height } | { error }
+//   job.plan()           -> { phases: [{ units, here }], units, tiles, width, height, memory }
+//                           | { error }; memory: { bytes, limit, fits, maps, tileSize,
+//                           float32Bytes? } (what the job holds at most at once, and how)
+//   new Module.Job(engine, null, width, height, channels, options).plan()
+//                        -> { memory } of the plan such an image would get (with alpha: a
+//                           translucent one), planned without pixels and refused by nothing
 //   job.gather(i, into?) -> { data: Uint8Array }      unit i's inputs, for engine.run elsewhere
 //                           (written into `into`, a Uint8Array, when they fit)
 //   job.scatter(i, data) -> { tile: rect | null }     its outputs back; the rect it finished
@@ -338,6 +364,12 @@ class Job {
       imdn::Network& net = engine.network();
       const imdn::JobOptions o = job_options(options, net);
       raw_ = o.raw;
+      stride_ = net.stem_stride();
+      if (pixels.isNull()) {
+        if (width <= 0 || height <= 0) throw imdn::Error("image is empty");
+        estimate_ = imdn::Job::estimate(net, size_t(width), size_t(height), channels, o);
+        return;
+      }
       job_ = std::make_unique<imdn::Job>(net, image_of(pixels, width, height, channels), o);
     } catch (const std::bad_alloc&) {
       error_ = "out of memory: the image is too large for one WebAssembly instance";
@@ -347,6 +379,11 @@ class Job {
   }
 
   val plan() const {
+    if (!job_ && error_.empty()) {
+      val r = val::object();
+      r.set("memory", memory_to_js(estimate_, stride_));
+      return r;
+    }
     if (!job_) return failure(error_);
     val phases = val::array();
     for (const auto& p : job_->phases()) {
@@ -361,6 +398,7 @@ class Job {
     r.set("tiles", job_->tiles());
     r.set("width", job_->width());
     r.set("height", job_->height());
+    r.set("memory", memory_to_js(job_->memory(), stride_));
     return r;
   }
 
@@ -386,7 +424,7 @@ class Job {
 
   val result(const val& rect) const {
     return guarded([&] {
-      if (!job_) throw imdn::Error(error_);
+      check(0);
       if (rect.isUndefined() || rect.isNull()) return output_to_js(*job_, raw_);
       const imdn::Rect r{rect["y"].as<size_t>(), rect["x"].as<size_t>(), rect["height"].as<size_t>(),
                          rect["width"].as<size_t>()};
@@ -398,13 +436,15 @@ class Job {
 
  private:
   void check(int i) const {
-    if (!job_) throw imdn::Error(error_);
+    if (!job_) throw imdn::Error(error_.empty() ? "a job planned without pixels cannot run" : error_);
     if (i < 0 || size_t(i) >= job_->units()) throw imdn::Error("no unit " + std::to_string(i));
   }
 
   std::unique_ptr<imdn::Job> job_;
   std::string error_;
   bool raw_ = false;
+  size_t stride_ = 1;
+  imdn::JobMemory estimate_;
 };
 
 #ifndef IMDN_NO_IMAGE_IO

@@ -10,6 +10,26 @@ export { KNOWN_MODELS } from './models.js';
 /** Largest image accepted, in pixels, for input and output alike (as in the C++ core). */
 export const MAX_PIXELS = 2 ** 28;
 
+/**
+ * The default memoryLimit: bytes one image may hold in the engine at once (feature maps, input
+ * planes, scratch, the output). 512 MiB: a 1024x1024 input at x4 fits with float16 maps; phones
+ * and tablets kill tabs not far above that.
+ */
+export const DEFAULT_MEMORY_LIMIT = 512 * 2 ** 20;
+
+/**
+ * The default recycleBytes: an instance whose WebAssembly memory grew past this (memories never
+ * shrink) is replaced after the job that grew it, so that an idle upscaler holds little.
+ */
+export const RECYCLE_BYTES = 256 * 2 ** 20;
+
+/** @param {unknown} v */
+function checkMemoryLimit(v) {
+  if (v !== undefined && !(Number.isSafeInteger(v) && /** @type {number} */ (v) >= 2 ** 20)) {
+    throw new RangeError(`imdn: memoryLimit must be a whole number of bytes, at least 1 MiB (1048576), got ${v}`);
+  }
+}
+
 export class AbortError extends Error {}
 
 function abortError(signal) {
@@ -54,7 +74,7 @@ export function checkPixels(image) {
 /**
  * The messages between this thread and a worker (worker-core.js), one union each way.
  * @typedef {{ x: number, y: number, width: number, height: number }} Rect
- * @typedef {{ type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads: number }
+ * @typedef {{ type: 'init', wasm: WebAssembly.Module, model: ArrayBuffer, threads: number, recycleBytes?: number }
  *   | { type: 'upscale', id?: number, pixels: ArrayBuffer, width: number, height: number, channels: number,
  *       options: import('./engine.js').JobOptions, progress: boolean, cancel: Int32Array | null }
  *   | { type: 'unit', id?: number, data: Uint8Array, held?: boolean, stop?: Int32Array }
@@ -62,7 +82,8 @@ export function checkPixels(image) {
  * @typedef {{ type: 'ready' } | { type: 'init-error', message: string }
  *   | { type: 'progress', id: number, done: number, total: number, tiles: number, tile: Rect | null,
  *       pixels: Uint8ClampedArray | Float32Array | null }
- *   | { type: 'result', id: number, width?: number, height?: number, channels?: number, data: any }
+ *   | { type: 'result', id: number, width?: number, height?: number, channels?: number, data: any,
+ *       memory?: import('./types.js').MemoryPlan, recycle?: boolean }
  *   | { type: 'error', id: number, message: string, fatal: boolean }} FromWorker
  * @typedef {{ build: () => { message: ToWorker, transfer?: Transferable[] }, resolve: (m: any) => void,
  *   reject: (e: Error) => void, signal?: AbortSignal, onProgress?: (m: any) => void,
@@ -210,8 +231,11 @@ export class Pool {
       held.held = false;
       w.handle.post(/** @type {ToWorker} */ (held.task.settled ? { type: 'drop', id: held.id } : { type: 'go', id: held.id }), []);
     }
-    if (msg.type === 'result') this.settle(busy.task, null, msg);
-    else {
+    if (msg.type === 'result') {
+      this.settle(busy.task, null, msg);
+      // Its instance grew far beyond what most jobs need: a fresh worker next time.
+      if (msg.recycle && w.busy.length === 0) return this.retire(w, null);
+    } else {
       this.settle(busy.task, new Error(msg.message));
       if (msg.fatal) this.retire(w, null);
     }
@@ -385,7 +409,19 @@ function sha256js(data) {
  */
 export async function createUpscalerWith(platform, options) {
   if (options === null || typeof options !== 'object') throw new TypeError('imdn: createUpscaler needs an options object: { model }');
-  const { model, modelBaseUrl, onDownloadProgress, tileSize, exact = true, wasm, wasmThreaded, threads, baseUrl } = options;
+  const {
+    model,
+    modelBaseUrl,
+    onDownloadProgress,
+    tileSize,
+    exact = true,
+    wasm,
+    wasmThreaded,
+    threads,
+    baseUrl,
+    memoryLimit = DEFAULT_MEMORY_LIMIT,
+    recycleBytes = RECYCLE_BYTES,
+  } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');
   // The cores this machine says it has; where that is a guess (WebKit: browser.js) the default is
   // measured while the module and the model load.
@@ -402,6 +438,9 @@ export async function createUpscalerWith(platform, options) {
     throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
   }
   if (threads !== undefined && typeof threads !== 'boolean') throw new TypeError(`imdn: threads must be true or false, got ${threads}`);
+  checkMemoryLimit(memoryLimit);
+  if (!(typeof recycleBytes === 'number' && recycleBytes >= 0))
+    throw new RangeError(`imdn: recycleBytes must be a number of bytes (Infinity: never), got ${recycleBytes}`);
   if (threads === true && !canShareMemory()) {
     throw new Error('imdn: threads need SharedArrayBuffer: serve the page cross-origin isolated (COOP/COEP headers), or run under Node');
   }
@@ -435,6 +474,8 @@ export async function createUpscalerWith(platform, options) {
     workers: measured,
     tileSize,
     exact,
+    memoryLimit,
+    recycleBytes,
     threadedModule: measured > 1 ? threadedModule : null,
     files,
   });
@@ -450,12 +491,17 @@ function paste(result, rect, pixels) {
 }
 
 export class Upscaler {
-  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, threadedModule, files }) {
+  constructor(platform, wasmModule, mainModule, engine, modelBytes, { workers, tileSize, exact, memoryLimit, recycleBytes, threadedModule, files }) {
     this.platform = platform;
+    this.wasmModule = wasmModule;
+    this.modelBytes = modelBytes;
     this.mainModule = mainModule;
     this.engine = engine;
     this.info = engine.info;
     this.exact = exact;
+    this.memoryLimit = memoryLimit;
+    this.recycleBytes = recycleBytes;
+    this.active = 0; // upscale calls in flight (the main instance is recycled only between them)
     // Threaded: one worker whose instance runs every operator on `workers` threads. Otherwise
     // `workers` single-threaded workers.
     this.threads = threadedModule ? workers : 1;
@@ -471,7 +517,10 @@ export class Upscaler {
       this.workers,
       () => {
         const model = modelBytes.slice().buffer;
-        return { message: { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads }, transfer: [model] };
+        return {
+          message: { type: 'init', wasm: threadedModule ?? wasmModule, model, threads: this.threads, recycleBytes: this.recycleBytes },
+          transfer: [model],
+        };
       },
     );
   }
@@ -484,6 +533,32 @@ export class Upscaler {
   outputSize(width, height, { targetWidth, targetHeight } = {}) {
     if (targetWidth || targetHeight) return { width: targetWidth, height: targetHeight };
     return { width: width * this.info.scale, height: height * this.info.scale };
+  }
+
+  /**
+   * What one image would hold in the engine at once, and how it would be planned; see types.d.ts.
+   * @param {number} width @param {number} height
+   * @param {import('./types.js').MemoryOptions} [options]
+   * @returns {import('./types.js').MemoryPlan}
+   */
+  memoryNeeded(width, height, options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('imdn: memoryNeeded options must be an object');
+    for (const v of [width, height]) {
+      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`imdn: memoryNeeded needs a positive integer width and height, got ${width}x${height}`);
+    }
+    const { channels = 3 } = options;
+    if (![1, 2, 3, 4].includes(channels)) throw new RangeError(`imdn: channels must be 1 to 4, got ${channels}`);
+    if (this.pool.disposed) throw new Error('imdn: the upscaler was disposed');
+    return this.engine.estimate(width, height, channels, this.jobOptions(options));
+  }
+
+  // The options of a Job (wasm/bindings.cpp) for this call, checked.
+  jobOptions(options) {
+    const { raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact, memoryLimit = this.memoryLimit } = options;
+    if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
+    if (typeof exact !== 'boolean') throw new TypeError(`imdn: exact must be true or false, got ${exact}`);
+    checkMemoryLimit(memoryLimit);
+    return { raw, tileSize, exact, targetWidth, targetHeight, memoryLimit, ...(this.workers > 1 ? { minTiles: this.workers } : {}) };
   }
 
   /**
@@ -505,11 +580,10 @@ export class Upscaler {
     if (sig !== undefined && !(sig && typeof sig === 'object' && typeof sig.aborted === 'boolean' && typeof sig.addEventListener === 'function')) {
       throw new TypeError('imdn: signal must be an AbortSignal (new AbortController().signal)');
     }
-    const { onProgress: userProgress, signal, raw = false, targetWidth, targetHeight, tileSize = this.tileSize, exact = this.exact } = options;
+    const { onProgress: userProgress, signal, raw = false, targetWidth, targetHeight } = options;
     if (this.pool.disposed) throw new Error('imdn: the upscaler was disposed');
     if (signal?.aborted) throw abortError(signal);
-    if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
-    if (typeof exact !== 'boolean') throw new TypeError(`imdn: exact must be true or false, got ${exact}`);
+    const jobOptions = this.jobOptions(options);
     const target = targetWidth !== undefined || targetHeight !== undefined;
     if (target && this.info.arch !== 'IMDN_AS') {
       throw new Error(`imdn: a target size needs the IMDN_AS model; ${this.info.arch} upscales by x${this.info.scale}`);
@@ -520,10 +594,32 @@ export class Upscaler {
       }
       if (targetWidth * targetHeight > MAX_PIXELS) throw new RangeError(`imdn: output of ${targetWidth}x${targetHeight} is too large`);
     }
+    this.active++;
+    try {
+      return await this.upscaleImage(input, options, jobOptions);
+    } finally {
+      this.active--;
+      this.recycleMain();
+    }
+  }
+
+  /** @param {any} input @param {import('./types.js').UpscaleOptions} options @param {any} jobOptions */
+  async upscaleImage(input, options, jobOptions) {
+    const { onProgress: userProgress, signal, raw = false, targetWidth, targetHeight } = options;
     const image = checkPixels(await this.platform.toPixels(input, this.mainModule, { maxInputPixels: options.maxInputPixels }));
     if (signal?.aborted) throw abortError(signal);
     const out = this.outputSize(image.width, image.height, { targetWidth, targetHeight });
     if (out.width * out.height > MAX_PIXELS) throw new RangeError(`imdn: output of ${out.width}x${out.height} is too large`);
+    // Refused before anything image-sized is allocated or sent, saying what it would need.
+    const plan = this.engine.estimate(image.width, image.height, image.channels, jobOptions);
+    if (!plan.fits) {
+      let also = '';
+      if (jobOptions.exact && this.info.arch === 'IMDN') {
+        const whole = this.engine.estimate(image.width, image.height, image.channels, { ...jobOptions, exact: false, memoryLimit: 2 ** 52 });
+        also = `; with exact: false (whole-network tiles, approximate pixels) it needs ${Math.ceil(whole.bytes / 2 ** 20)} MiB`;
+      }
+      throw new RangeError(`imdn: ${plan.why}: raise memoryLimit${also}`);
+    }
 
     // The result: filled tile by tile when the caller watches progress (it sees it grow), else
     // the job's output as it comes.
@@ -542,7 +638,6 @@ export class Upscaler {
         throw new Error(`imdn: onProgress threw: ${e?.message ?? e}`);
       }
     };
-    const jobOptions = { raw, tileSize, exact, targetWidth, targetHeight };
     // Stops this call's queued and running work when it fails, or when the caller aborts.
     const stop = new AbortController();
     const onAbort = () => stop.abort(signal?.reason);
@@ -589,7 +684,7 @@ export class Upscaler {
   // A job planned here, its units run by the pool, phase by phase (a barrier between phases).
   async units(image, jobOptions, result, report, signal) {
     const painting = result.data.length > 0;
-    const job = this.engine.job(image.data, image.width, image.height, image.channels, { ...jobOptions, minTiles: this.workers });
+    const job = this.engine.job(image.data, image.width, image.height, image.channels, jobOptions);
     // One listener for all the job's units (not one per unit): a stop fails those not yet done.
     // Where memory can be shared, one flag tells the workers to skip this job's units.
     const stop = canShareMemory() ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
@@ -651,6 +746,28 @@ export class Upscaler {
       this.pool.cancelOwner(job, new Error('imdn: stopped'));
       job.dispose();
     }
+  }
+
+  // After a call, with none in flight: a main instance that grew past recycleBytes (a pool's
+  // maps, a large decode) is replaced by a fresh one from the compiled module.
+  recycleMain() {
+    if (this.active > 0 || this.recycling || this.pool.disposed || this.engine.memoryBytes <= this.recycleBytes) return;
+    this.recycling = (async () => {
+      try {
+        const main = await instantiate(this.platform.factory, this.wasmModule);
+        const engine = new WasmEngine(main, this.modelBytes);
+        if (this.pool.disposed) return engine.dispose();
+        const old = this.engine;
+        this.mainModule = main;
+        this.engine = engine;
+        // (a call that began meanwhile still holds the old one: it is dropped, not deleted)
+        if (this.active === 0) old.dispose();
+      } catch {
+        // keep the old instance
+      } finally {
+        this.recycling = null;
+      }
+    })();
   }
 
   /** Stops the workers; pending calls reject. The upscaler cannot be used afterwards. */

@@ -138,6 +138,26 @@ export class WasmEngine {
     return new WasmJob(new this.module.Job(this.engine, pixels, width, height, channels, options));
   }
 
+  /**
+   * The memory plan a width x height image of `channels` channels would get with these job
+   * options (memoryLimit included), planned without pixels: { bytes, limit, fits, maps, tileSize,
+   * float32Bytes?, why? } (see wasm/bindings.cpp).
+   * @returns {import('./types.js').MemoryPlan}
+   */
+  estimate(width, height, channels, options) {
+    const job = new this.module.Job(this.engine, null, width, height, channels, options);
+    try {
+      return check(job.plan()).memory;
+    } finally {
+      job.delete();
+    }
+  }
+
+  /** Bytes of this instance's WebAssembly memory (it grows, and never shrinks). */
+  get memoryBytes() {
+    return this.module.HEAP8.length;
+  }
+
   /** Milliseconds per kind of operation for one pass (after a warm-up): [[kind, ms], ...]. */
   profile(width, height) {
     return check(this.engine.profile(width, height)).ops;
@@ -159,7 +179,7 @@ export class WasmJob {
       this.job = null;
       throw new Error(`imdn: ${plan.error}`);
     }
-    /** @type {{ phases: { units: number, here: boolean }[], units: number, tiles: number, width: number, height: number }} */
+    /** @type {{ phases: { units: number, here: boolean }[], units: number, tiles: number, width: number, height: number, memory: import('./types.js').MemoryPlan }} */
     this.plan = plan;
   }
 

@@ -101,6 +101,24 @@ export interface UpscalerOptions {
    * the package's code, as bundlers such as Vite and webpack arrange.
    */
   baseUrl?: Location;
+  /**
+   * Bytes one image may hold inside the engine at once: its feature maps, input planes, one
+   * tile's scratch and the output (the result handed back is a copy outside it). Default
+   * 536,870,912 (512 MiB). Each image is planned to fit: float32 maps where it can, else
+   * smaller tiles, else float16 maps (every tile still computes in float32; against float32 maps
+   * about 0.2-1.7% of 8-bit values move by one level, none by more). An image that does not fit
+   * even so is refused before anything is allocated, with the size it would need
+   * (`memoryNeeded` tells beforehand). WebAssembly memory never shrinks: an instance that grew
+   * past 256 MiB is replaced after its job, so that an idle upscaler holds little.
+   */
+  memoryLimit?: number;
+  /**
+   * An instance (the threaded worker's, or this thread's, which holds a pool's maps) whose memory
+   * grew past this many bytes is replaced by a fresh one after the call that grew it: the memory
+   * goes back, and the next call starts a worker again (a few hundred milliseconds). Default
+   * 268,435,456 (256 MiB); Infinity: never.
+   */
+  recycleBytes?: number;
 }
 
 export interface Progress {
@@ -126,9 +144,10 @@ export interface UpscaleOptions {
   onProgress?: (progress: Progress) => void;
   /** Aborting rejects the call with an AbortError at once; the upscaler stays usable. Default: none. */
   signal?: AbortSignal;
-  /** Override the upscaler's tileSize and exact for this call. */
+  /** Override the upscaler's tileSize, exact and memoryLimit for this call. */
   tileSize?: number;
   exact?: boolean;
+  memoryLimit?: number;
   /** IMDN_AS only: output size (bicubic resize to it, then restoration). Default: the input size. */
   targetWidth?: number;
   targetHeight?: number;
@@ -140,6 +159,36 @@ export interface UpscaleOptions {
    * from its header, before anything is allocated: decode bombs cost nothing.
    */
   maxInputPixels?: number;
+}
+
+/** What memoryNeeded() is asked about: the image's channels and the call's options. */
+export interface MemoryOptions {
+  /** 1-4; with 2 or 4 (alpha) the plan of a translucent image, the larger. Default: 3. */
+  channels?: number;
+  tileSize?: number;
+  exact?: boolean;
+  memoryLimit?: number;
+  targetWidth?: number;
+  targetHeight?: number;
+  raw?: boolean;
+}
+
+/** How an image would be planned under the memory limit. */
+export interface MemoryPlan {
+  /** The most the image holds in the engine at once. */
+  bytes: number;
+  /** The limit it was planned under. */
+  limit: number;
+  /** false: upscale() refuses it (see `why`). */
+  fits: boolean;
+  /** How the feature maps are stored. */
+  maps: 'float32' | 'float16';
+  /** The tile size it runs with, input pixels. */
+  tileSize: number;
+  /** The same image with float32 maps at the asked tile size (where that was tried). */
+  float32Bytes?: number;
+  /** Why it does not fit: what it would need. */
+  why?: string;
 }
 
 /** An upscaled image: RGBA bytes, usable as ImageData (new ImageData(r.data, r.width, r.height)). */
@@ -182,6 +231,10 @@ export interface Upscaler<Input = Pixels> {
   upscale(input: Input, options: UpscaleOptions & { raw: true }): Promise<RawUpscaleResult>;
   upscale(input: Input, options?: UpscaleOptions): Promise<UpscaleResult>;
   outputSize(width: number, height: number, options?: { targetWidth?: number; targetHeight?: number }): { width: number; height: number };
+  /** What a width x height image would hold in the engine at once, and how it would be planned. */
+  memoryNeeded(width: number, height: number, options?: MemoryOptions): MemoryPlan;
+  /** The memoryLimit calls use unless they say otherwise. */
+  readonly memoryLimit: number;
   /** Terminates the workers; calls still running reject. */
   dispose(): void;
 }

@@ -8,6 +8,7 @@
 // The messages (one typed union each way) are declared in core.js (ToWorker, FromWorker):
 //   init     the module and the model                    -> ready | init-error
 //   upscale  a whole image, planned and run here          -> progress* then result | error
+//            (result.recycle: this instance grew past init's recycleBytes; replace the worker)
 //   unit     one unit of a job planned elsewhere (bytes)  -> result { data } | error
 //            (`held`: sent while another runs here; kept until go or drop. `stop`: a shared
 //            flag; set, the unit is dropped unrun)
@@ -26,6 +27,7 @@ export function serve(port, load) {
   let engine = null;
   /** @type {Promise<any> | null} */
   let ready = null;
+  let recycleBytes = Infinity;
 
   // Runs f once the engine is ready; its failure is this message's error (fatal when the
   // instance cannot go on: a trap leaves it unusable, and the pool replaces this worker).
@@ -56,6 +58,7 @@ export function serve(port, load) {
       case 'init':
         ready = (async () => {
           const threads = msg.threads ?? 1;
+          recycleBytes = msg.recycleBytes ?? Infinity;
           const { factory, options } = await load(threads);
           const module = await instantiate(factory, msg.wasm, options);
           engine = new WasmEngine(module, new Uint8Array(msg.model), threads);
@@ -89,7 +92,11 @@ export function serve(port, load) {
             };
           }
           const r = e.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
-          port.post({ type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: r.data }, [r.data.buffer]);
+          // An instance that grew past recycleBytes asks to be replaced (memories never shrink).
+          const recycle = e.memoryBytes > recycleBytes;
+          port.post({ type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: r.data, memory: r.memory, recycle }, [
+            r.data.buffer,
+          ]);
         });
         return;
       default:

@@ -1,0 +1,139 @@
+// Memory: the budget (memoryLimit, memoryNeeded), float16 maps where float32 ones do not fit, and
+// instances given back after a job that grew them. Random-weight models: any clone runs these.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { createUpscaler } from '../../wasm/node.js';
+import { randomModel } from './helpers.mjs';
+
+const x4 = randomModel('x4', 3);
+const MiB = 2 ** 20;
+
+function image(width, height, channels = 3, seed = 5) {
+  let s = seed;
+  const data = new Uint8Array(width * height * channels).map((_, i) => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    const p = Math.floor(i / channels);
+    return ((p % width) * 2 + Math.floor(p / width) * 3 + (s >>> 29)) & 255;
+  });
+  return { data, width, height, channels };
+}
+
+function maxLevelDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+test('memoryNeeded: float32 maps where they fit, float16 under a tighter limit, refused below that', async () => {
+  const up = await createUpscaler({ model: x4, workers: 1, tileSize: 128 });
+  try {
+    assert.equal(up.memoryLimit, 512 * MiB);
+    const small = up.memoryNeeded(64, 64);
+    assert.equal(small.maps, 'float32');
+    assert.equal(small.fits, true);
+    assert.equal(small.limit, 512 * MiB);
+    // 1024x1024 at x4: the float32 maps alone are 768 MiB; with float16 it fits 512 MiB.
+    const big = up.memoryNeeded(1024, 1024);
+    assert.equal(big.maps, 'float16');
+    assert.equal(big.fits, true);
+    assert.ok(big.bytes <= 512 * MiB && big.bytes > 384 * MiB, `${big.bytes}`);
+    assert.ok(big.float32Bytes > 768 * MiB, `${big.float32Bytes}`);
+    const roomy = up.memoryNeeded(1024, 1024, { memoryLimit: 2 ** 31 });
+    assert.equal(roomy.maps, 'float32');
+    assert.equal(roomy.bytes, big.float32Bytes);
+    // Alpha: a translucent image is a second pass; its planes and output count.
+    assert.ok(up.memoryNeeded(300, 200, { channels: 4 }).bytes > up.memoryNeeded(300, 200).bytes);
+    // 2048x2048 -> 8192x8192: refused under the default, saying what it needs.
+    const huge = up.memoryNeeded(2048, 2048);
+    assert.equal(huge.fits, false);
+    assert.match(huge.why, /a 2048x2048 input needs \d+ MiB \(float16 maps, tiles of 64 px\), over the memory limit of 512 MiB/);
+    assert.throws(() => up.memoryNeeded(0, 5), RangeError);
+    assert.throws(() => up.memoryNeeded(5, 5, { channels: 5 }), RangeError);
+    assert.throws(() => up.memoryNeeded(5, 5, { memoryLimit: -1 }), RangeError);
+  } finally {
+    up.dispose();
+  }
+  await assert.rejects(createUpscaler({ model: x4, memoryLimit: 1000 }), /memoryLimit must be a whole number of bytes/);
+  await assert.rejects(createUpscaler({ model: x4, memoryLimit: '512M' }), /memoryLimit/);
+});
+
+test('a limit below the need refuses before anything is allocated or started, with the size it needs', async () => {
+  const up = await createUpscaler({ model: x4, workers: 2, memoryLimit: 8 * MiB });
+  try {
+    const before = up.engine.memoryBytes;
+    const need = up.memoryNeeded(200, 160);
+    assert.equal(need.fits, false);
+    await assert.rejects(up.upscale(image(200, 160)), (e) => {
+      assert.ok(e instanceof RangeError);
+      assert.match(e.message, new RegExp(`a 200x160 input needs ${Math.ceil(need.bytes / MiB)} MiB .* over the memory limit of 8 MiB: raise memoryLimit`));
+      assert.match(e.message, /with exact: false .* it needs \d+ MiB/);
+      return true;
+    });
+    assert.equal(up.pool.workers.length, 0, 'no worker was started');
+    assert.equal(up.engine.memoryBytes, before, 'the main instance did not grow');
+    // The same call with room for it completes.
+    const out = await up.upscale(image(200, 160), { memoryLimit: need.bytes * 2 });
+    assert.equal(out.width, 800);
+  } finally {
+    up.dispose();
+  }
+});
+
+test('a limit that only float16 maps fit: completes under it, on threads and on the pool, with the same bytes, within a level of float32', async () => {
+  const img = image(240, 180);
+  const threaded = await createUpscaler({ model: x4, workers: 2, threads: true, tileSize: 64 });
+  const pool = await createUpscaler({ model: x4, workers: 2, threads: false, tileSize: 64 });
+  try {
+    const f32 = pool.memoryNeeded(240, 180);
+    assert.equal(f32.maps, 'float32');
+    const half = pool.memoryNeeded(240, 180, { memoryLimit: f32.bytes - 1 });
+    assert.equal(half.maps, 'float16');
+    assert.ok(half.bytes < f32.bytes);
+    const limit = half.bytes + MiB;
+    // The pool's maps live in this thread's instance: its memory is watched as the job runs.
+    const start = pool.engine.memoryBytes;
+    let most = start;
+    const a = await pool.upscale(img, { memoryLimit: limit, onProgress: () => (most = Math.max(most, pool.engine.memoryBytes)) });
+    assert.ok(most - start <= limit, `the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
+    const b = await threaded.upscale(img, { memoryLimit: limit });
+    assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), 'threads and pool give the same bytes with float16 maps');
+    const exact = await pool.upscale(img);
+    const d = maxLevelDiff(a.data, exact.data);
+    assert.ok(d >= 1 && d <= 1, `float16 maps are within one level of float32 ones (and round something): ${d}`);
+  } finally {
+    threaded.dispose();
+    pool.dispose();
+  }
+});
+
+test('an instance that grew past recycleBytes is replaced after its job; the next call gives the same bytes', async () => {
+  const img = image(96, 64);
+  // Threads: the worker whose instance grew is retired, and a fresh one serves the next call.
+  const up = await createUpscaler({ model: x4, workers: 2, threads: true, recycleBytes: 0 });
+  const keep = await createUpscaler({ model: x4, workers: 2, threads: true });
+  try {
+    const first = await up.upscale(img);
+    assert.equal(up.pool.workers.length, 0, 'the grown worker is gone');
+    const second = await up.upscale(img);
+    assert.deepEqual(Buffer.from(second.data), Buffer.from(first.data));
+    await keep.upscale(img);
+    assert.equal(keep.pool.workers.length, 1, 'a small job keeps its worker under the default');
+  } finally {
+    up.dispose();
+    keep.dispose();
+  }
+  // The pool: this thread's instance holds the maps, and is replaced between calls.
+  const pool = await createUpscaler({ model: x4, workers: 2, threads: false, recycleBytes: 0 });
+  try {
+    const engine = pool.engine;
+    const first = await pool.upscale(img);
+    await pool.recycling;
+    assert.notEqual(pool.engine, engine, 'a fresh main instance');
+    assert.equal(engine.engine, null, 'the old engine was deleted');
+    const second = await pool.upscale(img);
+    assert.deepEqual(Buffer.from(second.data), Buffer.from(first.data));
+  } finally {
+    pool.dispose();
+  }
+});
