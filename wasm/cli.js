@@ -23,6 +23,8 @@ const usage = `usage: imdn-upscale INPUT -o OUTPUT.png [--model NAME|FILE] [opti
   --tile N            tile side in input pixels (default: 256)
   --scale-to WxH      IMDN_AS only: output size
   --max-pixels N      largest input image decoded (default: 67108864 = 8192 x 8192)
+  --memory-limit MIB  memory one image may hold in the engine (default: 512): float32 feature
+                      maps where they fit, else float16 ones; larger images are refused up front
   -q, --quiet         no progress bar
 
   convert             writes MODEL (.pth or .imdn) as an .imdn file; --f16 stores float16 values
@@ -46,6 +48,7 @@ try {
       tile: { type: 'string' },
       'scale-to': { type: 'string' },
       'max-pixels': { type: 'string' },
+      'memory-limit': { type: 'string' },
       f16: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
@@ -143,6 +146,7 @@ try {
     ...(showBar ? { onDownloadProgress: downloading } : {}),
     ...(o.workers ? { workers: integer('workers', o.workers) } : {}),
     ...(o.tile ? { tileSize: integer('tile', o.tile) } : {}),
+    ...(o['memory-limit'] ? { memoryLimit: integer('memory-limit', o['memory-limit']) * 2 ** 20 } : {}),
   });
   const image = await readImage(input, o['max-pixels'] ? { maxPixels: integer('max-pixels', o['max-pixels']) } : {});
   const result = await up.upscale(image, { ...options, signal: controller.signal, onProgress: showBar ? bar : undefined });

@@ -1,10 +1,14 @@
 // Memory: the budget (memoryLimit, memoryNeeded), float16 maps where float32 ones do not fit, and
 // instances given back after a job that grew them. Random-weight models: any clone runs these.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { createUpscaler } from '../../wasm/node.js';
-import { randomModel } from './helpers.mjs';
+import { createUpscaler, encodePng, readImage } from '../../wasm/node.js';
+import { ROOT, randomModel } from './helpers.mjs';
 
 const x4 = randomModel('x4', 3);
 const MiB = 2 ** 20;
@@ -135,5 +139,27 @@ test('an instance that grew past recycleBytes is replaced after its job; the nex
     assert.deepEqual(Buffer.from(second.data), Buffer.from(first.data));
   } finally {
     pool.dispose();
+  }
+});
+
+test('the CLI takes --memory-limit (MiB) and says what a refused image needs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imdn-mem-'));
+  try {
+    const input = join(dir, 'in.png');
+    writeFileSync(input, await encodePng(image(160, 120)));
+    const cli = (limit) =>
+      spawnSync(process.execPath, [join(ROOT, 'wasm', 'cli.js'), input, '-o', join(dir, 'out.png'), '--model', x4, '-q', '--memory-limit', limit], {
+        encoding: 'utf8',
+      });
+    const refused = cli('2');
+    assert.equal(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /a 160x120 input needs \d+ MiB .* over the memory limit of 2 MiB/);
+    assert.equal(existsSync(join(dir, 'out.png')), false);
+    const ok = cli('512');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal((await readImage(join(dir, 'out.png'))).width, 640);
+    assert.equal(cli('lots').status, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
