@@ -17,7 +17,9 @@ constexpr size_t kStemHalo = 2;             // body pixels: covers every stem (o
 constexpr size_t kTailHalo = 2;             // lr (3x3 or 1x1) and up (3x3)
 constexpr size_t kChunk = size_t(1) << 14;  // pixels per pointwise unit (4 MiB of a 64-channel map)
 constexpr size_t kHalfChunk = 1024;         // pixels of a float16 map widened at a time
-constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at most
+constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at most (64 with
+                                            // float16 maps: memory is short, and the tail is 9%
+                                            // of the compute)
 constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
 
 size_t even_up(size_t n) { return n + (n & 1); }
@@ -539,6 +541,7 @@ void Job::build_phases() {
   const uint64_t value = half_ ? sizeof(uint16_t) : sizeof(float);
   const uint64_t out_bytes = uint64_t(out_w_) * out_h_ * (options_.rgba8 ? 4 : uint64_t(out_c_) * sizeof(float));
   uint64_t maps = 0, planes = 0, scratch = 0;
+  const size_t tail_tile = half_ ? kTailTile / 2 : kTailTile;
   for (size_t g = 0; g < groups_; ++g) {
     std::vector<size_t> in_group;
     for (size_t i = 0; i < passes_.size(); ++i)
@@ -575,11 +578,11 @@ void Job::build_phases() {
         }
       });
     }
-    // The tail in tiles of at most kTailTile: its crops hold the most channels per pixel (features,
+    // The tail in tiles of at most tail_tile: its crops hold the most channels per pixel (features,
     // the stem's again, the up convolution's 3 r^2), and its halo is small.
     phase([&](size_t i, Pass& p) {
       const std::vector<Rect> tail_tiles =
-          p.step_h > kTailTile || p.step_w > kTailTile ? plan_tiles(p.bh, p.bw, kTailTile, 1) : p.tiles;
+          p.step_h > tail_tile || p.step_w > tail_tile ? plan_tiles(p.bh, p.bw, tail_tile, 1) : p.tiles;
       const size_t sh = tail_tiles.front().h, sw = tail_tiles.front().w;
       for (const Rect& t : tail_tiles) {
         const Rect c = grow(t, kTailHalo, p.bh, p.bw, sh, sw);
