@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { compileWasm, instantiate, WasmEngine } from '../../wasm/engine.js';
-import { createUpscaler, KNOWN_MODELS } from '../../wasm/node.js';
+import { createUpscaler } from '../../wasm/node.js';
 import { MODELS, ROOT, SHARED_ONNX, STEMS, median, noiseRgb } from './common.mjs';
 
 const { values: o } = parseArgs({
@@ -39,7 +39,8 @@ const { values: o } = parseArgs({
 const size = Number(o.size);
 const runs = Math.max(1, Number(o.runs));
 const workerCounts = o.workers.split(',').map(Number);
-const modelPath = join(o['models-dir'], KNOWN_MODELS[o.model] ?? o.model);
+// (the converted .imdn of a known name: KNOWN_MODELS names the authors' .pth files)
+const modelPath = join(o['models-dir'], STEMS[o.model] ? `${STEMS[o.model]}.imdn` : o.model);
 const onnxName = STEMS[o.model];
 const onnxPath = onnxName && join(o['onnx-dir'], `${onnxName}.onnx`);
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { createUpscaler, KNOWN_MODELS } from '../../wasm/node.js';
+import { createUpscaler } from '../../wasm/node.js';
 import { MODELS, median, noiseRgb } from './common.mjs';
 
 const { values: o } = parseArgs({
@@ -32,7 +32,7 @@ const size = Number(o.size);
 if (o.child) {
   // One process, one configuration: a warm-up, then one timed run; prints the milliseconds.
   const rgb = noiseRgb(size);
-  const up = await createUpscaler({ model: join(MODELS, KNOWN_MODELS[o.model] ?? o.model), workers: Number(o.workers) });
+  const up = await createUpscaler({ model: join(MODELS, STEMS[o.model] ? `${STEMS[o.model]}.imdn` : o.model), workers: Number(o.workers) });
   const image = { data: rgb, width: size, height: size, channels: 3 };
   await up.upscale(image);
   const t = performance.now();
