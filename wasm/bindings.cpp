@@ -264,8 +264,8 @@ class Engine {
   // A whole image, here: pixels (width*height*channels bytes, 1-4 channels) and options as for a
   // Job, plus onProgress(done, total, tile, tilePixels, tiles) after each unit (tile: the output
   // rectangle it finished, or null; tilePixels: that rectangle's output when
-  // options.progressPixels; tiles: output tiles in all); returning true stops the work
-  // ({ error: 'cancelled', cancelled: true }).
+  // options.progressPixels, and then the result's data is null: the tiles were the output);
+  // returning true stops the work ({ error: 'cancelled', cancelled: true }).
   val upscale(const val& pixels, int width, int height, int channels, const val& options) {
     return guarded([&] {
       need_model();
@@ -282,7 +282,15 @@ class Engine {
         };
       }
       job.run(progress);
-      val out = output_to_js(job, o.raw);
+      // With the tiles' pixels sent as they finished, the caller has the output already: no
+      // second image-sized copy.
+      val out = with_pixels && progress ? val::object() : output_to_js(job, o.raw);
+      if (with_pixels && progress) {
+        out.set("width", job.width());
+        out.set("height", job.height());
+        out.set("channels", o.raw ? 3 : 4);
+        out.set("data", val::null());
+      }
       out.set("memory", memory_to_js(job.memory(), net_->stem_stride()));
       return out;
     });

@@ -110,8 +110,9 @@ export class WasmEngine {
   /**
    * A whole image in this instance. pixels: width*height*channels bytes (channels 1-4).
    * options: JobOptions and onProgress(done, total, tile, tilePixels, tiles) -> true to stop,
-   * progressPixels (tilePixels are sent). Returns { width, height, channels, data } (data:
-   * Uint8ClampedArray RGBA, or Float32Array RGB when raw). Stopped: throws with `cancelled: true`.
+   * progressPixels (tilePixels are sent, and then data is null: the tiles were the output).
+   * Returns { width, height, channels, data } (data: Uint8ClampedArray RGBA, or Float32Array RGB
+   * when raw). Stopped: throws with `cancelled: true`.
    * @param {Uint8Array | Uint8ClampedArray} pixels
    * @param {number} width @param {number} height @param {number} channels
    * @param {JobOptions & { onProgress?: Function, progressPixels?: boolean }} options

@@ -94,9 +94,11 @@ export function serve(port, load) {
           const r = e.upscale(new Uint8Array(msg.pixels), msg.width, msg.height, msg.channels, options);
           // An instance that grew past recycleBytes asks to be replaced (memories never shrink).
           const recycle = e.memoryBytes > recycleBytes;
-          port.post({ type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: r.data, memory: r.memory, recycle }, [
-            r.data.buffer,
-          ]);
+          // (data is null when the tiles' pixels went with the progress messages)
+          port.post(
+            { type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: r.data, memory: r.memory, recycle },
+            r.data ? [r.data.buffer] : [],
+          );
         });
         return;
       default:

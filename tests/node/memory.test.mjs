@@ -163,3 +163,25 @@ test('the CLI takes --memory-limit (MiB) and says what a refused image needs', a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('watched calls (onProgress) build the result from the tiles alone, the same bytes as unwatched ones', async () => {
+  const rgba = image(70, 52, 4, 9);
+  for (let p = 0; p < 70 * 52; p++) rgba.data[p * 4 + 3] = (p * 7) % 256; // translucent: a second pass
+  for (const threads of [true, false]) {
+    const up = await createUpscaler({ model: x4, workers: 2, threads, tileSize: 32 });
+    try {
+      for (const input of [rgba, image(66, 50)]) {
+        const plain = await up.upscale(input);
+        let tiles = 0;
+        const watched = await up.upscale(input, { onProgress: (p) => (tiles += p.tile ? 1 : 0) });
+        assert.ok(tiles > 1);
+        assert.deepEqual(Buffer.from(watched.data), Buffer.from(plain.data), `threads ${threads}, ${input.channels} channels`);
+        const raw = await up.upscale(input, { raw: true });
+        const rawWatched = await up.upscale(input, { raw: true, onProgress: () => {} });
+        assert.deepEqual(Buffer.from(rawWatched.data.buffer), Buffer.from(raw.data.buffer));
+      }
+    } finally {
+      up.dispose();
+    }
+  }
+});
