@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-// Speed of our WebAssembly engine against onnxruntime-web on the same model and inputs, in one
-// process, interleaved run by run (the machine is shared and noisy: compare the ratio, not the ms).
+// Speed of our WebAssembly engine against onnxruntime-web and TensorFlow.js on the same model and
+// inputs, in one process, interleaved run by run (the machine is shared and noisy: compare the
+// ratio, not the ms).
 //
 //   node tools/bench/bench.mjs [--model x4] [--size 256] [--runs 5] [--workers 1,2] [--no-ort]
-//                              [--tile N[,N...]] [--pool] [--profile] [--startup]
+//                              [--no-tfjs] [--tile N[,N...]] [--pool] [--profile] [--startup]
 //
 // Prints median ms and GMAC/s for each contender and our speed-up over onnxruntime-web (wasm
-// backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx), each of ours with the package's
+// backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx) and over TensorFlow.js (wasm
+// backend, one thread: the same network built from its ops with the .imdn's weights,
+// tfjs-imdn.mjs, its output checked against ours within 1e-4 first), each of ours with the package's
 // defaults but for --workers (and --tile, a list, if given): N > 1 workers are then N threads of
 // one instance; --pool adds N single-threaded workers (threads: false). --profile adds our per-operation
 // times for one pass; --startup the time from createUpscaler to the first result on a 64x64
 // image and the .wasm's size. Reports the machine's load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,6 +34,7 @@ const { values: o } = parseArgs({
     'models-dir': { type: 'string', default: MODELS },
     'onnx-dir': { type: 'string', default: SHARED_ONNX },
     'no-ort': { type: 'boolean', default: false },
+    'no-tfjs': { type: 'boolean', default: false },
     pool: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     startup: { type: 'boolean', default: false },
@@ -101,6 +105,32 @@ if (!o['no-ort'] && onnxPath && existsSync(onnxPath)) {
   contenders.push({ name: 'onnxruntime-web 1 thread', ort: true, run: () => session.run(feeds), close: () => session.release() });
 }
 
+if (!o['no-tfjs'] && ['x2', 'x3', 'x4'].includes(o.model)) {
+  // TensorFlow.js's wasm backend, the same network built from its ops (tfjs-imdn.mjs), checked
+  // against ours before it is timed.
+  const { tfjsImdn } = await import('./tfjs-imdn.mjs');
+  const net = await tfjsImdn(readFileSync(modelPath), { threads: 1 });
+  const rgbf = Float32Array.from(rgb, (v) => v / 255);
+  // (on a 64x64 corner: TensorFlow.js sums the attention's statistics in float32, which drifts
+  // past 1e-4 over 256x256 of noise, where ours sums in double)
+  const cs = Math.min(size, 64);
+  const corner = new Uint8Array(cs * cs * 3);
+  for (let y = 0; y < cs; y++) corner.set(rgb.subarray(y * size * 3, (y * size + cs) * 3), y * cs * 3);
+  const check = await createUpscaler({ model: modelPath, workers: 1 });
+  const ours = (await check.upscale({ data: corner, width: cs, height: cs, channels: 3 }, { raw: true })).data;
+  check.dispose();
+  const theirs = net.run(
+    Float32Array.from(corner, (v) => v / 255),
+    cs,
+    cs,
+  );
+  let diff = 0;
+  for (let i = 0; i < ours.length; i++) diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
+  if (!(diff <= 1e-4)) throw new Error(`TensorFlow.js's IMDN differs from ours by ${diff}: not the same network`);
+  console.log(`TensorFlow.js ${net.version}: the same network as ours (max |difference| ${diff.toExponential(1)})`);
+  contenders.push({ name: 'TensorFlow.js wasm 1 thread', tfjs: true, run: async () => net.run(rgbf, size, size), close: () => net.dispose() });
+}
+
 const load0 = loadavg()[0];
 const times = contenders.map(() => []);
 for (const c of contenders) await c.run(); // warm-up: workers, shapes, allocations
@@ -112,13 +142,16 @@ for (let r = 0; r < runs; r++) {
   }
 }
 const ortIndex = contenders.findIndex((c) => c.ort);
+const tfIndex = contenders.findIndex((c) => c.tfjs);
 console.log(
-  `${o.model} on ${size}x${size}, ${runs} runs after warm-up, ${gmac.toFixed(2)} GMAC per image; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+  `${o.model} on ${size}x${size}, ${runs} runs after warm-up, ${gmac.toFixed(2)} GMAC per image; ${cpus()[0]?.model ?? 'CPU'}, ${cpus().length} cores; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
 );
 for (const [i, c] of contenders.entries()) {
   const ms = median(times[i]);
-  const ratio = ortIndex >= 0 && i !== ortIndex ? `  ${(median(times[ortIndex]) / ms).toFixed(2)}x onnxruntime-web` : '';
-  console.log(`${c.name.padEnd(34)} median ${ms.toFixed(0).padStart(6)} ms  ${(gmac / (ms / 1000)).toFixed(1).padStart(5)} GMAC/s${ratio}`);
+  const peer = (k, name) => (k >= 0 && i !== k && !c.ort && !c.tfjs ? `  ${(median(times[k]) / ms).toFixed(2)}x ${name}` : '');
+  console.log(
+    `${c.name.padEnd(34)} median ${ms.toFixed(0).padStart(6)} ms  ${(gmac / (ms / 1000)).toFixed(1).padStart(5)} GMAC/s${peer(ortIndex, 'onnxruntime-web')}${peer(tfIndex, 'TensorFlow.js')}`,
+  );
 }
 for (const c of contenders) await c.close();
 

@@ -1,0 +1,140 @@
+// IMDN (x2/x3/x4) built from TensorFlow.js ops with the weights of an .imdn file
+// (models/FORMAT.md), as a peer for the benchmarks: the authors' architecture, op for op
+// (Zheng222/IMDN, architecture.py and block.py), NHWC, so that its output can be checked against
+// ours (within 1e-4) before it is timed.
+//
+//   const net = await tfjsImdn(readFileSync('build/models/IMDN_x4.imdn'), { threads: 1 });
+//   const out = net.run(rgbNhwc, height, width);   // Float32Array, (h*r) x (w*r) x 3, [0,1] scale
+//   net.dispose();
+
+/** The tensors of an .imdn file: { info, tensors: Map(name -> { shape, data: Float32Array }) }. */
+export function readImdn(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (String.fromCharCode(...b.subarray(0, 8)) !== 'IMDNWASM') throw new Error('not an .imdn file');
+  const u32 = (at) => view.getUint32(at, true);
+  const info = { arch: u32(16), nf: u32(20), blocks: u32(24), scale: u32(28), upsample: u32(32), range: view.getFloat32(36, true) };
+  const count = u32(48);
+  const tensors = new Map();
+  let at = 64;
+  for (let t = 0; t < count; t++) {
+    const len = view.getUint16(at, true);
+    const name = String.fromCharCode(...b.subarray(at + 2, at + 2 + len));
+    at += 2 + len;
+    const dtype = b[at];
+    const ndim = b[at + 1];
+    at += 2;
+    const shape = [];
+    for (let i = 0; i < ndim; i++, at += 4) shape.push(u32(at));
+    at = (at + 3) & ~3;
+    const n = shape.reduce((x, y) => x * y, 1);
+    const data = new Float32Array(n);
+    if (dtype === 1) {
+      for (let i = 0; i < n; i++) data[i] = view.getFloat32(at + 4 * i, true);
+      at += 4 * n;
+    } else {
+      for (let i = 0; i < n; i++) data[i] = half(view.getUint16(at + 2 * i, true));
+      at += 2 * n;
+    }
+    tensors.set(name, { shape, data });
+  }
+  return { info, tensors };
+}
+
+function half(h) {
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  const s = h & 0x8000 ? -1 : 1;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/**
+ * @param {Uint8Array} imdnBytes an IMDN (x2/x3/x4) .imdn file
+ * @param {{ threads?: number }} [options] threads for the wasm backend (1: single-threaded SIMD)
+ */
+export async function tfjsImdn(imdnBytes, { threads = 1 } = {}) {
+  const tf = await import('@tensorflow/tfjs-core');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  if (threads === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  wasm.setThreadsCount(threads);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const { info, tensors } = readImdn(imdnBytes);
+  if (info.arch !== 1) throw new Error('tfjsImdn: IMDN (x2/x3/x4) models only');
+  const r = info.upsample;
+  // PyTorch (out, in, kh, kw) -> TF (kh, kw, in, out); PixelShuffle's channel c*r*r + dy*r + dx ->
+  // depthToSpace's (dy*r + dx)*3 + c for the last convolution.
+  const conv = (name, perm = null) => {
+    const w = tensors.get(`${name}.weight`);
+    const bias = tensors.get(`${name}.bias`);
+    const [O, I, KH, KW] = w.shape;
+    const f = new Float32Array(KH * KW * I * O);
+    const oo = (o) => (perm ? perm(o) : o);
+    for (let o = 0; o < O; o++)
+      for (let i = 0; i < I; i++)
+        for (let y = 0; y < KH; y++) for (let x = 0; x < KW; x++) f[((y * KW + x) * I + i) * O + oo(o)] = w.data[((o * I + i) * KH + y) * KW + x];
+    const b = new Float32Array(O);
+    if (bias) for (let o = 0; o < O; o++) b[oo(o)] = bias.data[o];
+    return { f: tf.tensor4d(f, [KH, KW, I, O]), b: tf.tensor1d(b) };
+  };
+  const shuffle = (o) => {
+    const c = Math.floor(o / (r * r));
+    const k = o % (r * r);
+    return k * 3 + c;
+  };
+  const W = { stem: conv('stem.0'), fusion: conv('fusion'), lr: conv('lr'), up: conv('up', shuffle), blocks: [] };
+  for (let i = 0; i < info.blocks; i++) {
+    const p = `blocks.${i}.`;
+    W.blocks.push({ c: [1, 2, 3, 4].map((k) => conv(`${p}c${k}`)), cca0: conv(`${p}cca.0`), cca1: conv(`${p}cca.1`), fuse: conv(`${p}fuse`) });
+  }
+  const apply = (x, { f, b }) => tf.add(tf.conv2d(x, f, 1, 'same'), b);
+  const lrelu = (x) => tf.leakyRelu(x, 0.05);
+  const nf = info.nf;
+  const d = nf / 4;
+  const block = (x, B) => {
+    // IMDModule: three distillation steps (split into d distilled and nf - d remaining channels),
+    // a fourth convolution, the concatenation, contrast-aware channel attention, the 1x1 fusion.
+    const out1 = lrelu(apply(x, B.c[0]));
+    const [d1, r1] = tf.split(out1, [d, nf - d], 3);
+    const out2 = lrelu(apply(r1, B.c[1]));
+    const [d2, r2] = tf.split(out2, [d, nf - d], 3);
+    const out3 = lrelu(apply(r2, B.c[2]));
+    const [d3, r3] = tf.split(out3, [d, nf - d], 3);
+    const out4 = apply(r3, B.c[3]);
+    const cat = tf.concat([d1, d2, d3, out4], 3);
+    const { mean, variance } = tf.moments(cat, [1, 2], true);
+    const y = tf.add(tf.sqrt(variance), mean);
+    const z = tf.sigmoid(apply(tf.relu(apply(y, B.cca0)), B.cca1));
+    return tf.add(apply(tf.mul(cat, z), B.fuse), x);
+  };
+  return {
+    info,
+    version: tf.version_core,
+    /** @param {Float32Array} rgb h x w x 3 in [0,1] @returns {Float32Array} */
+    run(rgb, h, w) {
+      return tf.tidy(() => {
+        const x = tf.mul(tf.tensor4d(rgb, [1, h, w, 3]), info.range);
+        const fea = apply(x, W.stem);
+        const outs = [];
+        let cur = fea;
+        for (const B of W.blocks) {
+          cur = block(cur, B);
+          outs.push(cur);
+        }
+        const fused = lrelu(apply(tf.concat(outs, 3), W.fusion));
+        const lr = tf.add(apply(fused, W.lr), fea);
+        const up = tf.depthToSpace(apply(lr, W.up), r, 'NHWC');
+        return tf.div(up, info.range).dataSync();
+      });
+    },
+    dispose() {
+      tf.disposeVariables();
+      for (const v of [W.stem, W.fusion, W.lr, W.up, ...W.blocks.flatMap((B) => [...B.c, B.cca0, B.cca1, B.fuse])]) {
+        v.f.dispose();
+        v.b.dispose();
+      }
+    },
+  };
+}
