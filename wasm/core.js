@@ -90,7 +90,7 @@ export function checkPixels(image) {
  *   cancel?: () => boolean, owner?: object, short?: boolean, onAbort?: () => void, settled?: boolean }} Task
  */
 
-// Workers started when first needed (the Upscaler starts one at once), up to `size`; each runs one message at a time, taken from one
+// Workers started when first needed, up to `size`; each runs one message at a time, taken from one
 // queue in order. A worker busy with a short task (`short`: a unit) is sent the next short one
 // before it finishes, so that it never waits for this thread to gather its next inputs (this
 // thread gathers and scatters every unit: without this, each of them left the workers idle).
@@ -523,9 +523,6 @@ export class Upscaler {
         };
       },
     );
-    // The first worker starts now (its instance, and the threaded one's threads, take a few
-    // hundred milliseconds), so that the first call does not wait for it.
-    this.pool.spawn();
   }
 
   /**

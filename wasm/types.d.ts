@@ -45,8 +45,7 @@ export interface UpscalerOptions {
   /**
    * How many cores to use. Where memory can be shared (see `threads`), one worker (Web Worker /
    * worker_threads) runs the threaded module on this many threads; otherwise this many workers,
-   * each with one single-threaded WebAssembly instance (the first worker starts with the upscaler,
-   * the others when first needed). Default:
+   * each with one single-threaded WebAssembly instance, created when first needed. Default:
    * os.availableParallelism() under Node; navigator.hardwareConcurrency in browsers, except in
    * WebKit (Safari, every browser on iOS), which clamps it to 4 or 8 whatever the machine has:
    * there the cores are measured once per page (probe workers, about half a second, while the

@@ -52,11 +52,13 @@ function half(h) {
 
 /**
  * @param {Uint8Array} imdnBytes an IMDN (x2/x3/x4) .imdn file
- * @param {{ threads?: number }} [options] threads for the wasm backend (1: single-threaded SIMD)
+ * @param {{ threads?: number, wasmPaths?: string }} [options] threads for the wasm backend (1:
+ *   single-threaded SIMD); wasmPaths: the folder its .wasm files are served from (browsers)
  */
-export async function tfjsImdn(imdnBytes, { threads = 1 } = {}) {
+export async function tfjsImdn(imdnBytes, { threads = 1, wasmPaths } = {}) {
   const tf = await import('@tensorflow/tfjs-core');
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  if (wasmPaths) wasm.setWasmPaths(wasmPaths); // (a page: where its .wasm files are served)
   if (threads === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(threads);
   await tf.setBackend('wasm');
