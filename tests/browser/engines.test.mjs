@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { ENGINES, launch } from '../../tools/browsers.mjs';
 import { serve } from '../../tools/serve.mjs';
-import { createUpscaler, encodePng } from '../../wasm/node.js';
+import { createUpscaler, encodePng, readImage } from '../../wasm/node.js';
 import { IMDN, ROOT, randomModel, skipWithoutData } from '../node/helpers.mjs';
 
 const dir = join(ROOT, 'build', 'browser', 'engines');
@@ -57,8 +57,14 @@ before(async () => {
   for (const c of CASES) {
     const up = await createUpscaler({ model: join(dir, c.model), workers: 1 });
     const out = await up.upscale(join(dir, c.image));
-    up.dispose();
     c.node = { width: out.width, height: out.height, hash: fnv(out.data) };
+    if (c.model === 'random-x4.imdn') {
+      const image = await readImage(join(dir, c.image));
+      const r = await halfMaps(up, image, image);
+      c.half = r.hash;
+      assert.notEqual(c.half, c.node.hash, 'float16 maps round something');
+    }
+    up.dispose();
   }
   server = await serve({ port: 0 });
   plain = await serve({ port: 0, isolate: false });
@@ -68,6 +74,20 @@ after(async () => {
   await server?.close();
   await plain?.close();
 });
+
+// Here and in the page: a memory limit just below the float32 plan's need, which only float16 maps
+// fit; the upscale under it (its bytes' hash), and one refused under 1 MiB.
+async function halfMaps(up, input, { width, height, channels }, fnvHash = fnv) {
+  const f32 = up.memoryNeeded(width, height, { channels });
+  const memoryLimit = f32.bytes - 1;
+  const plan = up.memoryNeeded(width, height, { channels, memoryLimit });
+  const out = await up.upscale(input, { memoryLimit });
+  const refused = await up.upscale(input, { memoryLimit: 2 ** 20 }).then(
+    () => 'completed',
+    (e) => `${e.name}: ${e.message}`,
+  );
+  return { maps: [f32.maps, plan.maps], hash: fnvHash(out.data), refused };
+}
 
 // In the page: the package on a Blob of the image file.
 async function inPage({ model, image, workers, tileSize, fnvSource }) {
@@ -208,6 +228,31 @@ for (const [engine, { has, packages }] of Object.entries(ENGINES).filter(([e]) =
         assert.equal(r.width, 64);
       });
     }
+
+    test('a memory limit only float16 maps fit: the bytes Node gives under it; below the need, refused', async () => {
+      for (const origin of [server, plain]) {
+        await browser.open(`${origin.url}web/`);
+        const r = await browser.evaluate(
+          async ({ halfSource, fnvSource }) => {
+            const fnv = new Function(`return ${fnvSource}`)();
+            const halfMaps = new Function(`return ${halfSource}`)();
+            const { createUpscaler } = await import('/wasm/browser.js');
+            const blob = await (await fetch('/build/browser/engines/translucent.png')).blob();
+            const up = await createUpscaler({ model: '/build/browser/engines/random-x4.imdn', workers: 2 });
+            try {
+              return { ...(await halfMaps(up, blob, { width: 40, height: 30, channels: 4 }, fnv)), threads: up.threads };
+            } finally {
+              up.dispose();
+            }
+          },
+          { halfSource: halfMaps.toString(), fnvSource: fnv.toString() },
+        );
+        const how = `${engine}, ${origin === server ? 'isolated' : 'plain'} page, ${r.threads} thread(s)`;
+        assert.deepEqual(r.maps, ['float32', 'float16'], how);
+        assert.equal(r.hash, CASES[0].half, how);
+        assert.match(r.refused, /^RangeError: imdn: a 40x30 input needs \d+ MiB .*over the memory limit of 1 MiB/, how);
+      }
+    });
 
     test('the default concurrency is the cores this machine has, not what the engine claims', async () => {
       await browser.open(`${server.url}web/`);
