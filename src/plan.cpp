@@ -453,7 +453,9 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 // Plans the phases under the memory limit: float32 maps at the asked tile size where that fits,
 // then at smaller tiles (down to 64: halos cost more compute as tiles shrink), then float16 maps.
 void Job::fit_memory(const Image* input) {
-  const uint64_t limit = options_.memory_limit ? options_.memory_limit : net_.memory_limit();
+  // (never above the network's own limit: what one instance can hold, 3 GiB in 32-bit WebAssembly)
+  const uint64_t limit =
+      options_.memory_limit ? std::min(options_.memory_limit, net_.memory_limit()) : net_.memory_limit();
   const size_t asked = options_.tile ? options_.tile : kDefaultTile;
   struct Candidate {
     bool half;

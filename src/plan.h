@@ -153,7 +153,7 @@ struct JobOptions {
   size_t target_width = 0;  // IMDN_AS only: output size (bicubic resize to it first)
   size_t target_height = 0;
   uint64_t memory_limit = 0;  // bytes the job may hold at once (maps, planes, scratch, output);
-                              // 0: the network's limit (Network::memory_limit)
+                              // 0, or above the network's limit (Network::memory_limit): that
   int map_bits = 0;           // 32 or 16: the maps' storage; 0: float32 if the job fits the
                               // limit so, else float16 (then tiles shrink, down to 64, if needed)
 };

@@ -208,6 +208,11 @@ TEST(HalfMaps, MemoryLimitPicksThePlanOrRefuses) {
         << msg;
     EXPECT_NE(msg.find("over the memory limit of 1 MiB"), std::string::npos) << msg;
   }
+  // A limit above the network's own (what one instance can hold) is the network's.
+  net.set_memory_limit(uint64_t(64) << 20);
+  o.memory_limit = uint64_t(1) << 40;
+  EXPECT_EQ(imdn::Job::estimate(net, w, h, 3, o).limit, uint64_t(64) << 20);
+  net.set_memory_limit(uint64_t(8) << 30);
   // Translucent alpha: the estimate without pixels is the larger plan, as the job with them.
   imdn::Image rgba;
   rgba.width = w;

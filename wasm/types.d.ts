@@ -104,7 +104,7 @@ export interface UpscalerOptions {
   /**
    * Bytes one image may hold inside the engine at once: its feature maps, input planes, one
    * tile's scratch and the output (the result handed back is a copy outside it). Default
-   * 536,870,912 (512 MiB). Each image is planned to fit: float32 maps where it can, else
+   * 536,870,912 (512 MiB); at most 3 GiB count (what one 32-bit WebAssembly instance can hold). Each image is planned to fit: float32 maps where it can, else
    * smaller tiles, else float16 maps (every tile still computes in float32; against float32 maps
    * about 0.2-1.7% of 8-bit values move by one level, none by more). An image that does not fit
    * even so is refused before anything is allocated, with the size it would need

@@ -52,6 +52,9 @@ test('memoryNeeded: float32 maps where they fit, float16 under a tighter limit, 
     const huge = up.memoryNeeded(2048, 2048);
     assert.equal(huge.fits, false);
     assert.match(huge.why, /a 2048x2048 input needs \d+ MiB \(float16 maps, tiles of 64 px\), over the memory limit of 512 MiB/);
+    // A limit above what one instance can hold (3 GiB in 32-bit WebAssembly) counts as that.
+    const most = up.memoryNeeded(2048, 2048, { memoryLimit: 2 ** 42 });
+    assert.deepEqual([most.limit, most.maps, most.fits], [3 * 2 ** 30, 'float16', true]);
     assert.throws(() => up.memoryNeeded(0, 5), RangeError);
     assert.throws(() => up.memoryNeeded(5, 5, { channels: 5 }), RangeError);
     assert.throws(() => up.memoryNeeded(5, 5, { memoryLimit: -1 }), RangeError);
