@@ -162,16 +162,10 @@ export interface UpscaleOptions {
 }
 
 /** What memoryNeeded() is asked about: the image's channels and the call's options. */
-export interface MemoryOptions {
+export type MemoryOptions = Pick<UpscaleOptions, 'tileSize' | 'exact' | 'memoryLimit' | 'targetWidth' | 'targetHeight' | 'raw'> & {
   /** 1-4; with 2 or 4 (alpha) the plan of a translucent image, the larger. Default: 3. */
   channels?: number;
-  tileSize?: number;
-  exact?: boolean;
-  memoryLimit?: number;
-  targetWidth?: number;
-  targetHeight?: number;
-  raw?: boolean;
-}
+};
 
 /** How an image would be planned under the memory limit. */
 export interface MemoryPlan {

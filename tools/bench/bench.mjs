@@ -108,25 +108,12 @@ if (!o['no-ort'] && onnxPath && existsSync(onnxPath)) {
 if (!o['no-tfjs'] && ['x2', 'x3', 'x4'].includes(o.model)) {
   // TensorFlow.js's wasm backend, the same network built from its ops (tfjs-imdn.mjs), checked
   // against ours before it is timed.
-  const { tfjsImdn } = await import('./tfjs-imdn.mjs');
+  const { checkAgainst, tfjsImdn } = await import('./tfjs-imdn.mjs');
   const net = await tfjsImdn(readFileSync(modelPath), { threads: 1 });
   const rgbf = Float32Array.from(rgb, (v) => v / 255);
-  // (on a 64x64 corner: TensorFlow.js sums the attention's statistics in float32, which drifts
-  // past 1e-4 over 256x256 of noise, where ours sums in double)
-  const cs = Math.min(size, 64);
-  const corner = new Uint8Array(cs * cs * 3);
-  for (let y = 0; y < cs; y++) corner.set(rgb.subarray(y * size * 3, (y * size + cs) * 3), y * cs * 3);
   const check = await createUpscaler({ model: modelPath, workers: 1 });
-  const ours = (await check.upscale({ data: corner, width: cs, height: cs, channels: 3 }, { raw: true })).data;
+  const diff = await checkAgainst(net, rgb, size, async (data, cs) => (await check.upscale({ data, width: cs, height: cs, channels: 3 }, { raw: true })).data);
   check.dispose();
-  const theirs = net.run(
-    Float32Array.from(corner, (v) => v / 255),
-    cs,
-    cs,
-  );
-  let diff = 0;
-  for (let i = 0; i < ours.length; i++) diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
-  if (!(diff <= 1e-4)) throw new Error(`TensorFlow.js's IMDN differs from ours by ${diff}: not the same network`);
   console.log(`TensorFlow.js ${net.version}: the same network as ours (max |difference| ${diff.toExponential(1)})`);
   contenders.push({ name: 'TensorFlow.js wasm 1 thread', tfjs: true, run: async () => net.run(rgbf, size, size), close: () => net.dispose() });
 }

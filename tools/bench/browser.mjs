@@ -66,24 +66,14 @@ try {
         const how = up.threads > 1 ? `${up.threads} threads` : `${up.workers} worker`;
         contenders.push({ name: `imdn-wasm ${how}`, ours: true, run: () => up.upscale({ data: rgb, width: size, height: size, channels: 3 }), up });
       }
-      // TensorFlow.js: the same network (a 64x64 corner checked against ours).
-      const { tfjsImdn } = await import('/build/bench/tfjs-imdn.js');
+      // TensorFlow.js: the same network (checked against ours first).
+      const { checkAgainst, tfjsImdn } = await import('/build/bench/tfjs-imdn.js');
       const net = await tfjsImdn(new Uint8Array(await (await fetch(model)).arrayBuffer()), {
         threads: 1,
         wasmPaths: '/node_modules/@tensorflow/tfjs-backend-wasm/dist/',
       });
-      const cs = Math.min(size, 64);
-      const corner = new Uint8Array(cs * cs * 3);
-      for (let y = 0; y < cs; y++) corner.set(rgb.subarray(y * size * 3, (y * size + cs) * 3), y * cs * 3);
-      const ours = (await contenders[0].up.upscale({ data: corner, width: cs, height: cs, channels: 3 }, { raw: true })).data;
-      const theirs = net.run(
-        Float32Array.from(corner, (v) => v / 255),
-        cs,
-        cs,
-      );
-      let diff = 0;
-      for (let i = 0; i < ours.length; i++) diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
-      if (!(diff <= 1e-4)) throw new Error(`TensorFlow.js's IMDN differs from ours by ${diff}`);
+      const up = contenders[0].up;
+      const diff = await checkAgainst(net, rgb, size, async (data, cs) => (await up.upscale({ data, width: cs, height: cs, channels: 3 }, { raw: true })).data);
       contenders.push({ name: 'TensorFlow.js wasm 1 thread', tfjs: true, run: async () => net.run(rgbf, size, size) });
       if (haveOnnx) {
         const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');

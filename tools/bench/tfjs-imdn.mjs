@@ -7,6 +7,28 @@
 //   const out = net.run(rgbNhwc, height, width);   // Float32Array, (h*r) x (w*r) x 3, [0,1] scale
 //   net.dispose();
 
+/**
+ * Checks that `net` is our network: both run a 64x64 corner of `rgb` (side x side RGB bytes);
+ * `ours(bytes, cs)` resolves to our raw output for a cs x cs image. Returns the largest
+ * difference; throws past 1e-4. (A corner: TensorFlow.js sums the attention's statistics in
+ * float32, which drifts past 1e-4 over 256x256 of noise, where ours sums in double.)
+ */
+export async function checkAgainst(net, rgb, side, ours) {
+  const cs = Math.min(side, 64);
+  const corner = new Uint8Array(cs * cs * 3);
+  for (let y = 0; y < cs; y++) corner.set(rgb.subarray(y * side * 3, (y * side + cs) * 3), y * cs * 3);
+  const mine = await ours(corner, cs);
+  const theirs = net.run(
+    Float32Array.from(corner, (v) => v / 255),
+    cs,
+    cs,
+  );
+  let diff = 0;
+  for (let i = 0; i < mine.length; i++) diff = Math.max(diff, Math.abs(mine[i] - theirs[i]));
+  if (!(diff <= 1e-4)) throw new Error(`TensorFlow.js's IMDN differs from ours by ${diff}: not the same network`);
+  return diff;
+}
+
 /** The tensors of an .imdn file: { info, tensors: Map(name -> { shape, data: Float32Array }) }. */
 export function readImdn(bytes) {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
