@@ -111,6 +111,23 @@ async function inPage({ model, image, workers, tileSize, fnvSource }) {
   }
 }
 
+// In the page: halfMaps on the translucent PNG as a Blob, through 2 workers.
+async function halfMapsInPage({ halfSource, fnvSource }) {
+  const fnv = new Function(`return ${fnvSource}`)();
+  const halfMaps = new Function(`return ${halfSource}`)();
+  const { createUpscaler } = await import('/wasm/browser.js');
+  globalThis.imdnStep = 'fetch';
+  const blob = await (await fetch('/build/browser/engines/translucent.png')).blob();
+  globalThis.imdnStep = 'createUpscaler';
+  const up = await createUpscaler({ model: '/build/browser/engines/random-x4.imdn', workers: 2 });
+  try {
+    globalThis.imdnStep = 'upscale under the limit, then refused';
+    return { ...(await halfMaps(up, blob, { width: 40, height: 30, channels: 4 }, fnv)), threads: up.threads };
+  } finally {
+    up.dispose();
+  }
+}
+
 // In the page: a 128x128 x4 job aborted after its first progress report, then a small call.
 async function abortInPage({ model }) {
   const { createUpscaler } = await import('/wasm/browser.js');
@@ -166,8 +183,8 @@ async function demoInPage({ image }) {
   return { state: document.body.dataset.state, error: $('error').textContent, width: $('output').width, height: $('output').height };
 }
 
-// A call in the page, given 90 s. Firefox has been seen (once in about eight runs of this file)
-// to never answer one of these calls; where it does not, this says at which step the page was,
+// A call in the page, given 90 s. Firefox has been seen (once in about eight runs of this file,
+// in more than one of its tests, never on a second try) to never answer one of these calls; where it does not, this says at which step the page was,
 // reloads it and tries once more, so that CI tells a hang that repeats from one that did not.
 async function patiently(browser, what, fn, arg) {
   const url = await browser.evaluate(async () => location.href);
@@ -222,7 +239,7 @@ for (const [engine, { has, packages }] of Object.entries(ENGINES).filter(([e]) =
 
       test(`${page}: an aborted job stops and the next call runs`, async () => {
         await browser.open(`${(isolated ? server : plain).url}web/`);
-        const r = await browser.evaluate(abortInPage, { model: 'random-x4.imdn' });
+        const r = await patiently(browser, `${page}, abort`, abortInPage, { model: 'random-x4.imdn' });
         console.log(`${engine}, ${page}: aborted after ${r.abortMs.toFixed(0)} ms (${r.units} units planned), next call ${r.nextMs.toFixed(0)} ms`);
         assert.equal(r.aborted, 'AbortError');
         assert.equal(r.width, 64);
@@ -232,21 +249,10 @@ for (const [engine, { has, packages }] of Object.entries(ENGINES).filter(([e]) =
     test('a memory limit only float16 maps fit: the bytes Node gives under it; below the need, refused', async () => {
       for (const origin of [server, plain]) {
         await browser.open(`${origin.url}web/`);
-        const r = await browser.evaluate(
-          async ({ halfSource, fnvSource }) => {
-            const fnv = new Function(`return ${fnvSource}`)();
-            const halfMaps = new Function(`return ${halfSource}`)();
-            const { createUpscaler } = await import('/wasm/browser.js');
-            const blob = await (await fetch('/build/browser/engines/translucent.png')).blob();
-            const up = await createUpscaler({ model: '/build/browser/engines/random-x4.imdn', workers: 2 });
-            try {
-              return { ...(await halfMaps(up, blob, { width: 40, height: 30, channels: 4 }, fnv)), threads: up.threads };
-            } finally {
-              up.dispose();
-            }
-          },
-          { halfSource: halfMaps.toString(), fnvSource: fnv.toString() },
-        );
+        const r = await patiently(browser, `${origin === server ? 'isolated' : 'plain'} page, memory limit`, halfMapsInPage, {
+          halfSource: halfMaps.toString(),
+          fnvSource: fnv.toString(),
+        });
         const how = `${engine}, ${origin === server ? 'isolated' : 'plain'} page, ${r.threads} thread(s)`;
         assert.deepEqual(r.maps, ['float32', 'float16'], how);
         assert.equal(r.hash, CASES[0].half, how);
