@@ -155,6 +155,7 @@ struct Block {
 struct Network::Impl {
   ModelInfo info;
   Architecture arch;
+  size_t winograd_tile = 0;  // F(m x m, 3x3): m, or 0 (direct)
   pthreadpool_t pool = nullptr;
   std::vector<std::unique_ptr<Conv>> stem;
   std::vector<Block> blocks;
@@ -187,7 +188,10 @@ struct Network::Impl {
     timed(c.kind(), [&] { c.run(in, out, workspace.data(), pool, out2); });
   }
 
-  Impl(const Model& model, size_t threads, bool winograd) : info(model.info()), arch(Architecture::of(model.info())) {
+  Impl(const Model& model, size_t threads, bool winograd)
+      : info(model.info()),
+        arch(Architecture::of(model.info())),
+        winograd_tile(winograd ? WinogradConv3x3::kDefaultTile : 0) {
     initialize_xnnpack();
     if (threads != 1) {
       pool = pthreadpool_create(threads);  // 0 = one per core
@@ -435,6 +439,7 @@ size_t Network::cat_channels() const { return impl_->catc(); }
 bool Network::has_attention() const { return impl_->arch.block.cca; }
 bool Network::has_fusion() const { return impl_->arch.fusion; }
 size_t Network::stem_stride() const { return impl_->arch.stem_stride(); }
+size_t Network::winograd_tile() const { return impl_->winograd_tile; }
 size_t Network::upsample() const { return impl_->arch.upsample; }
 
 }  // namespace imdn

@@ -29,8 +29,8 @@
 
 namespace imdn {
 
-// How 3x3 stride-1 convolutions are computed: XNNPACK's direct convolution, or Winograd F(2x2, 3x3)
-// (winograd.h), 2.25x fewer multiplies. The default is Winograd in WebAssembly, where XNNPACK's
+// How 3x3 stride-1 convolutions are computed: XNNPACK's direct convolution, or Winograd F(4x4, 3x3)
+// (winograd.h), 4x fewer multiplies. The default is Winograd in WebAssembly, where XNNPACK's
 // direct kernels already run at the SIMD peak, and direct natively, where XNNPACK's AVX-512/FMA
 // kernels beat our portable ones; $IMDN_CONV=winograd|direct overrides it natively.
 enum class Convolutions { kDirect, kWinograd, kDefault };
@@ -80,6 +80,10 @@ class Network {
   bool has_fusion() const;
   size_t stem_stride() const;
   size_t upsample() const;
+  // The output tile side of the Winograd convolutions (winograd.h: 4, F(4x4, 3x3)), or 0 for
+  // direct ones: how far a 3x3 convolution's outputs depend on its inputs in floating point, and
+  // the grid its tiles fall on (plan.cpp: halos and alignment).
+  size_t winograd_tile() const;
   // The thread pool the operators share (null: the calling thread only).
   pthreadpool_t pool() const;
 

@@ -12,9 +12,7 @@ namespace imdn {
 
 namespace {
 
-constexpr size_t kStemHalo = 2;             // body pixels: covers every stem (one 3x3 at body
-                                            // resolution, or a stride-2 one first), kept even
-constexpr size_t kTailHalo = 2;             // lr (3x3 or 1x1) and up (3x3)
+constexpr size_t kAlign = 4;                // tiles and crops start on multiples of this (plan.h)
 constexpr size_t kChunk = size_t(1) << 14;  // pixels per pointwise unit (4 MiB of a 64-channel map)
 constexpr size_t kHalfChunk = 1024;         // pixels of a float16 map widened at a time
 constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at most (64 with
@@ -22,18 +20,30 @@ constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at 
                                             // of the compute)
 constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
 
-size_t even_up(size_t n) { return n + (n & 1); }
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-// The crop around r with m pixels of halo (m even). Every crop has the same size, (step + 2m) a
-// side where the image allows: near a border the window slides inwards rather than shrinking, which
-// keeps the tile exact (it is only further from the crop's inner edges) and lets the operators keep
-// their shape from tile to tile. Crops start on even coordinates (see plan.h).
+// Body pixels of halo that keep a tile exact through a chain of `convs` 3x3 convolutions (plan.h):
+// one each where an output depends only on its receptive field (direct, F(2x2)); with F(4x4) every
+// output of a 4x4 tile depends in floating point on the tile's whole 6x6 input patch, up to 4 px
+// beyond its own receptive field, so each convolution after the first costs 4.
+size_t chain_halo(size_t convs, size_t winograd_tile) {
+  if (convs == 0) return 0;
+  return winograd_tile == 4 ? 4 * (convs - 1) + 1 : convs;
+}
+// The stem's: one 3x3 at body resolution, or one at twice it before a stride-2 one (IMDN_RTE), or
+// two stride-2 ones (IMDN_AS).
+size_t stem_halo(size_t winograd_tile) { return winograd_tile == 4 ? 4 : 2; }
+
+// The crop around r with at least m pixels of halo. Crops are (step + 2m) a side where the image
+// allows: near a border the window slides inwards rather than shrinking, which keeps the tile exact
+// (it is only further from the crop's inner edges) and lets the operators keep their shape from
+// tile to tile. Crops start on multiples of kAlign (see plan.h), which can add up to 3 px inside.
 Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t step_w) {
   auto axis = [m](size_t start, size_t len, size_t n, size_t step, size_t* c0, size_t* clen) {
     const size_t want = std::min(n, step + 2 * m);
     size_t lo = start >= m ? start - m : 0;
     if (lo + want > n) lo = n - want;
-    lo &= ~size_t(1);
+    lo -= lo % kAlign;
     *c0 = lo;
     *clen = std::min(n, std::max(lo + want, start + len + m)) - lo;
   };
@@ -296,8 +306,8 @@ std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles) 
     else
       ++rows;
   }
-  const size_t sy = std::max<size_t>(2, even_up((H + rows - 1) / rows)),
-               sx = std::max<size_t>(2, even_up((W + cols - 1) / cols));
+  const size_t sy = std::max(kAlign, align_up((H + rows - 1) / rows)),
+               sx = std::max(kAlign, align_up((W + cols - 1) / cols));
   std::vector<Rect> out;
   for (size_t y = 0; y < H; y += sy)
     for (size_t x = 0; x < W; x += sx) out.push_back({y, x, std::min(sy, H - y), std::min(sx, W - x)});
@@ -533,8 +543,9 @@ void Job::tile_pass(Pass& p) {
 }
 
 void Job::build_phases() {
-  const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(),
-               halo_a = even_up(net_.architecture().block.steps.size());
+  const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(), wt = net_.winograd_tile(),
+               halo_a = chain_halo(net_.architecture().block.steps.size(), wt), halo_stem = stem_halo(wt),
+               halo_tail = chain_halo(2, wt);  // tail: lr (3x3 or 1x1), up
   const size_t r = net_.upsample(), S = net_.stem_stride();
   units_.clear();
   phases_.clear();
@@ -562,7 +573,7 @@ void Job::build_phases() {
     };
     phase([&](size_t i, Pass& p) {
       for (const Rect& t : p.tiles)
-        unit(UnitKind::kStem, i, 0, t, grow(t, kStemHalo, p.bh, p.bw, p.step_h, p.step_w), {});
+        unit(UnitKind::kStem, i, 0, t, grow(t, halo_stem, p.bh, p.bw, p.step_h, p.step_w), {});
     });
     for (size_t b = 0; b < nb; ++b) {
       phase([&](size_t i, Pass& p) {
@@ -587,8 +598,8 @@ void Job::build_phases() {
           p.step_h > tail_tile || p.step_w > tail_tile ? plan_tiles(p.bh, p.bw, tail_tile, 1) : p.tiles;
       const size_t sh = tail_tiles.front().h, sw = tail_tiles.front().w;
       for (const Rect& t : tail_tiles) {
-        const Rect c = grow(t, kTailHalo, p.bh, p.bw, sh, sw);
-        unit(UnitKind::kTail, i, 0, t, c, grow(c, kStemHalo, p.bh, p.bw, c.h, c.w));
+        const Rect c = grow(t, halo_tail, p.bh, p.bw, sh, sw);
+        unit(UnitKind::kTail, i, 0, t, c, grow(c, halo_stem, p.bh, p.bw, c.h, c.w));
         ++tiles_;
       }
     });

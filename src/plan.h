@@ -12,22 +12,24 @@
 // other statistics (their pixels change by up to 27 levels with 32 px tiles) and need a halo as wide
 // as the receptive field (27 px). Instead the network is cut where it needs the whole image, and
 // each cut is a barrier between two phases of independent units:
-//   stem     per tile: input crop (tile + kStemHalo body px, times the stem stride) -> features,
+//   stem     per tile: input crop (tile + the stem's halo, times the stem stride) -> features,
 //            kept as the map x (the first block's input)
-//   block b  A, per tile: crop of x (tile + one px per 3x3 step: 4, or 6 in IMDN_RTE) -> the block's
+//   block b  A, per tile: crop of x (tile + a halo for its 3x3 steps, below) -> the block's
 //              concatenation on the tile, kept in the map cat
 //            barrier: cat's per-channel sums over the whole image -> the attention weights z_b
 //            B, per chunk of kChunk pixels: cat *= z_b; x += fuse(cat); acc += fusion_b(x)
-//   tail     per tile: acc (or x) crop (tile + kTailHalo) and the stem's features recomputed from
-//            the input (0.3% of the MACs; keeping them would cost a map) -> output pixels
-// A crop's values are exact on its tile because each 3x3 convolution consumes one pixel of halo and
-// a crop meets the image border exactly where the image does (zero padding).
+//   tail     per tile: acc (or x) crop (tile + the tail's halo) and the stem's features recomputed
+//            from the input (0.3% of the MACs; keeping them would cost a map) -> output pixels
+// A crop's values are exact on its tile because each 3x3 convolution consumes its halo (one pixel
+// for direct convolutions; with Winograd F(4x4) four, the first one: winograd.h) and a crop meets
+// the image border exactly where the image does (zero padding). IMDN's blocks: 4 px of halo direct,
+// 13 with F(4x4).
 //
-// The same bytes for any tiling: tiles and crops start on even body coordinates, so Winograd's 2x2
-// output tiles (winograd.h) fall on one global grid and every output value is computed by the same
-// arithmetic whatever crop holds it; the attention sums are taken at the barrier over the whole
-// map in fixed chunks (ops::channel_sums), not per tile. So the output does not depend on the tile
-// size, the number of workers or threads, or which instance ran a unit.
+// The same bytes for any tiling: tiles and crops start on multiples of 4 body pixels, so Winograd's
+// 4x4 output tiles (winograd.h) fall on one global grid and every output value is computed by the
+// same arithmetic from the same inputs whatever crop holds it; the attention sums are taken at the barrier over the
+// whole map in fixed chunks (ops::channel_sums), not per tile. So the output does not depend on the tile size, the
+// number of workers or threads, or which instance ran a unit.
 //
 // Passes: an image is one or more passes of an RGB plane through the network: colour (or grey),
 // then alpha as a grey image of its own when it is not opaque; IMDN_AS's four corner crops for

@@ -19,6 +19,14 @@ inline v4 load(const float* p) {
 }
 inline void store(float* p, v4 v) { std::memcpy(p, &v, sizeof(v)); }
 inline v4 splat(float x) { return v4{x, x, x, x}; }
+template <int L>
+inline v4 lane(v4 v) {
+#if defined(__clang__)
+  return __builtin_shufflevector(v, v, L, L, L, L);
+#else
+  return __builtin_shuffle(v, v4i{L, L, L, L});
+#endif
+}
 
 // n (< 4) floats, the rest zero.
 inline v4 load_partial(const float* p, size_t n) {
@@ -48,28 +56,118 @@ void parallel(pthreadpool_t pool, size_t n, const F& f) {
       const_cast<F*>(&f), n, 0);
 }
 
+// The batched products of one block: for each of the K2 transform points xi,
+// M[xi] (nt x cout8) = V[xi] (nt x cin4) . U[xi] (cin4 x cout8), 4 tiles x 8 outputs at a time;
+// panels of T tiles. Each sum runs over k in order, a multiply then an add (no fused multiply-add
+// in SIMD128), so the bytes do not depend on how the loop is unrolled.
+void products(const float* V, float* M, const float* u, size_t K2, size_t T, size_t nt, size_t cin, size_t cin4,
+              size_t nb, size_t cout8) {
+  for (size_t xi = 0; xi < K2; ++xi) {
+    const float* vx = V + xi * T * cin4;
+    float* mx = M + xi * T * cout8;
+    for (size_t t = 0; t < nt; t += 4) {
+      const float* a0 = vx + t * cin4;
+      const float* a1 = t + 1 < nt ? a0 + cin4 : a0;
+      const float* a2 = t + 2 < nt ? a0 + 2 * cin4 : a0;
+      const float* a3 = t + 3 < nt ? a0 + 3 * cin4 : a0;
+      for (size_t n = 0; n < nb; ++n) {
+        const float* b = u + ((xi * nb + n) * cin4) * 8;
+        v4 c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
+        v4 c20 = splat(0), c21 = splat(0), c30 = splat(0), c31 = splat(0);
+#define IMDN_STEP(x0, x1, x2, x3, kk)                          \
+  {                                                            \
+    const v4 b0 = load(b + (kk)*8), b1 = load(b + (kk)*8 + 4); \
+    c00 += (x0)*b0;                                            \
+    c01 += (x0)*b1;                                            \
+    c10 += (x1)*b0;                                            \
+    c11 += (x1)*b1;                                            \
+    c20 += (x2)*b0;                                            \
+    c21 += (x2)*b1;                                            \
+    c30 += (x3)*b0;                                            \
+    c31 += (x3)*b1;                                            \
+  }
+        size_t k = 0;
+        // Four k at a time: one load per row, its lanes broadcast in registers.
+        for (; k + 4 <= cin; k += 4) {
+          const v4 va0 = load(a0 + k), va1 = load(a1 + k), va2 = load(a2 + k), va3 = load(a3 + k);
+          IMDN_STEP(lane<0>(va0), lane<0>(va1), lane<0>(va2), lane<0>(va3), k)
+          IMDN_STEP(lane<1>(va0), lane<1>(va1), lane<1>(va2), lane<1>(va3), k + 1)
+          IMDN_STEP(lane<2>(va0), lane<2>(va1), lane<2>(va2), lane<2>(va3), k + 2)
+          IMDN_STEP(lane<3>(va0), lane<3>(va1), lane<3>(va2), lane<3>(va3), k + 3)
+        }
+        for (; k < cin; ++k) IMDN_STEP(splat(a0[k]), splat(a1[k]), splat(a2[k]), splat(a3[k]), k)
+#undef IMDN_STEP
+        float* m = mx + t * cout8 + n * 8;
+        store(m, c00);
+        store(m + 4, c01);
+        if (t + 1 < nt) store(m + cout8, c10), store(m + cout8 + 4, c11);
+        if (t + 2 < nt) store(m + 2 * cout8, c20), store(m + 2 * cout8 + 4, c21);
+        if (t + 3 < nt) store(m + 3 * cout8, c30), store(m + 3 * cout8 + 4, c31);
+      }
+    }
+  }
+}
+
+// One output pixel's group of `lanes` (<= 4) channels from co: into out, or past the split into
+// out2 (a distillation step's two halves), after ReLU if asked.
+inline void put(v4 v, bool relu, size_t pix, size_t co, size_t lanes, float* out, size_t out_stride, float* out2,
+                size_t out2_stride, size_t split) {
+  if (relu) v = (v4)((v4i)v & (v > splat(0.f)));  // casts between vectors reinterpret bits
+  if (co + lanes <= split) {
+    float* p = out + pix * out_stride + co;
+    if (lanes == 4)
+      store(p, v);
+    else
+      store_partial(p, v, lanes);
+  } else if (co >= split) {
+    float* p = out2 + pix * out2_stride + (co - split);
+    if (lanes == 4)
+      store(p, v);
+    else
+      store_partial(p, v, lanes);
+  } else {  // the group straddles the split
+    float lane_v[4];
+    store(lane_v, v);
+    for (size_t l = 0; l < lanes; ++l) {
+      const size_t ch = co + l;
+      if (ch < split)
+        out[pix * out_stride + ch] = lane_v[l];
+      else
+        out2[pix * out2_stride + ch - split] = lane_v[l];
+    }
+  }
+}
+
 }  // namespace
 
 WinogradConv3x3::WinogradConv3x3(const float* weights, const float* bias, size_t cout_all, size_t cin_all, size_t o0,
-                                 size_t cout, size_t i0, size_t cin, bool relu)
-    : cin_(cin), cout_(cout), cin4_((cin + 3) / 4 * 4), cout8_((cout + 7) / 8 * 8), relu_(relu) {
+                                 size_t cout, size_t i0, size_t cin, bool relu, size_t m)
+    : m_(m == 2 ? 2 : 4), cin_(cin), cout_(cout), cin4_((cin + 3) / 4 * 4), cout8_((cout + 7) / 8 * 8), relu_(relu) {
   (void)cout_all;
-  const size_t nb = cout8_ / 8;
-  u_.assign(16 * nb * cin4_ * 8, 0.f);
+  const size_t nb = cout8_ / 8, K = m_ + 2;
+  u_.assign(K * K * nb * cin4_ * 8, 0.f);
   bias_.assign(cout8_, 0.f);
-  // U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], in double, rounded once.
-  const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  // U = G g G^T, in double, rounded once. F(2x2): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1];
+  // F(4x4) (points 0, +-1, +-2, infinity): the G of Lavin and Gray.
+  const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  const double G4[6][3] = {{1. / 4, 0, 0},
+                           {-1. / 6, -1. / 6, -1. / 6},
+                           {-1. / 6, 1. / 6, -1. / 6},
+                           {1. / 24, 1. / 12, 1. / 6},
+                           {1. / 24, -1. / 12, 1. / 6},
+                           {0, 0, 1}};
+  auto G = [&](size_t r, size_t c) { return m_ == 2 ? G2[r][c] : G4[r][c]; };
   for (size_t o = 0; o < cout; ++o) {
     if (bias) bias_[o] = bias[o0 + o];
     for (size_t i = 0; i < cin; ++i) {
       const float* g = weights + ((o0 + o) * cin_all + i0 + i) * 9;
-      double gg[4][3];
-      for (int r = 0; r < 4; ++r)
-        for (int c = 0; c < 3; ++c) gg[r][c] = G[r][0] * g[c] + G[r][1] * g[3 + c] + G[r][2] * g[6 + c];
-      for (int r = 0; r < 4; ++r)
-        for (int c = 0; c < 4; ++c) {
-          const double u = gg[r][0] * G[c][0] + gg[r][1] * G[c][1] + gg[r][2] * G[c][2];
-          u_[(((size_t(r) * 4 + c) * nb + o / 8) * cin4_ + i) * 8 + o % 8] = float(u);
+      double gg[6][3];
+      for (size_t r = 0; r < K; ++r)
+        for (int c = 0; c < 3; ++c) gg[r][c] = G(r, 0) * g[c] + G(r, 1) * g[3 + c] + G(r, 2) * g[6 + c];
+      for (size_t r = 0; r < K; ++r)
+        for (size_t c = 0; c < K; ++c) {
+          const double u = gg[r][0] * G(c, 0) + gg[r][1] * G(c, 1) + gg[r][2] * G(c, 2);
+          u_[(((r * K + c) * nb + o / 8) * cin4_ + i) * 8 + o % 8] = float(u);
         }
     }
   }
@@ -82,6 +180,14 @@ size_t WinogradConv3x3::scratch_bytes(pthreadpool_t pool) const {
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
   if (out2 == nullptr) split = cout_;
+  if (m_ == 2)
+    run2(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
+  else
+    run4(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
+}
+
+void WinogradConv3x3::run2(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
+                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
   const size_t tiles_y = (h + 1) / 2, tiles_x = (w + 1) / 2;
   const size_t blocks_x = (tiles_x + kTilesPerBlock - 1) / kTilesPerBlock;
   const size_t nb = cout8_ / 8, cin = cin_, cin4 = cin4_, cout8 = cout8_, cout = cout_;
@@ -129,41 +235,7 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
         }
       }
 
-      // Products: M[xi] (nt x cout8) = V[xi] (nt x cin) . U[xi] (cin x cout8), 4 tiles x 8 outputs
-      // at a time.
-      for (size_t xi = 0; xi < 16; ++xi) {
-        const float* vx = V + xi * kTilesPerBlock * cin4;
-        float* mx = M + xi * kTilesPerBlock * cout8;
-        for (size_t t = 0; t < nt; t += 4) {
-          const float* a0 = vx + t * cin4;
-          const float* a1 = t + 1 < nt ? a0 + cin4 : a0;
-          const float* a2 = t + 2 < nt ? a0 + 2 * cin4 : a0;
-          const float* a3 = t + 3 < nt ? a0 + 3 * cin4 : a0;
-          for (size_t n = 0; n < nb; ++n) {
-            const float* b = u + ((xi * nb + n) * cin4) * 8;
-            v4 c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
-            v4 c20 = splat(0), c21 = splat(0), c30 = splat(0), c31 = splat(0);
-            for (size_t k = 0; k < cin; ++k) {
-              const v4 b0 = load(b + k * 8), b1 = load(b + k * 8 + 4);
-              const v4 x0 = splat(a0[k]), x1 = splat(a1[k]), x2 = splat(a2[k]), x3 = splat(a3[k]);
-              c00 += x0 * b0;
-              c01 += x0 * b1;
-              c10 += x1 * b0;
-              c11 += x1 * b1;
-              c20 += x2 * b0;
-              c21 += x2 * b1;
-              c30 += x3 * b0;
-              c31 += x3 * b1;
-            }
-            float* m = mx + t * cout8 + n * 8;
-            store(m, c00);
-            store(m + 4, c01);
-            if (t + 1 < nt) store(m + cout8, c10), store(m + cout8 + 4, c11);
-            if (t + 2 < nt) store(m + 2 * cout8, c20), store(m + 2 * cout8 + 4, c21);
-            if (t + 3 < nt) store(m + 3 * cout8, c30), store(m + 3 * cout8 + 4, c31);
-          }
-        }
-      }
+      products(V, M, u, 16, kTilesPerBlock, nt, cin, cin4, nb, cout8);
 
       // Output transform: Y = A^T M A (2x2 per tile), + bias, ReLU, into the output.
       for (size_t t = 0; t < nt; ++t) {
@@ -184,33 +256,107 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
             const v4 y[2] = {s[r][0] + s[r][1] + s[r][2] + bv, s[r][1] - s[r][2] - s[r][3] + bv};
             for (int c = 0; c < 2; ++c) {
               if (ox + c >= w) break;
-              v4 v = y[c];
-              if (relu) v = (v4)((v4i)v & (v > splat(0.f)));  // casts between vectors reinterpret bits
-              const size_t pix = (oy + r) * w + ox + c;
-              if (co + lanes <= split) {
-                float* p = out + pix * out_stride + co;
-                if (lanes == 4)
-                  store(p, v);
-                else
-                  store_partial(p, v, lanes);
-              } else if (co >= split) {
-                float* p = out2 + pix * out2_stride + (co - split);
-                if (lanes == 4)
-                  store(p, v);
-                else
-                  store_partial(p, v, lanes);
-              } else {  // the group straddles the split
-                float lane[4];
-                store(lane, v);
-                for (size_t l = 0; l < lanes; ++l) {
-                  const size_t ch = co + l;
-                  if (ch < split)
-                    out[pix * out_stride + ch] = lane[l];
-                  else
-                    out2[pix * out2_stride + ch - split] = lane[l];
-                }
+              put(y[c], relu, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// F(4x4, 3x3): 36 multiplies per 4x4 outputs and channel pair instead of 144. Transforms of Lavin
+// and Gray (points 0, +-1, +-2): B^T d B on each 6x6 input patch, A^T M A on each 6x6 product.
+void WinogradConv3x3::run4(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
+                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
+  constexpr size_t T = kTilesPerBlock4;
+  const size_t tiles_y = (h + 3) / 4, tiles_x = (w + 3) / 4;
+  const size_t blocks_x = (tiles_x + T - 1) / T;
+  const size_t nb = cout8_ / 8, cin = cin_, cin4 = cin4_, cout8 = cout8_, cout = cout_;
+  const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
+  const float* u = u_.data();
+  const float* bias = bias_.data();
+  const bool relu = relu_;
+  const size_t stride = per_thread();
+  parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
+    float* V = scratch + thread * stride;
+    float* M = V + 36 * T * cin4;
+    const size_t ty = job / blocks_x, tx0 = (job % blocks_x) * T;
+    const size_t nt = std::min(T, tiles_x - tx0);
+
+    // Input transform: V[xi][t][c] = (B^T d B)[xi] for each tile's 6x6 input patch d.
+    for (size_t t = 0; t < nt; ++t) {
+      const long y0 = long(4 * ty) - 1, x0 = long(4 * (tx0 + t)) - 1;
+      const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= long(h) && x0 + 6 <= long(w);
+      for (size_t g = 0; g < groups; ++g) {
+        const size_t lanes = g < full_groups ? 4 : tail_lanes;
+        v4 d[6][6];
+        if (inside && lanes == 4) {
+          const float* p0 = in + (size_t(y0) * w + size_t(x0)) * in_stride + g * 4;
+          for (int r = 0; r < 6; ++r)
+            for (int c = 0; c < 6; ++c) d[r][c] = load(p0 + (size_t(r) * w + size_t(c)) * in_stride);
+        } else {
+          for (int r = 0; r < 6; ++r)
+            for (int c = 0; c < 6; ++c) {
+              const long yy = y0 + r, xx = x0 + c;
+              if (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w)) {
+                d[r][c] = splat(0.f);
+              } else {
+                const float* p = in + (size_t(yy) * w + size_t(xx)) * in_stride + g * 4;
+                d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
               }
             }
+        }
+        const v4 four = splat(4.f), five = splat(5.f), two = splat(2.f);
+        v4 s[6][6];
+        for (int c = 0; c < 6; ++c) {  // B^T d: rows
+          const v4 t0 = d[4][c] - four * d[2][c], t1 = four * d[1][c] - d[3][c];
+          const v4 t2 = d[4][c] - d[2][c], t3 = two * (d[1][c] - d[3][c]);
+          s[0][c] = four * d[0][c] - five * d[2][c] + d[4][c];
+          s[1][c] = t0 - t1;
+          s[2][c] = t0 + t1;
+          s[3][c] = t2 - t3;
+          s[4][c] = t2 + t3;
+          s[5][c] = four * d[1][c] - five * d[3][c] + d[5][c];
+        }
+        for (int r = 0; r < 6; ++r) {  // (B^T d) B: columns
+          const v4* e = s[r];
+          const v4 t0 = e[4] - four * e[2], t1 = four * e[1] - e[3];
+          const v4 t2 = e[4] - e[2], t3 = two * (e[1] - e[3]);
+          const v4 v[6] = {four * e[0] - five * e[2] + e[4], t0 - t1, t0 + t1, t2 - t3, t2 + t3,
+                           four * e[1] - five * e[3] + e[5]};
+          for (int c = 0; c < 6; ++c) store(V + ((size_t(r) * 6 + c) * T + t) * cin4 + g * 4, v[c]);
+        }
+      }
+    }
+
+    products(V, M, u, 36, T, nt, cin, cin4, nb, cout8);
+
+    // Output transform: Y = A^T M A (4x4 per tile), + bias, ReLU, into the output.
+    const v4 two = splat(2.f), four = splat(4.f), eight = splat(8.f);
+    for (size_t t = 0; t < nt; ++t) {
+      const size_t oy = 4 * ty, ox = 4 * (tx0 + t);
+      for (size_t co = 0; co < cout; co += 4) {
+        const size_t lanes = std::min<size_t>(4, cout - co);
+        v4 s[4][6];
+        for (int c = 0; c < 6; ++c) {  // A^T M: rows
+          v4 m[6];
+          for (int r = 0; r < 6; ++r) m[r] = load(M + ((size_t(r) * 6 + c) * T + t) * cout8 + co);
+          const v4 a = m[1] + m[2], b = m[1] - m[2], cc = m[3] + m[4], dd = m[3] - m[4];
+          s[0][c] = m[0] + a + cc;
+          s[1][c] = b + two * dd;
+          s[2][c] = a + four * cc;
+          s[3][c] = b + eight * dd + m[5];
+        }
+        const v4 bv = load(bias + co);
+        for (int r = 0; r < 4; ++r) {
+          if (oy + r >= h) break;
+          const v4* e = s[r];
+          const v4 a = e[1] + e[2], b = e[1] - e[2], cc = e[3] + e[4], dd = e[3] - e[4];
+          const v4 y[4] = {e[0] + a + cc + bv, b + two * dd + bv, a + four * cc + bv, b + eight * dd + e[5] + bv};
+          for (int c = 0; c < 4; ++c) {
+            if (ox + c >= w) break;
+            put(y[c], relu, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
           }
         }
       }

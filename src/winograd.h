@@ -1,16 +1,23 @@
-// 3x3 stride-1 convolution by Winograd F(2x2, 3x3): 16 multiplies per 2x2 outputs and channel
-// pair instead of 36, i.e. 2.25x fewer. Without fused multiply-add (WebAssembly SIMD128 here),
-// XNNPACK's direct convolution already runs at the SIMD peak, so fewer multiplies is what is left.
+// 3x3 stride-1 convolution by Winograd F(4x4, 3x3): 36 multiplies per 4x4 outputs and channel
+// pair instead of 144, 4x fewer (F(2x2, 3x3), 2.25x fewer, is kept as an option for tests and
+// comparisons). Without fused multiply-add (WebAssembly SIMD128 here), XNNPACK's direct convolution
+// already runs at the SIMD peak, so fewer multiplies is what is left.
 //
 //   WinogradConv3x3 conv(weights_oihw, bias_or_null, cin, cout, relu);
 //   conv.run(in, in_stride, h, w, out, out_stride, pool);   // NHWC, "same" zero padding
 //
-// Per block of 2x2-output tiles (a strip of up to kTilesPerBlock tiles, so that its transformed
-// inputs and products stay in cache): the input transform V = B^T d B (16 points per tile and
-// channel), 16 small matrix products M[xi] = V[xi] . U[xi] with the weights transformed once
-// (U = G g G^T), and the output transform Y = A^T M A, plus bias and ReLU. All in one pass, so
-// nothing but the input and output crosses memory. Accuracy: the transforms of F(2x2, 3x3) have
-// coefficients 0, +-1 and 1/2, and outputs stay within about 1e-6 relative of direct summation.
+// Per block of m x m-output tiles (a strip 64 px wide, so that its transformed inputs and products
+// stay in L2): the input transform V = B^T d B ((m+2)^2 points per tile and channel), (m+2)^2 small
+// matrix products M[xi] = V[xi] . U[xi] with the weights transformed once (U = G g G^T), and the
+// output transform Y = A^T M A, plus bias and ReLU. All in one pass, so nothing but the input and
+// output crosses memory. Accuracy: F(2x2)'s coefficients are 0, +-1 and 1/2 (outputs within about
+// 1e-6 relative of direct summation); F(4x4)'s go up to 8 and 1/24 (about 2e-6 relative; against the
+// authors' outputs on Set5 at most 5.6e-6 raw, tests/test_official.cpp).
+//
+// Tiling (plan.h): an output of F(2x2) is computed from its own receptive field only, but an output
+// of F(4x4) from its tile's whole 6x6 input patch (the extra inputs cancel only in exact
+// arithmetic), so in floating point it depends on inputs up to 4 px outside its receptive field and
+// on where the tile grid lies: exact tiles need that much more halo and one grid for all crops.
 #pragma once
 
 #include <pthreadpool.h>
@@ -25,7 +32,7 @@ class WinogradConv3x3 {
   // weights: (cout_all, cin_all, 3, 3) PyTorch layout; this convolution takes output channels
   // [o0, o0 + cout) and input channels [i0, i0 + cin) of it. bias: cout_all values or null.
   WinogradConv3x3(const float* weights, const float* bias, size_t cout_all, size_t cin_all, size_t o0, size_t cout,
-                  size_t i0, size_t cin, bool relu);
+                  size_t i0, size_t cin, bool relu, size_t m = kDefaultTile);
 
   // Bytes of scratch run() needs with this pool: each thread's transformed inputs and products.
   size_t scratch_bytes(pthreadpool_t pool) const;
@@ -37,13 +44,25 @@ class WinogradConv3x3 {
   void run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
            float* scratch, float* out2 = nullptr, size_t out2_stride = 0, size_t split = size_t(-1)) const;
 
-  static constexpr size_t kTilesPerBlock = 32;
+  // The output tile side m of F(m x m, 3x3): 2 or 4.
+  size_t tile() const { return m_; }
+
+  static constexpr size_t kDefaultTile = 4;
+  static constexpr size_t kTilesPerBlock = 32;   // F(2x2): 2x2 tiles per block (a strip 64 px wide)
+  static constexpr size_t kTilesPerBlock4 = 16;  // F(4x4): 4x4 tiles per block (also 64 px)
 
  private:
+  void run2(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
+            float* scratch, float* out2, size_t out2_stride, size_t split) const;
+  void run4(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
+            float* scratch, float* out2, size_t out2_stride, size_t split) const;
   // Floats of one thread's scratch, rounded up to whole cache lines (no line shared by two).
-  size_t per_thread() const { return (16 * kTilesPerBlock * (cin4_ + cout8_) + 15) / 16 * 16; }
+  size_t per_thread() const {
+    const size_t points = (m_ + 2) * (m_ + 2), tiles = m_ == 2 ? kTilesPerBlock : kTilesPerBlock4;
+    return (points * tiles * (cin4_ + cout8_) + 15) / 16 * 16;
+  }
 
-  size_t cin_, cout_, cin4_, cout8_;
+  size_t m_, cin_, cout_, cin4_, cout8_;
   bool relu_;
   std::vector<float> u_;     // 16 x (cout8 / 8) x cin4 x 8: transformed weights, packed for the products
   std::vector<float> bias_;  // cout8

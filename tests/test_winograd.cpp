@@ -1,4 +1,5 @@
-// Winograd F(2x2, 3x3) against direct summation on odd shapes, channel counts and strides.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) against direct summation on odd shapes, channel counts and
+// strides.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -34,35 +35,39 @@ TEST_P(Winograd, MatchesDirectConvolution) {
   for (float& v : wt) v = n(rng) / std::sqrt(float(9 * c.cin));
   for (float& v : bias) v = n(rng);
   for (float& v : in) v = n(rng);
-  imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout_all, cin_all, o0, c.cout, i0, c.cin, c.relu);
-  std::vector<float> out(c.h * c.w * c.out_stride, 12345.f);
-  for (pthreadpool_t pool : {pthreadpool_t(nullptr), pthreadpool_create(2)}) {
-    std::vector<float> scratch(conv.scratch_bytes(pool) / sizeof(float));
-    conv.run(in.data(), c.in_stride, c.h, c.w, out.data(), c.out_stride, pool, scratch.data());
-    if (pool) pthreadpool_destroy(pool);
-    double worst = 0;
-    for (size_t y = 0; y < c.h; ++y)
-      for (size_t x = 0; x < c.w; ++x)
-        for (size_t o = 0; o < c.out_stride; ++o) {
-          const float got = out[(y * c.w + x) * c.out_stride + o];
-          if (o >= c.cout) {
-            ASSERT_EQ(got, 12345.f) << "wrote outside its channels";
-            continue;
+  for (size_t m : {2, 4})
+    for (pthreadpool_t pool : {pthreadpool_t(nullptr), pthreadpool_create(2)}) {
+      imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout_all, cin_all, o0, c.cout, i0, c.cin, c.relu, m);
+      ASSERT_EQ(conv.tile(), m);
+      std::vector<float> out(c.h * c.w * c.out_stride, 12345.f);
+      std::vector<float> scratch(conv.scratch_bytes(pool) / sizeof(float));
+      conv.run(in.data(), c.in_stride, c.h, c.w, out.data(), c.out_stride, pool, scratch.data());
+      if (pool) pthreadpool_destroy(pool);
+      double worst = 0;
+      for (size_t y = 0; y < c.h; ++y)
+        for (size_t x = 0; x < c.w; ++x)
+          for (size_t o = 0; o < c.out_stride; ++o) {
+            const float got = out[(y * c.w + x) * c.out_stride + o];
+            if (o >= c.cout) {
+              ASSERT_EQ(got, 12345.f) << "wrote outside its channels";
+              continue;
+            }
+            double s = bias[o0 + o];
+            for (size_t i = 0; i < c.cin; ++i)
+              for (int ky = 0; ky < 3; ++ky)
+                for (int kx = 0; kx < 3; ++kx) {
+                  const long yy = long(y) + ky - 1, xx = long(x) + kx - 1;
+                  if (yy < 0 || xx < 0 || yy >= long(c.h) || xx >= long(c.w)) continue;
+                  s += double(wt[((o0 + o) * cin_all + i0 + i) * 9 + ky * 3 + kx]) *
+                       in[(yy * c.w + xx) * c.in_stride + i];
+                }
+            if (c.relu && s < 0) s = 0;
+            worst = std::max(worst, std::fabs(s - got));
           }
-          double s = bias[o0 + o];
-          for (size_t i = 0; i < c.cin; ++i)
-            for (int ky = 0; ky < 3; ++ky)
-              for (int kx = 0; kx < 3; ++kx) {
-                const long yy = long(y) + ky - 1, xx = long(x) + kx - 1;
-                if (yy < 0 || xx < 0 || yy >= long(c.h) || xx >= long(c.w)) continue;
-                s +=
-                    double(wt[((o0 + o) * cin_all + i0 + i) * 9 + ky * 3 + kx]) * in[(yy * c.w + xx) * c.in_stride + i];
-              }
-          if (c.relu && s < 0) s = 0;
-          worst = std::max(worst, std::fabs(s - got));
-        }
-    EXPECT_LE(worst, 2e-5) << c.h << "x" << c.w << " " << c.cin << "->" << c.cout;
-  }
+      // F(4x4)'s transforms have coefficients up to 8 (and 1/24 in the weights): about twice the error.
+      EXPECT_LE(worst, m == 2 ? 2e-5 : 5e-5)
+          << "F(" << m << "x" << m << ") " << c.h << "x" << c.w << " " << c.cin << "->" << c.cout;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Winograd,
@@ -86,18 +91,20 @@ TEST(Winograd, SplitOutputsMatchTheWholeOutput) {
   for (float& v : wt) v = n(rng) / 10;
   for (float& v : bias) v = n(rng);
   for (float& v : in) v = n(rng);
-  imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false);
-  std::vector<float> whole(h * w * cout), scratch(conv.scratch_bytes(nullptr) / sizeof(float));
-  conv.run(in.data(), cin, h, w, whole.data(), cout, nullptr, scratch.data());
-  for (size_t split : {size_t(4), size_t(5), size_t(8), size_t(15)}) {
-    const size_t stride_a = 30, stride_b = cout - split;
-    std::vector<float> a(h * w * stride_a, -1.f), b(h * w * stride_b, -1.f);
-    conv.run(in.data(), cin, h, w, a.data(), stride_a, nullptr, scratch.data(), b.data(), stride_b, split);
-    for (size_t p = 0; p < h * w; ++p)
-      for (size_t c = 0; c < cout; ++c) {
-        const float got = c < split ? a[p * stride_a + c] : b[p * stride_b + c - split];
-        ASSERT_EQ(got, whole[p * cout + c]) << "split " << split << " channel " << c;
-      }
+  for (size_t m : {2, 4}) {
+    imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false, m);
+    std::vector<float> whole(h * w * cout), scratch(conv.scratch_bytes(nullptr) / sizeof(float));
+    conv.run(in.data(), cin, h, w, whole.data(), cout, nullptr, scratch.data());
+    for (size_t split : {size_t(4), size_t(5), size_t(8), size_t(15)}) {
+      const size_t stride_a = 30, stride_b = cout - split;
+      std::vector<float> a(h * w * stride_a, -1.f), b(h * w * stride_b, -1.f);
+      conv.run(in.data(), cin, h, w, a.data(), stride_a, nullptr, scratch.data(), b.data(), stride_b, split);
+      for (size_t p = 0; p < h * w; ++p)
+        for (size_t c = 0; c < cout; ++c) {
+          const float got = c < split ? a[p * stride_a + c] : b[p * stride_b + c - split];
+          ASSERT_EQ(got, whole[p * cout + c]) << "F(" << m << "x" << m << ") split " << split << " channel " << c;
+        }
+    }
   }
 }
 
