@@ -56,6 +56,7 @@ class Conv {
       const float* b = spec.bias && with_bias ? model.tensor(name_ + ".bias").data.data() : nullptr;
       winograd_ = std::make_unique<WinogradConv3x3>(w.data.data(), b, spec.cout, cin_all, o0, cout, i0, cin,
                                                     spec.act == Act::kReLU);
+      if (spec.act == Act::kLeakyReLU) winograd_->set_leaky(ops::kLeakySlope);  // in its output transform
       kind_ = "winograd " + kind_;
       return;
     }
@@ -119,6 +120,8 @@ class Conv {
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
   const std::string& kind() const { return kind_; }
+  // Whether its outputs come out with the spec's activation applied (else the caller applies it).
+  bool applies_act() const { return winograd_ != nullptr; }
   // Winograd only: output channels from `split` on go to a second buffer, every out2_stride.
   void split_output(size_t split, size_t out2_stride) {
     split_ = split;
@@ -287,7 +290,7 @@ struct Network::Impl {
       }
       shape(*stem[i], sh, sw);
       conv(*stem[i], s_in, s_out);
-      if (spec.act == Act::kLeakyReLU)
+      if (spec.act == Act::kLeakyReLU && !stem[i]->applies_act())
         timed("leaky_relu", [&] { ops::leaky_relu(s_out, oh * ow, spec.cout, spec.cout, pool); });
       sh = oh;
       sw = ow;
@@ -313,7 +316,8 @@ struct Network::Impl {
         shape(*st.remaining, h, w);
         conv(*st.remaining, step_in, r);
       }
-      if (st.act == Act::kLeakyReLU) {
+      if (st.act == Act::kLeakyReLU &&
+          !(st.distilled->applies_act() && (!st.remaining || st.remaining->applies_act()))) {
         timed("leaky_relu", [&] {
           if (last) {
             ops::leaky_relu(cat_slice, P, cc - k * d, cc, pool);

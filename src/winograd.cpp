@@ -112,10 +112,15 @@ void products(const float* V, float* M, const float* u, size_t K2, size_t nt, si
 }
 
 // One output pixel's group of `lanes` (<= 4) channels from co: into out, or past the split into
-// out2 (a distillation step's two halves), after ReLU if asked.
-inline void put(v4 v, bool relu, size_t pix, size_t co, size_t lanes, float* out, size_t out_stride, float* out2,
-                size_t out2_stride, size_t split) {
+// out2 (a distillation step's two halves), after ReLU or LeakyReLU if asked.
+inline void put(v4 v, bool relu, float leaky, size_t pix, size_t co, size_t lanes, float* out, size_t out_stride,
+                float* out2, size_t out2_stride, size_t split) {
   if (relu) v = (v4)((v4i)v & (v > splat(0.f)));  // casts between vectors reinterpret bits
+  if (leaky != 0.f) {                             // as ops::leaky_relu: v < v * slope ? v * slope : v, bit for bit
+    const v4 sv = v * splat(leaky);
+    const v4i lt = v < sv;
+    v = (v4)(((v4i)sv & lt) | ((v4i)v & ~lt));
+  }
   if (co + lanes <= split) {
     float* p = out + pix * out_stride + co;
     if (lanes == 4)
@@ -198,6 +203,7 @@ void WinogradConv3x3::run2(const float* in, size_t in_stride, size_t h, size_t w
   const float* u = u_.data();
   const float* bias = bias_.data();
   const bool relu = relu_;
+  const float leaky = leaky_;
 
   // Each thread's transformed inputs (V) and products (M), one block at a time.
   const size_t stride = per_thread();
@@ -259,7 +265,7 @@ void WinogradConv3x3::run2(const float* in, size_t in_stride, size_t h, size_t w
             const v4 y[2] = {s[r][0] + s[r][1] + s[r][2] + bv, s[r][1] - s[r][2] - s[r][3] + bv};
             for (int c = 0; c < 2; ++c) {
               if (ox + c >= w) break;
-              put(y[c], relu, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
+              put(y[c], relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
             }
           }
         }
@@ -280,6 +286,7 @@ void WinogradConv3x3::run4(const float* in, size_t in_stride, size_t h, size_t w
   const float* u = u_.data();
   const float* bias = bias_.data();
   const bool relu = relu_;
+  const float leaky = leaky_;
   const size_t stride = per_thread();
   parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
     float* V = scratch + thread * stride;
@@ -359,7 +366,7 @@ void WinogradConv3x3::run4(const float* in, size_t in_stride, size_t h, size_t w
           const v4 y[4] = {e[0] + a + cc + bv, b + two * dd + bv, a + four * cc + bv, b + eight * dd + e[5] + bv};
           for (int c = 0; c < 4; ++c) {
             if (ox + c >= w) break;
-            put(y[c], relu, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
+            put(y[c], relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
           }
         }
       }

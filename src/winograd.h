@@ -46,6 +46,8 @@ class WinogradConv3x3 {
 
   // The output tile side m of F(m x m, 3x3): 2 or 4.
   size_t tile() const { return m_; }
+  // LeakyReLU with this slope on the outputs (0: none), the same bits as ops::leaky_relu after it.
+  void set_leaky(float slope) { leaky_ = slope; }
 
   static constexpr size_t kDefaultTile = 4;
   static constexpr size_t kTilesPerBlock = 32;   // F(2x2): 2x2 tiles per block (a strip 64 px wide)
@@ -64,6 +66,7 @@ class WinogradConv3x3 {
 
   size_t m_, cin_, cout_, cin4_, cout8_;
   bool relu_;
+  float leaky_ = 0.f;
   std::vector<float> u_;     // 16 x (cout8 / 8) x cin4 x 8: transformed weights, packed for the products
   std::vector<float> bias_;  // cout8
 };

@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 
+#include "ops.h"
 #include "winograd.h"
 
 namespace {
@@ -105,6 +106,37 @@ TEST(Winograd, SplitOutputsMatchTheWholeOutput) {
           ASSERT_EQ(got, whole[p * cout + c]) << "F(" << m << "x" << m << ") split " << split << " channel " << c;
         }
     }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// LeakyReLU in the output transform gives the bits ops::leaky_relu gives after the plain
+// convolution (the network skips that pass when the convolution applies it).
+TEST(Winograd, LeakyReluInTheTransformEqualsTheSeparatePass) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> n(0.f, 1.f);
+  const size_t h = 10, w = 13, cin = 12, cout = 10;
+  std::vector<float> wt(cout * cin * 9), bias(cout), in(h * w * cin + 4);
+  for (float& v : wt) v = n(rng) / 10;
+  for (float& v : bias) v = n(rng);
+  for (float& v : in) v = n(rng);
+  for (size_t m : {2, 4}) {
+    imdn::WinogradConv3x3 plain(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false, m);
+    imdn::WinogradConv3x3 leaky(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false, m);
+    leaky.set_leaky(imdn::ops::kLeakySlope);
+    std::vector<float> a(h * w * cout), b(h * w * cout), scratch(plain.scratch_bytes(nullptr) / sizeof(float));
+    plain.run(in.data(), cin, h, w, a.data(), cout, nullptr, scratch.data());
+    imdn::ops::leaky_relu(a.data(), h * w, cout, cout, nullptr);
+    leaky.run(in.data(), cin, h, w, b.data(), cout, nullptr, scratch.data());
+    size_t negative = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i], b[i]) << "F(" << m << "x" << m << ") value " << i;
+      negative += a[i] < 0;
+    }
+    EXPECT_GT(negative, a.size() / 4);  // the slope was exercised
   }
 }
 
