@@ -60,6 +60,11 @@ class Conv {
       kind_ = "winograd " + kind_;
       return;
     }
+    if (winograd && k == 1 && spec.stride == 1 && spec.act == Act::kNone) {  // our kernels, as for 3x3
+      const float* b = spec.bias && with_bias ? model.tensor(name_ + ".bias").data.data() : nullptr;
+      pointwise_ = std::make_unique<PointwiseConv>(w.data.data(), b, cin_all, o0, cout, i0, cin);
+      return;
+    }
     // PyTorch (out, in, kh, kw) -> XNNPACK (out, kh, kw, in)
     std::vector<float> kernel(cout * k * k * cin);
     for (size_t o = 0; o < cout; ++o)
@@ -95,10 +100,10 @@ class Conv {
   // bytes that size needs.
   size_t reshape(size_t h, size_t w, pthreadpool_t pool) {
     if (h == h_ && w == w_) return workspace_;
-    if (winograd_) {
+    if (winograd_ || pointwise_) {
       h_ = h;
       w_ = w;
-      workspace_ = winograd_->scratch_bytes(pool);
+      workspace_ = winograd_ ? winograd_->scratch_bytes(pool) : 0;
       return workspace_;
     }
     size_t oh = 0, ow = 0;
@@ -116,9 +121,18 @@ class Conv {
                      split_);
       return;
     }
+    if (pointwise_) {
+      pointwise_->run(in, in_stride_, h_ * w_, out, out_stride_, /*accumulate=*/false, pool);
+      return;
+    }
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
+  // out += this convolution of in, where it can add in place (adds_in_place()).
+  void run_add(const float* in, float* out, pthreadpool_t pool) {
+    pointwise_->run(in, in_stride_, h_ * w_, out, out_stride_, /*accumulate=*/true, pool);
+  }
+  bool adds_in_place() const { return pointwise_ != nullptr; }
   const std::string& kind() const { return kind_; }
   // Whether its outputs come out with the spec's activation applied (else the caller applies it).
   bool applies_act() const { return winograd_ != nullptr; }
@@ -132,6 +146,7 @@ class Conv {
   std::string name_, kind_;
   xnn_operator_t op_ = nullptr;
   std::unique_ptr<WinogradConv3x3> winograd_;  // 3x3 stride-1 convolutions, when chosen
+  std::unique_ptr<PointwiseConv> pointwise_;   // 1x1 ones, likewise
   size_t h_ = 0, w_ = 0, workspace_ = 0, in_stride_ = 0, out_stride_ = 0, out2_stride_ = 0, split_ = size_t(-1);
 };
 
@@ -345,15 +360,19 @@ struct Network::Impl {
     Block& blk = blocks[b];
     const size_t n = nf();
     if (z) timed("cca_scale", [&] { ops::scale_channels(cat_io, P, catc(), z, pool); });
-    tmp.resize(P * n);
-    shape(*blk.fuse, 1, P);
-    conv(*blk.fuse, cat_io, tmp.data());
-    timed("add", [&] { ops::add(x_io, tmp.data(), P * n, pool); });
-    if (blk.fusion) {
-      shape(*blk.fusion, 1, P);
-      conv(*blk.fusion, x_io, tmp.data());
-      timed("add", [&] { ops::add(acc_io, tmp.data(), P * n, pool); });
-    }
+    // x += fuse(cat); acc += fusion_b(x): in place where the convolution can add (else by a copy).
+    auto conv_add = [&](Conv& c, const float* in, float* io) {
+      shape(c, 1, P);
+      if (c.adds_in_place()) {
+        timed(c.kind() + " (+=)", [&] { c.run_add(in, io, pool); });
+        return;
+      }
+      tmp.resize(P * n);
+      conv(c, in, tmp.data());
+      timed("add", [&] { ops::add(io, tmp.data(), P * n, pool); });
+    };
+    conv_add(*blk.fuse, cat_io, x_io);
+    if (blk.fusion) conv_add(*blk.fusion, x_io, acc_io);
   }
 
   // The tail over an h x w crop: [LeakyReLU] -> lr -> + fea -> up -> pixel shuffle, writing the

@@ -29,10 +29,11 @@
 
 namespace imdn {
 
-// How 3x3 stride-1 convolutions are computed: XNNPACK's direct convolution, or Winograd F(4x4, 3x3)
-// (winograd.h), 4x fewer multiplies. The default is Winograd in WebAssembly, where XNNPACK's
-// direct kernels already run at the SIMD peak, and direct natively, where XNNPACK's AVX-512/FMA
-// kernels beat our portable ones; $IMDN_CONV=winograd|direct overrides it natively.
+// How stride-1 convolutions are computed: by XNNPACK, or by our kernels (winograd.h): Winograd
+// F(4x4, 3x3) for 3x3 ones, 4x fewer multiplies, and 1x1 ones that add in place. Ours are the
+// default in WebAssembly (without fused multiply-add, fewer multiplies is what is left), XNNPACK
+// natively, where its AVX-512/FMA kernels beat our portable ones; $IMDN_CONV=winograd|direct
+// overrides it natively.
 enum class Convolutions { kDirect, kWinograd, kDefault };
 
 class Network {

@@ -48,12 +48,35 @@ void parallel(pthreadpool_t pool, size_t n, const F& f) {
       const_cast<F*>(&f), n, 0);
 }
 
+// The products' kernel: c[2r], c[2r+1] = row r's (a_r) 8 sums over k < cin of a_r[k] * b[k][0..8],
+// b packed 8 floats a k. One k at a time, each row's value broadcast from memory: V8 keeps the eight
+// sums in registers. (Four k per load with the lanes broadcast in registers measured 10 against
+// 14-17 GMAC/s: clang groups that by sum, and the sums spill.) Each sum runs over k in order, a
+// multiply then an add (no fused multiply-add in SIMD128).
+inline void dot4x8(const float* a0, const float* a1, const float* a2, const float* a3, const float* b, size_t cin,
+                   v4* c) {
+  v4 c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
+  v4 c20 = splat(0), c21 = splat(0), c30 = splat(0), c31 = splat(0);
+  for (size_t k = 0; k < cin; ++k) {
+    const v4 b0 = load(b + k * 8), b1 = load(b + k * 8 + 4);
+    const v4 x0 = splat(a0[k]), x1 = splat(a1[k]), x2 = splat(a2[k]), x3 = splat(a3[k]);
+    c00 += x0 * b0;
+    c01 += x0 * b1;
+    c10 += x1 * b0;
+    c11 += x1 * b1;
+    c20 += x2 * b0;
+    c21 += x2 * b1;
+    c30 += x3 * b0;
+    c31 += x3 * b1;
+  }
+  c[0] = c00, c[1] = c01, c[2] = c10, c[3] = c11, c[4] = c20, c[5] = c21, c[6] = c30, c[7] = c31;
+}
+
 // The batched products of one block: for each of the K2 transform points xi,
 // M[xi] (nt x cout8) = V[xi] (nt x cin4) . U[xi] (cin4 x cout8), 4 tiles x 8 outputs at a time.
 // V and M are tile-major ([t][xi][channel]): the transforms read or write one tile's points from
 // one contiguous run (point-major, a tile's 36 points sat 4 KiB apart, all in one set of the L1
-// cache), and the products only need four row pointers. Each sum runs over k in order, a multiply then an add (no fused
-// multiply-add in SIMD128), so the bytes do not depend on how the loop is unrolled.
+// cache), and the products only need four row pointers.
 void products(const float* V, float* M, const float* u, size_t K2, size_t nt, size_t cin, size_t cin4, size_t nb,
               size_t cout8) {
   const size_t vt = K2 * cin4, mt = K2 * cout8;  // floats from one tile's rows to the next's
@@ -66,32 +89,10 @@ void products(const float* V, float* M, const float* u, size_t K2, size_t nt, si
       const float* a2 = t + 2 < nt ? a0 + 2 * vt : a0;
       const float* a3 = t + 3 < nt ? a0 + 3 * vt : a0;
       for (size_t n = 0; n < nb; ++n) {
-        const float* b = u + ((xi * nb + n) * cin4) * 8;
-        v4 c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
-        v4 c20 = splat(0), c21 = splat(0), c30 = splat(0), c31 = splat(0);
-#define IMDN_STEP(x0, x1, x2, x3, kk)                          \
-  {                                                            \
-    const v4 b0 = load(b + (kk)*8), b1 = load(b + (kk)*8 + 4); \
-    c00 += (x0)*b0;                                            \
-    c01 += (x0)*b1;                                            \
-    c10 += (x1)*b0;                                            \
-    c11 += (x1)*b1;                                            \
-    c20 += (x2)*b0;                                            \
-    c21 += (x2)*b1;                                            \
-    c30 += (x3)*b0;                                            \
-    c31 += (x3)*b1;                                            \
-  }
-        // One k at a time, each row's value broadcast from memory: V8 keeps the eight sums in
-        // registers. (Four k per load with the lanes broadcast in registers measured 10 against
-        // 14-17 GMAC/s: clang groups that by sum, and the sums spill.)
-        for (size_t k = 0; k < cin; ++k) IMDN_STEP(splat(a0[k]), splat(a1[k]), splat(a2[k]), splat(a3[k]), k)
-#undef IMDN_STEP
+        v4 c[8];
+        dot4x8(a0, a1, a2, a3, u + ((xi * nb + n) * cin4) * 8, cin, c);
         float* m = mx + t * mt + n * 8;
-        store(m, c00);
-        store(m + 4, c01);
-        if (t + 1 < nt) store(m + mt, c10), store(m + mt + 4, c11);
-        if (t + 2 < nt) store(m + 2 * mt, c20), store(m + 2 * mt + 4, c21);
-        if (t + 3 < nt) store(m + 3 * mt, c30), store(m + 3 * mt + 4, c31);
+        for (size_t r = 0; r < 4 && t + r < nt; ++r) store(m + r * mt, c[2 * r]), store(m + r * mt + 4, c[2 * r + 1]);
       }
     }
   }
@@ -355,6 +356,52 @@ void WinogradConv3x3::run4(const float* in, size_t in_stride, size_t h, size_t w
             put(y[c], relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
           }
         }
+      }
+    }
+  });
+}
+
+PointwiseConv::PointwiseConv(const float* weights, const float* bias, size_t cin_all, size_t o0, size_t cout, size_t i0,
+                             size_t cin)
+    : cin_(cin), cout_(cout), cout8_((cout + 7) / 8 * 8) {
+  w_.assign(cout8_ * cin, 0.f);
+  bias_.assign(cout8_, 0.f);
+  for (size_t o = 0; o < cout; ++o) {
+    if (bias) bias_[o] = bias[o0 + o];
+    for (size_t i = 0; i < cin; ++i) w_[((o / 8) * cin + i) * 8 + o % 8] = weights[(o0 + o) * cin_all + i0 + i];
+  }
+}
+
+void PointwiseConv::run(const float* in, size_t in_stride, size_t pixels, float* out, size_t out_stride,
+                        bool accumulate, pthreadpool_t pool) const {
+  constexpr size_t kRows = 64;  // pixels a task
+  const size_t nb = cout8_ / 8, cin = cin_, cout = cout_;
+  const float* w = w_.data();
+  const float* bias = bias_.data();
+  parallel(pool, (pixels + kRows - 1) / kRows, [&](size_t, size_t job) {
+    const size_t p_end = std::min(pixels, (job + 1) * kRows);
+    for (size_t p = job * kRows; p < p_end; p += 4) {
+      const size_t rows = std::min<size_t>(4, p_end - p);
+      const float* a0 = in + p * in_stride;
+      const float* a1 = rows > 1 ? a0 + in_stride : a0;
+      const float* a2 = rows > 2 ? a0 + 2 * in_stride : a0;
+      const float* a3 = rows > 3 ? a0 + 3 * in_stride : a0;
+      for (size_t n = 0; n < nb; ++n) {
+        v4 c[8];
+        dot4x8(a0, a1, a2, a3, w + n * cin * 8, cin, c);
+        for (size_t r = 0; r < rows; ++r)
+          for (size_t h = 0; h < 2; ++h) {
+            const size_t co = n * 8 + h * 4;
+            if (co >= cout) break;
+            const size_t lanes = std::min<size_t>(4, cout - co);
+            float* o = out + (p + r) * out_stride + co;
+            v4 v = c[2 * r + h] + load(bias + co);
+            if (accumulate) v = (lanes == 4 ? load(o) : load_partial(o, lanes)) + v;
+            if (lanes == 4)
+              store(o, v);
+            else
+              store_partial(o, v, lanes);
+          }
       }
     }
   });

@@ -2,6 +2,7 @@
 // strides.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <ostream>
 #include <random>
@@ -137,6 +138,44 @@ TEST(Winograd, LeakyReluInTheTransformEqualsTheSeparatePass) {
       negative += a[i] < 0;
     }
     EXPECT_GT(negative, a.size() / 4);  // the slope was exercised
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The 1x1 convolution against direct summation: a slice of a wider weight tensor, strided pixels,
+// pixel counts that are not multiples of 4, output counts that are not multiples of 8, added into
+// what the output held or written over it, on one thread and on two.
+TEST(Pointwise, MatchesDirectSummation) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> n(0.f, 1.f);
+  for (const auto& [pixels, cin, cout] : std::vector<std::array<size_t, 3>>{{1, 3, 5}, {7, 64, 64}, {130, 17, 20}}) {
+    const size_t cout_all = cout + 3, cin_all = cin + 2, o0 = 1, i0 = 2, in_stride = cin + 1, out_stride = cout + 2;
+    std::vector<float> wt(cout_all * cin_all), bias(cout_all), in(pixels * in_stride), before(pixels * out_stride);
+    for (float& v : wt) v = n(rng) / 8;
+    for (float& v : bias) v = n(rng);
+    for (float& v : in) v = n(rng);
+    for (float& v : before) v = n(rng);
+    const imdn::PointwiseConv conv(wt.data(), bias.data(), cin_all, o0, cout, i0, cin);
+    for (bool accumulate : {false, true})
+      for (pthreadpool_t pool : {pthreadpool_t(nullptr), pthreadpool_create(2)}) {
+        std::vector<float> out = before;
+        conv.run(in.data(), in_stride, pixels, out.data(), out_stride, accumulate, pool);
+        if (pool) pthreadpool_destroy(pool);
+        for (size_t p = 0; p < pixels; ++p)
+          for (size_t o = 0; o < out_stride; ++o) {
+            const float got = out[p * out_stride + o];
+            if (o >= cout) {
+              ASSERT_EQ(got, before[p * out_stride + o]) << "wrote outside its channels";
+              continue;
+            }
+            double s = bias[o0 + o] + (accumulate ? before[p * out_stride + o] : 0.0);
+            for (size_t i = 0; i < cin; ++i) s += double(wt[(o0 + o) * cin_all + i0 + i]) * in[p * in_stride + i];
+            ASSERT_NEAR(got, s, 1e-5) << pixels << " px " << cin << "->" << cout << " pixel " << p << " out " << o;
+          }
+      }
   }
 }
 
