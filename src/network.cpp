@@ -39,6 +39,11 @@ void initialize_xnnpack() {
   }
 }
 
+// Winograd for 3x3 stride-1 convolutions of 8 or more input channels: the stem's 3 gain nothing
+// from it (products 3 long; XNNPACK's direct kernel measured faster), and a direct convolution's
+// outputs depend on their receptive field only, which keeps the plan's halos valid.
+bool winograd_fits(const ConvSpec& spec, size_t cin) { return spec.kernel == 3 && spec.stride == 1 && cin >= 8; }
+
 // A convolution over output channels [o0, o1) of a ConvSpec's weights, reading input channels
 // [i0, i0 + cin) of the weight tensor. Reads `in_stride`-strided pixels, writes `out_stride`-strided.
 class Conv {
@@ -52,7 +57,7 @@ class Conv {
     const size_t k = spec.kernel, cin_all = spec.cin, cout = o1 - o0;
     in_stride_ = in_stride;
     out_stride_ = out_stride;
-    if (winograd && k == 3 && spec.stride == 1) {
+    if (winograd && winograd_fits(spec, cin)) {
       const float* b = spec.bias && with_bias ? model.tensor(name_ + ".bias").data.data() : nullptr;
       winograd_ = std::make_unique<WinogradConv3x3>(w.data.data(), b, spec.cout, cin_all, o0, cout, i0, cin,
                                                     spec.act == Act::kReLU);
@@ -232,7 +237,7 @@ struct Network::Impl {
           st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
         } else {
           st.rem_channels = s.cout - d;
-          if (winograd && s.kernel == 3 && s.stride == 1) {
+          if (winograd && winograd_fits(s, s.cin)) {
             st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
             st.distilled->split_output(d, st.rem_channels);
             st.split = true;
