@@ -51,7 +51,7 @@ class WinogradConv3x3 {
 
   static constexpr size_t kDefaultTile = 4;
   static constexpr size_t kTilesPerBlock = 32;   // F(2x2): 2x2 tiles per block (a strip 64 px wide)
-  static constexpr size_t kTilesPerBlock4 = 16;  // F(4x4): 4x4 tiles per block (also 64 px)
+  static constexpr size_t kTilesPerBlock4 = 32;  // F(4x4): 4x4 tiles per block (128 px; 16 measured 4-7% slower)
 
  private:
   void run2(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
