@@ -82,6 +82,19 @@ TEST_P(RawParity, WithinOneTenThousandth) {
     std::printf("[ raw      ] %s %s threads %zu: max |diff| %.3g\n", c.model, c.image, threads, max_diff);
     EXPECT_LE(max_diff, 1e-4);
   }
+  // WebAssembly's convolutions (Winograd F(4x4), our 1x1 kernel) against XNNPACK's direct ones.
+  std::vector<float> outs[2];
+  for (int k = 0; k < 2; ++k) {
+    imdn::Network net(imdn::Model::load(model_path(c.model)), 1,
+                      k ? imdn::Convolutions::kWinograd : imdn::Convolutions::kDirect);
+    const auto [oh, ow] = net.output_size(h, w);
+    outs[k].resize(oh * ow * 3);
+    net.run(nchw_to_hwc(in).data(), h, w, outs[k].data());
+  }
+  double max_diff = 0;
+  for (size_t i = 0; i < outs[0].size(); ++i) max_diff = std::max(max_diff, std::fabs(double(outs[1][i]) - outs[0][i]));
+  std::printf("[ winograd ] %s %s: max |ours - direct| %.3g\n", c.model, c.image, max_diff);
+  EXPECT_LE(max_diff, 1e-4);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -65,8 +65,8 @@ export interface UpscalerOptions {
   /**
    * Tile side in input pixels (at least 16). Smaller tiles spread better over workers and need
    * less memory per worker, and cost more compute at their borders; with exact tiling the output
-   * is the same bytes whatever the size. Default: 256 when one instance runs the whole image
-   * (threads, or one worker), else 128.
+   * is the same bytes whatever the size. Default: 256 (a pool splits the image further so that
+   * every worker gets a tile).
    */
   tileSize?: number;
   /**
