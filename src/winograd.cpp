@@ -172,101 +172,62 @@ size_t WinogradConv3x3::scratch_bytes(pthreadpool_t pool) const {
   return threads_of(pool) * per_thread() * sizeof(float);
 }
 
+namespace {
+
+// The 1-D transforms of F(m x m, 3x3), applied to rows, then columns: B^T (input, m + 2 points) and
+// A^T (output, m + 2 products -> m values).
+template <size_t m>
+struct Transforms;
+
+template <>
+struct Transforms<2> {
+  static void input(const v4* x, size_t step, v4* y) {
+    const v4 x0 = x[0], x1 = x[step], x2 = x[2 * step], x3 = x[3 * step];
+    y[0] = x0 - x2, y[1] = x1 + x2, y[2] = x2 - x1, y[3] = x1 - x3;
+  }
+  static void output(const v4* x, size_t step, v4* y) {
+    const v4 x0 = x[0], x1 = x[step], x2 = x[2 * step], x3 = x[3 * step];
+    y[0] = x0 + x1 + x2, y[1] = x1 - x2 - x3;
+  }
+};
+
+// Lavin and Gray's, points 0, +-1, +-2.
+template <>
+struct Transforms<4> {
+  static void input(const v4* x, size_t step, v4* y) {
+    const v4 four = splat(4.f), five = splat(5.f), two = splat(2.f);
+    const v4 x0 = x[0], x1 = x[step], x2 = x[2 * step], x3 = x[3 * step], x4 = x[4 * step], x5 = x[5 * step];
+    const v4 t0 = x4 - four * x2, t1 = four * x1 - x3, t2 = x4 - x2, t3 = two * (x1 - x3);
+    y[0] = four * x0 - five * x2 + x4;
+    y[1] = t0 - t1, y[2] = t0 + t1, y[3] = t2 - t3, y[4] = t2 + t3;
+    y[5] = four * x1 - five * x3 + x5;
+  }
+  static void output(const v4* x, size_t step, v4* y) {
+    const v4 two = splat(2.f), four = splat(4.f), eight = splat(8.f);
+    const v4 x0 = x[0], x5 = x[5 * step];
+    const v4 a = x[step] + x[2 * step], b = x[step] - x[2 * step], c = x[3 * step] + x[4 * step],
+             d = x[3 * step] - x[4 * step];
+    y[0] = x0 + a + c, y[1] = b + two * d, y[2] = a + four * c, y[3] = b + eight * d + x5;
+  }
+};
+
+}  // namespace
+
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
   if (out2 == nullptr) split = cout_;
   if (m_ == 2)
-    run2(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
+    run_m<2>(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
   else
-    run4(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
+    run_m<4>(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
 }
 
-void WinogradConv3x3::run2(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
-  const size_t tiles_y = (h + 1) / 2, tiles_x = (w + 1) / 2;
-  const size_t blocks_x = (tiles_x + kTilesPerBlock - 1) / kTilesPerBlock;
-  const size_t nb = cout8_ / 8, cin = cin_, cin4 = cin4_, cout8 = cout8_, cout = cout_;
-  const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
-  const float* u = u_.data();
-  const float* bias = bias_.data();
-  const bool relu = relu_;
-  const float leaky = leaky_;
-
-  // Each thread's transformed inputs (V) and products (M), one block at a time.
-  const size_t stride = per_thread();
-  parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
-    float* V = scratch + thread * stride;
-    float* M = V + 16 * kTilesPerBlock * cin4;
-    {
-      const size_t ty = job / blocks_x, tx0 = (job % blocks_x) * kTilesPerBlock;
-      const size_t nt = std::min(kTilesPerBlock, tiles_x - tx0);
-
-      // Input transform: V[xi][t][c] = (B^T d B)[xi] for each tile's 4x4 input patch d.
-      for (size_t t = 0; t < nt; ++t) {
-        const long y0 = long(2 * ty) - 1, x0 = long(2 * (tx0 + t)) - 1;
-        for (size_t g = 0; g < groups; ++g) {
-          const size_t lanes = g < full_groups ? 4 : tail_lanes;
-          v4 d[4][4];
-          for (int r = 0; r < 4; ++r)
-            for (int c = 0; c < 4; ++c) {
-              const long yy = y0 + r, xx = x0 + c;
-              if (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w)) {
-                d[r][c] = splat(0.f);
-              } else {
-                const float* p = in + (size_t(yy) * w + size_t(xx)) * in_stride + g * 4;
-                d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
-              }
-            }
-          v4 s[4][4];
-          for (int c = 0; c < 4; ++c) {  // B^T d: rows
-            s[0][c] = d[0][c] - d[2][c];
-            s[1][c] = d[1][c] + d[2][c];
-            s[2][c] = d[2][c] - d[1][c];
-            s[3][c] = d[1][c] - d[3][c];
-          }
-          for (int r = 0; r < 4; ++r) {  // (B^T d) B: columns
-            const v4 v[4] = {s[r][0] - s[r][2], s[r][1] + s[r][2], s[r][2] - s[r][1], s[r][1] - s[r][3]};
-            for (int c = 0; c < 4; ++c) store(V + (t * 16 + size_t(r) * 4 + c) * cin4 + g * 4, v[c]);
-          }
-        }
-      }
-
-      products(V, M, u, 16, nt, cin, cin4, nb, cout8);
-
-      // Output transform: Y = A^T M A (2x2 per tile), + bias, ReLU, into the output.
-      for (size_t t = 0; t < nt; ++t) {
-        const size_t oy = 2 * ty, ox = 2 * (tx0 + t);
-        for (size_t co = 0; co < cout; co += 4) {
-          const size_t lanes = std::min<size_t>(4, cout - co);
-          v4 m[4][4];
-          for (int r = 0; r < 4; ++r)
-            for (int c = 0; c < 4; ++c) m[r][c] = load(M + (t * 16 + size_t(r) * 4 + c) * cout8 + co);
-          v4 s[2][4];
-          for (int c = 0; c < 4; ++c) {
-            s[0][c] = m[0][c] + m[1][c] + m[2][c];
-            s[1][c] = m[1][c] - m[2][c] - m[3][c];
-          }
-          const v4 bv = load(bias + co);
-          for (int r = 0; r < 2; ++r) {
-            if (oy + r >= h) break;
-            const v4 y[2] = {s[r][0] + s[r][1] + s[r][2] + bv, s[r][1] - s[r][2] - s[r][3] + bv};
-            for (int c = 0; c < 2; ++c) {
-              if (ox + c >= w) break;
-              put(y[c], relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
-            }
-          }
-        }
-      }
-    }
-  });
-}
-
-// F(4x4, 3x3): 36 multiplies per 4x4 outputs and channel pair instead of 144. Transforms of Lavin
-// and Gray (points 0, +-1, +-2): B^T d B on each 6x6 input patch, A^T M A on each 6x6 product.
-void WinogradConv3x3::run4(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
-  constexpr size_t T = kTilesPerBlock4;
-  const size_t tiles_y = (h + 3) / 4, tiles_x = (w + 3) / 4;
+template <size_t m>
+void WinogradConv3x3::run_m(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
+                            pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
+  constexpr size_t K = m + 2, K2 = K * K, T = m == 2 ? kTilesPerBlock : kTilesPerBlock4;
+  using F = Transforms<m>;
+  const size_t tiles_y = (h + m - 1) / m, tiles_x = (w + m - 1) / m;
   const size_t blocks_x = (tiles_x + T - 1) / T;
   const size_t nb = cout8_ / 8, cin = cin_, cin4 = cin4_, cout8 = cout8_, cout = cout_;
   const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
@@ -274,87 +235,64 @@ void WinogradConv3x3::run4(const float* in, size_t in_stride, size_t h, size_t w
   const float* bias = bias_.data();
   const bool relu = relu_;
   const float leaky = leaky_;
+  // Each thread's transformed inputs (V) and products (M), one block of T tiles at a time.
   const size_t stride = per_thread();
   parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
     float* V = scratch + thread * stride;
-    float* M = V + 36 * T * cin4;
+    float* M = V + K2 * T * cin4;
     const size_t ty = job / blocks_x, tx0 = (job % blocks_x) * T;
     const size_t nt = std::min(T, tiles_x - tx0);
 
-    // Input transform: V[xi][t][c] = (B^T d B)[xi] for each tile's 6x6 input patch d.
+    // Input transform: V[t][xi][c] = (B^T d B)[xi] for each tile's K x K input patch d.
     for (size_t t = 0; t < nt; ++t) {
-      const long y0 = long(4 * ty) - 1, x0 = long(4 * (tx0 + t)) - 1;
-      const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= long(h) && x0 + 6 <= long(w);
+      const long y0 = long(m * ty) - 1, x0 = long(m * (tx0 + t)) - 1;
+      const bool inside = y0 >= 0 && x0 >= 0 && y0 + long(K) <= long(h) && x0 + long(K) <= long(w);
       for (size_t g = 0; g < groups; ++g) {
         const size_t lanes = g < full_groups ? 4 : tail_lanes;
-        v4 d[6][6];
-        if (inside && lanes == 4) {
-          const float* p0 = in + (size_t(y0) * w + size_t(x0)) * in_stride + g * 4;
-          for (int r = 0; r < 6; ++r)
-            for (int c = 0; c < 6; ++c) d[r][c] = load(p0 + (size_t(r) * w + size_t(c)) * in_stride);
-        } else {
-          for (int r = 0; r < 6; ++r)
-            for (int c = 0; c < 6; ++c) {
-              const long yy = y0 + r, xx = x0 + c;
-              if (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w)) {
-                d[r][c] = splat(0.f);
-              } else {
-                const float* p = in + (size_t(yy) * w + size_t(xx)) * in_stride + g * 4;
-                d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
-              }
+        v4 d[K][K];
+        for (size_t r = 0; r < K; ++r)
+          for (size_t c = 0; c < K; ++c) {
+            const long yy = y0 + long(r), xx = x0 + long(c);
+            if (!inside && (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w))) {
+              d[r][c] = splat(0.f);
+            } else {
+              const float* p = in + (size_t(yy) * w + size_t(xx)) * in_stride + g * 4;
+              d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
             }
+          }
+        v4 s[K][K], col[K];
+        for (size_t c = 0; c < K; ++c) {  // B^T d: rows
+          F::input(&d[0][c], K, col);
+          for (size_t r = 0; r < K; ++r) s[r][c] = col[r];
         }
-        const v4 four = splat(4.f), five = splat(5.f), two = splat(2.f);
-        v4 s[6][6];
-        for (int c = 0; c < 6; ++c) {  // B^T d: rows
-          const v4 t0 = d[4][c] - four * d[2][c], t1 = four * d[1][c] - d[3][c];
-          const v4 t2 = d[4][c] - d[2][c], t3 = two * (d[1][c] - d[3][c]);
-          s[0][c] = four * d[0][c] - five * d[2][c] + d[4][c];
-          s[1][c] = t0 - t1;
-          s[2][c] = t0 + t1;
-          s[3][c] = t2 - t3;
-          s[4][c] = t2 + t3;
-          s[5][c] = four * d[1][c] - five * d[3][c] + d[5][c];
-        }
-        for (int r = 0; r < 6; ++r) {  // (B^T d) B: columns
-          const v4* e = s[r];
-          const v4 t0 = e[4] - four * e[2], t1 = four * e[1] - e[3];
-          const v4 t2 = e[4] - e[2], t3 = two * (e[1] - e[3]);
-          const v4 v[6] = {four * e[0] - five * e[2] + e[4], t0 - t1, t0 + t1, t2 - t3, t2 + t3,
-                           four * e[1] - five * e[3] + e[5]};
-          for (int c = 0; c < 6; ++c) store(V + (t * 36 + size_t(r) * 6 + c) * cin4 + g * 4, v[c]);
+        for (size_t r = 0; r < K; ++r) {  // (B^T d) B: columns
+          v4 v[K];
+          F::input(s[r], 1, v);
+          for (size_t c = 0; c < K; ++c) store(V + (t * K2 + r * K + c) * cin4 + g * 4, v[c]);
         }
       }
     }
 
-    products(V, M, u, 36, nt, cin, cin4, nb, cout8);
+    products(V, M, u, K2, nt, cin, cin4, nb, cout8);
 
-    // Output transform: Y = A^T M A (4x4 per tile), + bias, ReLU, into the output.
-    const v4 two = splat(2.f), four = splat(4.f), eight = splat(8.f);
+    // Output transform: Y = A^T M A (m x m per tile), + bias, activation, into the output.
     for (size_t t = 0; t < nt; ++t) {
-      const size_t oy = 4 * ty, ox = 4 * (tx0 + t);
+      const size_t oy = m * ty, ox = m * (tx0 + t);
       for (size_t co = 0; co < cout; co += 4) {
         const size_t lanes = std::min<size_t>(4, cout - co);
-        v4 s[4][6];
-        for (int c = 0; c < 6; ++c) {  // A^T M: rows
-          v4 m[6];
-          for (int r = 0; r < 6; ++r) m[r] = load(M + (t * 36 + size_t(r) * 6 + c) * cout8 + co);
-          const v4 a = m[1] + m[2], b = m[1] - m[2], cc = m[3] + m[4], dd = m[3] - m[4];
-          s[0][c] = m[0] + a + cc;
-          s[1][c] = b + two * dd;
-          s[2][c] = a + four * cc;
-          s[3][c] = b + eight * dd + m[5];
+        v4 p[K][K], s[m][K], col[m];
+        for (size_t r = 0; r < K; ++r)
+          for (size_t c = 0; c < K; ++c) p[r][c] = load(M + (t * K2 + r * K + c) * cout8 + co);
+        for (size_t c = 0; c < K; ++c) {  // A^T M: rows
+          F::output(&p[0][c], K, col);
+          for (size_t r = 0; r < m; ++r) s[r][c] = col[r];
         }
         const v4 bv = load(bias + co);
-        for (int r = 0; r < 4; ++r) {
-          if (oy + r >= h) break;
-          const v4* e = s[r];
-          const v4 a = e[1] + e[2], b = e[1] - e[2], cc = e[3] + e[4], dd = e[3] - e[4];
-          const v4 y[4] = {e[0] + a + cc + bv, b + two * dd + bv, a + four * cc + bv, b + eight * dd + e[5] + bv};
-          for (int c = 0; c < 4; ++c) {
-            if (ox + c >= w) break;
-            put(y[c], relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
-          }
+        for (size_t r = 0; r < m && oy + r < h; ++r) {
+          v4 y[m];
+          F::output(s[r], 1, y);  // (A^T M) A: columns
+          for (size_t c = 0; c < m && ox + c < w; ++c)
+            put(y[c] + bv, relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
         }
       }
     }

@@ -54,10 +54,9 @@ class WinogradConv3x3 {
   static constexpr size_t kTilesPerBlock4 = 32;  // F(4x4): 4x4 tiles per block (128 px; 16 measured 4-7% slower)
 
  private:
-  void run2(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
-            float* scratch, float* out2, size_t out2_stride, size_t split) const;
-  void run4(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
-            float* scratch, float* out2, size_t out2_stride, size_t split) const;
+  template <size_t m>
+  void run_m(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
+             float* scratch, float* out2, size_t out2_stride, size_t split) const;
   // Floats of one thread's scratch, rounded up to whole cache lines (no line shared by two).
   size_t per_thread() const {
     const size_t points = (m_ + 2) * (m_ + 2), tiles = m_ == 2 ? kTilesPerBlock : kTilesPerBlock4;

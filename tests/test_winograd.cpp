@@ -83,16 +83,26 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Winograd,
 
 namespace {
 
+// Normal random weights (scaled by 1/10), biases and inputs for a cout x cin 3x3 convolution
+// over h x w pixels, from a seed.
+struct Random3x3 {
+  std::vector<float> wt, bias, in;
+  Random3x3(size_t h, size_t w, size_t cin, size_t cout, unsigned seed)
+      : wt(cout * cin * 9), bias(cout), in(h * w * cin + 4) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> n(0.f, 1.f);
+    for (float& v : wt) v = n(rng) / 10;
+    for (float& v : bias) v = n(rng);
+    for (float& v : in) v = n(rng);
+  }
+};
+
 // Split outputs (a distillation step's two halves from one input transform) equal the unsplit
 // convolution, including a split inside a group of four channels.
 TEST(Winograd, SplitOutputsMatchTheWholeOutput) {
-  std::mt19937 rng(5);
-  std::normal_distribution<float> n(0.f, 1.f);
   const size_t h = 9, w = 11, cin = 15, cout = 20;
-  std::vector<float> wt(cout * cin * 9), bias(cout), in(h * w * cin + 4);
-  for (float& v : wt) v = n(rng) / 10;
-  for (float& v : bias) v = n(rng);
-  for (float& v : in) v = n(rng);
+  const Random3x3 r(h, w, cin, cout, 5);
+  const std::vector<float>&wt = r.wt, &bias = r.bias, &in = r.in;
   for (size_t m : {2, 4}) {
     imdn::WinogradConv3x3 conv(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false, m);
     std::vector<float> whole(h * w * cout), scratch(conv.scratch_bytes(nullptr) / sizeof(float));
@@ -117,13 +127,9 @@ namespace {
 // LeakyReLU in the output transform gives the bits ops::leaky_relu gives after the plain
 // convolution (the network skips that pass when the convolution applies it).
 TEST(Winograd, LeakyReluInTheTransformEqualsTheSeparatePass) {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> n(0.f, 1.f);
   const size_t h = 10, w = 13, cin = 12, cout = 10;
-  std::vector<float> wt(cout * cin * 9), bias(cout), in(h * w * cin + 4);
-  for (float& v : wt) v = n(rng) / 10;
-  for (float& v : bias) v = n(rng);
-  for (float& v : in) v = n(rng);
+  const Random3x3 r(h, w, cin, cout, 7);
+  const std::vector<float>&wt = r.wt, &bias = r.bias, &in = r.in;
   for (size_t m : {2, 4}) {
     imdn::WinogradConv3x3 plain(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false, m);
     imdn::WinogradConv3x3 leaky(wt.data(), bias.data(), cout, cin, 0, cout, 0, cin, false, m);
