@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { createUpscaler } from '../../wasm/node.js';
-import { MODELS, median, noiseRgb } from './common.mjs';
+import { MODELS, STEMS, median, noiseRgb } from './common.mjs';
 
 const { values: o } = parseArgs({
   options: {
