@@ -73,14 +73,14 @@ export interface UpscalerOptions {
    * Exact tiling (default true): the output is the same bytes as whole-image inference, for any
    * tile size, number of workers or threads (src/plan.h). The network runs block by block over
    * all tiles; each block's contrast-aware attention uses the statistics of the whole image (one
-   * barrier per block); the halo is 4 px per block (see the README for the compute it adds). The
-   * main thread's instance (threaded: the worker's) holds the feature maps: 768 bytes per input
-   * pixel for IMDN as float32 (a 1024x1024 input: 768 MiB), 384 as float16 (see memoryLimit),
-   * about a third of that for RTC/RTE, a sixteenth for IMDN_AS.
+   * barrier per block); the halo is 13 px per block (Winograd F(4x4): see the README for the
+   * compute it adds). The main thread's instance (threaded: the worker's) holds the feature maps:
+   * 768 bytes per input pixel for IMDN as float32 (a 1024x1024 input: 768 MiB), 384 as float16
+   * (see memoryLimit), about a third of that for RTC/RTE, a sixteenth for IMDN_AS.
    * false: every tile runs the whole network with a halo as wide as the receptive field (27 px
-   * for IMDN): no feature maps kept (memory per tile only), more compute; exact for IMDN_RTC and
-   * IMDN_RTE, but with IMDN/IMDN_AS tiles smaller than the image change pixels by up to a few
-   * levels, since their attention sees only the tile.
+   * for IMDN): no feature maps kept (memory per tile only), more compute; for IMDN_RTC and
+   * IMDN_RTE the same within float rounding, but with IMDN/IMDN_AS tiles smaller than the image
+   * change pixels by up to a few levels, since their attention sees only the tile.
    */
   exact?: boolean;
   /**
