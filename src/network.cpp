@@ -336,8 +336,7 @@ struct Network::Impl {
         shape(*st.remaining, h, w);
         conv(*st.remaining, step_in, r);
       }
-      if (st.act == Act::kLeakyReLU &&
-          !(st.distilled->applies_act() && (!st.remaining || st.remaining->applies_act()))) {
+      if (st.act == Act::kLeakyReLU && !st.distilled->applies_act()) {  // (a split step has no `remaining`)
         timed("leaky_relu", [&] {
           if (last) {
             ops::leaky_relu(cat_slice, P, cc - k * d, cc, pool);

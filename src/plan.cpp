@@ -13,6 +13,10 @@ namespace imdn {
 namespace {
 
 constexpr size_t kAlign = 4;                // tiles and crops start on multiples of this (plan.h)
+constexpr size_t kStemHalo = 2;             // body pixels: covers every stem (one 3x3 at body
+                                            // resolution, or one at twice it before a stride-2 one,
+                                            // or two stride-2 ones), all direct (winograd_fits:
+                                            // 3 input channels or stride 2, network.cpp)
 constexpr size_t kChunk = size_t(1) << 14;  // pixels per pointwise unit (4 MiB of a 64-channel map)
 constexpr size_t kHalfChunk = 1024;         // pixels of a float16 map widened at a time
 constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at most (64 with
@@ -30,9 +34,6 @@ size_t chain_halo(size_t convs, size_t winograd_tile) {
   if (convs == 0) return 0;
   return winograd_tile == 4 ? 4 * (convs - 1) + 1 : convs;
 }
-// The stem's: one 3x3 at body resolution, or one at twice it before a stride-2 one (IMDN_RTE), or
-// two stride-2 ones (IMDN_AS).
-size_t stem_halo(size_t winograd_tile) { return winograd_tile == 4 ? 4 : 2; }
 
 // The crop around r with at least m pixels of halo. Crops are (step + 2m) a side where the image
 // allows: near a border the window slides inwards rather than shrinking, which keeps the tile exact
@@ -544,7 +545,7 @@ void Job::tile_pass(Pass& p) {
 
 void Job::build_phases() {
   const size_t nb = net_.blocks(), nf = net_.features(), cc = net_.cat_channels(), wt = net_.winograd_tile(),
-               halo_a = chain_halo(net_.architecture().block.steps.size(), wt), halo_stem = stem_halo(wt),
+               halo_a = chain_halo(net_.architecture().block.steps.size(), wt),
                halo_tail = chain_halo(2, wt);  // tail: lr (3x3 or 1x1), up
   const size_t r = net_.upsample(), S = net_.stem_stride();
   units_.clear();
@@ -573,7 +574,7 @@ void Job::build_phases() {
     };
     phase([&](size_t i, Pass& p) {
       for (const Rect& t : p.tiles)
-        unit(UnitKind::kStem, i, 0, t, grow(t, halo_stem, p.bh, p.bw, p.step_h, p.step_w), {});
+        unit(UnitKind::kStem, i, 0, t, grow(t, kStemHalo, p.bh, p.bw, p.step_h, p.step_w), {});
     });
     for (size_t b = 0; b < nb; ++b) {
       phase([&](size_t i, Pass& p) {
@@ -599,7 +600,7 @@ void Job::build_phases() {
       const size_t sh = tail_tiles.front().h, sw = tail_tiles.front().w;
       for (const Rect& t : tail_tiles) {
         const Rect c = grow(t, halo_tail, p.bh, p.bw, sh, sw);
-        unit(UnitKind::kTail, i, 0, t, c, grow(c, halo_stem, p.bh, p.bw, c.h, c.w));
+        unit(UnitKind::kTail, i, 0, t, c, grow(c, kStemHalo, p.bh, p.bw, c.h, c.w));
         ++tiles_;
       }
     });

@@ -27,9 +27,9 @@
 //
 // The same bytes for any tiling: tiles and crops start on multiples of 4 body pixels, so Winograd's
 // 4x4 output tiles (winograd.h) fall on one global grid and every output value is computed by the
-// same arithmetic from the same inputs whatever crop holds it; the attention sums are taken at the barrier over the
-// whole map in fixed chunks (ops::channel_sums), not per tile. So the output does not depend on the tile size, the
-// number of workers or threads, or which instance ran a unit.
+// same arithmetic from the same inputs whatever crop holds it; the attention sums are taken at the
+// barrier over the whole map in fixed chunks (ops::channel_sums), not per tile. So the output does
+// not depend on the tile size, the number of workers or threads, or which instance ran a unit.
 //
 // Passes: an image is one or more passes of an RGB plane through the network: colour (or grey),
 // then alpha as a grey image of its own when it is not opaque; IMDN_AS's four corner crops for

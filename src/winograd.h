@@ -6,13 +6,13 @@
 //   WinogradConv3x3 conv(weights_oihw, bias_or_null, cin, cout, relu);
 //   conv.run(in, in_stride, h, w, out, out_stride, pool);   // NHWC, "same" zero padding
 //
-// Per block of m x m-output tiles (a strip 64 px wide, so that its transformed inputs and products
-// stay in L2): the input transform V = B^T d B ((m+2)^2 points per tile and channel), (m+2)^2 small
-// matrix products M[xi] = V[xi] . U[xi] with the weights transformed once (U = G g G^T), and the
-// output transform Y = A^T M A, plus bias and ReLU. All in one pass, so nothing but the input and
-// output crosses memory. Accuracy: F(2x2)'s coefficients are 0, +-1 and 1/2 (outputs within about
-// 1e-6 relative of direct summation); F(4x4)'s go up to 8 and 1/24 (about 2e-6 relative; against the
-// authors' outputs on Set5 at most 5.6e-6 raw, tests/test_official.cpp).
+// Per block of m x m-output tiles (a strip of kTilesPerBlock or kTilesPerBlock4 tiles, so that its
+// transformed inputs and products stay in L2): the input transform V = B^T d B ((m+2)^2 points per tile and channel),
+// (m+2)^2 small matrix products M[xi] = V[xi] . U[xi] with the weights transformed once (U = G g G^T), and the output
+// transform Y = A^T M A, plus bias and ReLU or LeakyReLU. All in one pass, so nothing but the input and output crosses
+// memory. Accuracy: F(2x2)'s coefficients are 0, +-1 and 1/2 (outputs within about 1e-6 relative of direct summation);
+// F(4x4)'s go up to 8 and 1/24 (about 2e-6 relative; against the authors' outputs on Set5 at most 4.2e-6 raw,
+// tests/test_parity.cpp).
 //
 // Tiling (plan.h): an output of F(2x2) is computed from its own receptive field only, but an output
 // of F(4x4) from its tile's whole 6x6 input patch (the extra inputs cancel only in exact
@@ -66,7 +66,7 @@ class WinogradConv3x3 {
   size_t m_, cin_, cout_, cin4_, cout8_;
   bool relu_;
   float leaky_ = 0.f;
-  std::vector<float> u_;     // 16 x (cout8 / 8) x cin4 x 8: transformed weights, packed for the products
+  std::vector<float> u_;     // (m+2)^2 x (cout8 / 8) x cin4 x 8: transformed weights, packed for the products
   std::vector<float> bias_;  // cout8
 };
 
