@@ -211,6 +211,101 @@ struct Transforms<4> {
   }
 };
 
+// Everything one block of tiles needs, copied into the block's own locals before use: read through
+// the lambda's references instead, clang must reload each of them after every store into the
+// output (it could alias them), which cost the output transform about 40% of its time.
+struct BlockArgs {
+  const float* in;
+  size_t in_stride, h, w;
+  float* out;
+  size_t out_stride;
+  float* out2;
+  size_t out2_stride, split;
+  const float* u;
+  const float* bias;
+  bool relu;
+  float leaky;
+  size_t cin, cin4, cout, cout8, tiles_x, blocks_x;
+  float* scratch;
+  size_t scratch_stride;
+};
+
+// One block of T tiles of F(m x m, 3x3) (job: its strip and first tile), on this thread's scratch.
+template <size_t m, size_t T>
+void run_block(const BlockArgs& args, size_t thread, size_t job) {
+  constexpr size_t K = m + 2, K2 = K * K;
+  using F = Transforms<m>;
+  const BlockArgs a = args;
+  const size_t h = a.h, w = a.w, cin = a.cin, cin4 = a.cin4, cout = a.cout, cout8 = a.cout8, nb = cout8 / 8;
+  const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
+  float* V = a.scratch + thread * a.scratch_stride;
+  float* M = V + K2 * T * cin4;
+  const size_t ty = job / a.blocks_x, tx0 = (job % a.blocks_x) * T;
+  const size_t nt = std::min(T, a.tiles_x - tx0);
+
+  // Input transform: V[t][xi][c] = (B^T d B)[xi] for each tile's K x K input patch d.
+  for (size_t t = 0; t < nt; ++t) {
+    const long y0 = long(m * ty) - 1, x0 = long(m * (tx0 + t)) - 1;
+    const bool inside = y0 >= 0 && x0 >= 0 && y0 + long(K) <= long(h) && x0 + long(K) <= long(w);
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t lanes = g < full_groups ? 4 : tail_lanes;
+      v4 d[K][K];
+      if (inside && lanes == 4) {  // most tiles: no bounds to check per point
+        const float* p0 = a.in + (size_t(y0) * w + size_t(x0)) * a.in_stride + g * 4;
+        const size_t row = w * a.in_stride, px = a.in_stride;
+        for (size_t r = 0; r < K; ++r)
+          for (size_t c = 0; c < K; ++c) d[r][c] = load(p0 + r * row + c * px);
+      } else {
+        for (size_t r = 0; r < K; ++r)
+          for (size_t c = 0; c < K; ++c) {
+            const long yy = y0 + long(r), xx = x0 + long(c);
+            if (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w)) {
+              d[r][c] = splat(0.f);
+            } else {
+              const float* p = a.in + (size_t(yy) * w + size_t(xx)) * a.in_stride + g * 4;
+              d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
+            }
+          }
+      }
+      v4 s[K][K], col[K];
+      for (size_t c = 0; c < K; ++c) {  // B^T d: rows
+        F::input(&d[0][c], K, col);
+        for (size_t r = 0; r < K; ++r) s[r][c] = col[r];
+      }
+      for (size_t r = 0; r < K; ++r) {  // (B^T d) B: columns
+        v4 v[K];
+        F::input(s[r], 1, v);
+        for (size_t c = 0; c < K; ++c) store(V + (t * K2 + r * K + c) * cin4 + g * 4, v[c]);
+      }
+    }
+  }
+
+  products(V, M, a.u, K2, nt, cin, cin4, nb, cout8);
+
+  // Output transform: Y = A^T M A (m x m per tile), + bias, activation, into the output.
+  for (size_t t = 0; t < nt; ++t) {
+    const size_t oy = m * ty, ox = m * (tx0 + t);
+    for (size_t co = 0; co < cout; co += 4) {
+      const size_t lanes = std::min<size_t>(4, cout - co);
+      v4 p[K][K], s[m][K], col[m];
+      for (size_t r = 0; r < K; ++r)
+        for (size_t c = 0; c < K; ++c) p[r][c] = load(M + (t * K2 + r * K + c) * cout8 + co);
+      for (size_t c = 0; c < K; ++c) {  // A^T M: rows
+        F::output(&p[0][c], K, col);
+        for (size_t r = 0; r < m; ++r) s[r][c] = col[r];
+      }
+      const v4 bv = load(a.bias + co);
+      for (size_t r = 0; r < m && oy + r < h; ++r) {
+        v4 y[m];
+        F::output(s[r], 1, y);  // (A^T M) A: columns
+        for (size_t c = 0; c < m && ox + c < w; ++c)
+          put(y[c] + bv, a.relu, a.leaky, (oy + r) * w + ox + c, co, lanes, a.out, a.out_stride, a.out2, a.out2_stride,
+              a.split);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
@@ -225,78 +320,13 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
 template <size_t m>
 void WinogradConv3x3::run_m(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
                             pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
-  constexpr size_t K = m + 2, K2 = K * K, T = m == 2 ? kTilesPerBlock : kTilesPerBlock4;
-  using F = Transforms<m>;
-  const size_t tiles_y = (h + m - 1) / m, tiles_x = (w + m - 1) / m;
-  const size_t blocks_x = (tiles_x + T - 1) / T;
-  const size_t nb = cout8_ / 8, cin = cin_, cin4 = cin4_, cout8 = cout8_, cout = cout_;
-  const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
-  const float* u = u_.data();
-  const float* bias = bias_.data();
-  const bool relu = relu_;
-  const float leaky = leaky_;
+  constexpr size_t T = m == 2 ? kTilesPerBlock : kTilesPerBlock4;
+  const size_t tiles_y = (h + m - 1) / m, tiles_x = (w + m - 1) / m, blocks_x = (tiles_x + T - 1) / T;
   // Each thread's transformed inputs (V) and products (M), one block of T tiles at a time.
-  const size_t stride = per_thread();
-  parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) {
-    float* V = scratch + thread * stride;
-    float* M = V + K2 * T * cin4;
-    const size_t ty = job / blocks_x, tx0 = (job % blocks_x) * T;
-    const size_t nt = std::min(T, tiles_x - tx0);
-
-    // Input transform: V[t][xi][c] = (B^T d B)[xi] for each tile's K x K input patch d.
-    for (size_t t = 0; t < nt; ++t) {
-      const long y0 = long(m * ty) - 1, x0 = long(m * (tx0 + t)) - 1;
-      const bool inside = y0 >= 0 && x0 >= 0 && y0 + long(K) <= long(h) && x0 + long(K) <= long(w);
-      for (size_t g = 0; g < groups; ++g) {
-        const size_t lanes = g < full_groups ? 4 : tail_lanes;
-        v4 d[K][K];
-        for (size_t r = 0; r < K; ++r)
-          for (size_t c = 0; c < K; ++c) {
-            const long yy = y0 + long(r), xx = x0 + long(c);
-            if (!inside && (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w))) {
-              d[r][c] = splat(0.f);
-            } else {
-              const float* p = in + (size_t(yy) * w + size_t(xx)) * in_stride + g * 4;
-              d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
-            }
-          }
-        v4 s[K][K], col[K];
-        for (size_t c = 0; c < K; ++c) {  // B^T d: rows
-          F::input(&d[0][c], K, col);
-          for (size_t r = 0; r < K; ++r) s[r][c] = col[r];
-        }
-        for (size_t r = 0; r < K; ++r) {  // (B^T d) B: columns
-          v4 v[K];
-          F::input(s[r], 1, v);
-          for (size_t c = 0; c < K; ++c) store(V + (t * K2 + r * K + c) * cin4 + g * 4, v[c]);
-        }
-      }
-    }
-
-    products(V, M, u, K2, nt, cin, cin4, nb, cout8);
-
-    // Output transform: Y = A^T M A (m x m per tile), + bias, activation, into the output.
-    for (size_t t = 0; t < nt; ++t) {
-      const size_t oy = m * ty, ox = m * (tx0 + t);
-      for (size_t co = 0; co < cout; co += 4) {
-        const size_t lanes = std::min<size_t>(4, cout - co);
-        v4 p[K][K], s[m][K], col[m];
-        for (size_t r = 0; r < K; ++r)
-          for (size_t c = 0; c < K; ++c) p[r][c] = load(M + (t * K2 + r * K + c) * cout8 + co);
-        for (size_t c = 0; c < K; ++c) {  // A^T M: rows
-          F::output(&p[0][c], K, col);
-          for (size_t r = 0; r < m; ++r) s[r][c] = col[r];
-        }
-        const v4 bv = load(bias + co);
-        for (size_t r = 0; r < m && oy + r < h; ++r) {
-          v4 y[m];
-          F::output(s[r], 1, y);  // (A^T M) A: columns
-          for (size_t c = 0; c < m && ox + c < w; ++c)
-            put(y[c] + bv, relu, leaky, (oy + r) * w + ox + c, co, lanes, out, out_stride, out2, out2_stride, split);
-        }
-      }
-    }
-  });
+  const BlockArgs args{in,        in_stride,    h,           w,      out,  out_stride, out2,  out2_stride, split,
+                       u_.data(), bias_.data(), relu_,       leaky_, cin_, cin4_,      cout_, cout8_,      tiles_x,
+                       blocks_x,  scratch,      per_thread()};
+  parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) { run_block<m, T>(args, thread, job); });
 }
 
 PointwiseConv::PointwiseConv(const float* weights, const float* bias, size_t cin_all, size_t o0, size_t cout, size_t i0,
@@ -313,28 +343,36 @@ PointwiseConv::PointwiseConv(const float* weights, const float* bias, size_t cin
 void PointwiseConv::run(const float* in, size_t in_stride, size_t pixels, float* out, size_t out_stride,
                         bool accumulate, pthreadpool_t pool) const {
   constexpr size_t kRows = 64;  // pixels a task
-  const size_t nb = cout8_ / 8, cin = cin_, cout = cout_;
-  const float* w = w_.data();
-  const float* bias = bias_.data();
+  const struct {
+    const float* in;
+    size_t in_stride, pixels;
+    float* out;
+    size_t out_stride;
+    bool accumulate;
+    const float* w;
+    const float* bias;
+    size_t nb, cin, cout;
+  } args{in, in_stride, pixels, out, out_stride, accumulate, w_.data(), bias_.data(), cout8_ / 8, cin_, cout_};
   parallel(pool, (pixels + kRows - 1) / kRows, [&](size_t, size_t job) {
-    const size_t p_end = std::min(pixels, (job + 1) * kRows);
+    const auto a = args;  // locals, not references the stores below could alias (BlockArgs)
+    const size_t p_end = std::min(a.pixels, (job + 1) * kRows);
     for (size_t p = job * kRows; p < p_end; p += 4) {
       const size_t rows = std::min<size_t>(4, p_end - p);
-      const float* a0 = in + p * in_stride;
-      const float* a1 = rows > 1 ? a0 + in_stride : a0;
-      const float* a2 = rows > 2 ? a0 + 2 * in_stride : a0;
-      const float* a3 = rows > 3 ? a0 + 3 * in_stride : a0;
-      for (size_t n = 0; n < nb; ++n) {
+      const float* a0 = a.in + p * a.in_stride;
+      const float* a1 = rows > 1 ? a0 + a.in_stride : a0;
+      const float* a2 = rows > 2 ? a0 + 2 * a.in_stride : a0;
+      const float* a3 = rows > 3 ? a0 + 3 * a.in_stride : a0;
+      for (size_t n = 0; n < a.nb; ++n) {
         v4 c[8];
-        dot4x8(a0, a1, a2, a3, w + n * cin * 8, cin, c);
+        dot4x8(a0, a1, a2, a3, a.w + n * a.cin * 8, a.cin, c);
         for (size_t r = 0; r < rows; ++r)
           for (size_t h = 0; h < 2; ++h) {
             const size_t co = n * 8 + h * 4;
-            if (co >= cout) break;
-            const size_t lanes = std::min<size_t>(4, cout - co);
-            float* o = out + (p + r) * out_stride + co;
-            v4 v = c[2 * r + h] + load(bias + co);
-            if (accumulate) v = (lanes == 4 ? load(o) : load_partial(o, lanes)) + v;
+            if (co >= a.cout) break;
+            const size_t lanes = std::min<size_t>(4, a.cout - co);
+            float* o = a.out + (p + r) * a.out_stride + co;
+            v4 v = c[2 * r + h] + load(a.bias + co);
+            if (a.accumulate) v = (lanes == 4 ? load(o) : load_partial(o, lanes)) + v;
             if (lanes == 4)
               store(o, v);
             else
