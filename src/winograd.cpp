@@ -249,30 +249,30 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
     const bool inside = y0 >= 0 && x0 >= 0 && y0 + long(K) <= long(h) && x0 + long(K) <= long(w);
     for (size_t g = 0; g < groups; ++g) {
       const size_t lanes = g < full_groups ? 4 : tail_lanes;
-      v4 d[K][K];
-      if (inside && lanes == 4) {  // most tiles: no bounds to check per point
-        const float* p0 = a.in + (size_t(y0) * w + size_t(x0)) * a.in_stride + g * 4;
-        const size_t row = w * a.in_stride, px = a.in_stride;
-        for (size_t r = 0; r < K; ++r)
-          for (size_t c = 0; c < K; ++c) d[r][c] = load(p0 + r * row + c * px);
-      } else {
-        for (size_t r = 0; r < K; ++r)
-          for (size_t c = 0; c < K; ++c) {
-            const long yy = y0 + long(r), xx = x0 + long(c);
+      // B^T d, a column at a time (rows r of column c of d), then (B^T d) B a row at a time: at most
+      // one column of inputs and the K x K intermediate live at once.
+      v4 s[K][K];
+      for (size_t c = 0; c < K; ++c) {
+        v4 d[K], col[K];
+        if (inside && lanes == 4) {  // most tiles: no bounds to check
+          const float* p = a.in + (size_t(y0) * w + size_t(x0) + c) * a.in_stride + g * 4;
+          for (size_t r = 0; r < K; ++r) d[r] = load(p + r * w * a.in_stride);
+        } else {
+          const long xx = x0 + long(c);
+          for (size_t r = 0; r < K; ++r) {
+            const long yy = y0 + long(r);
             if (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w)) {
-              d[r][c] = splat(0.f);
+              d[r] = splat(0.f);
             } else {
               const float* p = a.in + (size_t(yy) * w + size_t(xx)) * a.in_stride + g * 4;
-              d[r][c] = lanes == 4 ? load(p) : load_partial(p, lanes);
+              d[r] = lanes == 4 ? load(p) : load_partial(p, lanes);
             }
           }
-      }
-      v4 s[K][K], col[K];
-      for (size_t c = 0; c < K; ++c) {  // B^T d: rows
-        F::input(&d[0][c], K, col);
+        }
+        F::input(d, 1, col);
         for (size_t r = 0; r < K; ++r) s[r][c] = col[r];
       }
-      for (size_t r = 0; r < K; ++r) {  // (B^T d) B: columns
+      for (size_t r = 0; r < K; ++r) {
         v4 v[K];
         F::input(s[r], 1, v);
         for (size_t c = 0; c < K; ++c) store(V + (t * K2 + r * K + c) * cin4 + g * 4, v[c]);
@@ -287,11 +287,11 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
     const size_t oy = m * ty, ox = m * (tx0 + t);
     for (size_t co = 0; co < cout; co += 4) {
       const size_t lanes = std::min<size_t>(4, cout - co);
-      v4 p[K][K], s[m][K], col[m];
-      for (size_t r = 0; r < K; ++r)
-        for (size_t c = 0; c < K; ++c) p[r][c] = load(M + (t * K2 + r * K + c) * cout8 + co);
-      for (size_t c = 0; c < K; ++c) {  // A^T M: rows
-        F::output(&p[0][c], K, col);
+      v4 s[m][K];
+      for (size_t c = 0; c < K; ++c) {  // A^T M, a column at a time
+        v4 p[K], col[m];
+        for (size_t r = 0; r < K; ++r) p[r] = load(M + (t * K2 + r * K + c) * cout8 + co);
+        F::output(p, 1, col);
         for (size_t r = 0; r < m; ++r) s[r][c] = col[r];
       }
       const v4 bv = load(a.bias + co);
