@@ -12,7 +12,7 @@
 // tfjs-imdn.mjs, its output checked against ours within 1e-4 first), each of ours with the package's
 // defaults but for --workers (and --tile, a list, if given): N > 1 workers are then N threads of
 // one instance; --pool adds N single-threaded workers (threads: false). --profile adds our per-operation
-// times for one pass; --startup the time from createUpscaler to the first result on a 64x64
+// times (median of --runs passes after a warm-up one); --startup the time from createUpscaler to the first result on a 64x64
 // image and the .wasm's size. Reports the machine's load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -146,9 +146,14 @@ if (o.profile) {
   const { default: factory } = await import('../../dist/imdn.js');
   const module = await instantiate(factory, await compileWasm(new URL('../../dist/imdn.wasm', import.meta.url), (p) => readFileSync(fileURLToPath(p))));
   const engine = new WasmEngine(module, readFileSync(modelPath));
-  console.log('\nper operation, one pass, one thread:');
+  // After a warm-up pass (the first runs partly in V8's baseline code, before its tier-up), the
+  // median of --runs passes per operation: single passes swing by 10-20% on a shared machine.
+  engine.profile(size, size);
+  const passes = Array.from({ length: runs }, () => new Map(engine.profile(size, size)));
+  console.log(`\nper operation, one thread, median of ${runs} passes after a warm-up one:`);
   let total = 0;
-  for (const [kind, ms] of engine.profile(size, size)) {
+  for (const kind of passes[0].keys()) {
+    const ms = median(passes.map((p) => p.get(kind) ?? 0));
     total += ms;
     console.log(`  ${kind.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms`);
   }
