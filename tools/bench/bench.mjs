@@ -11,9 +11,10 @@
 // backend, one thread: the same network built from its ops with the .imdn's weights,
 // tfjs-imdn.mjs, its output checked against ours within 1e-4 first), each of ours with the package's
 // defaults but for --workers (and --tile, a list, if given): N > 1 workers are then N threads of
-// one instance; --pool adds N single-threaded workers (threads: false). --profile adds our per-operation
-// times (median of --runs passes after a warm-up one); --startup the time from createUpscaler to the first result on a 64x64
-// image and the .wasm's size. Reports the machine's load average before and after.
+// one instance; --pool adds N single-threaded workers (threads: false). --profile adds our
+// per-operation times (medians of --runs passes after warm-up); --startup the time from
+// createUpscaler to the first result on a 64x64 image and the .wasm's size. Reports the machine's
+// load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -146,11 +147,11 @@ if (o.profile) {
   const { default: factory } = await import('../../dist/imdn.js');
   const module = await instantiate(factory, await compileWasm(new URL('../../dist/imdn.wasm', import.meta.url), (p) => readFileSync(fileURLToPath(p))));
   const engine = new WasmEngine(module, readFileSync(modelPath));
-  // After a warm-up pass (the first runs partly in V8's baseline code, before its tier-up), the
-  // median of --runs passes per operation: single passes swing by 10-20% on a shared machine.
+  // Each profile() call times one pass after an untimed one; single passes swing by 10-20% on a
+  // shared machine, so: one call discarded, then the median of --runs calls per operation.
   engine.profile(size, size);
   const passes = Array.from({ length: runs }, () => new Map(engine.profile(size, size)));
-  console.log(`\nper operation, one thread, median of ${runs} passes after a warm-up one:`);
+  console.log(`\nper operation, one thread, median of ${runs} passes after warm-up:`);
   let total = 0;
   for (const kind of passes[0].keys()) {
     const ms = median(passes.map((p) => p.get(kind) ?? 0));
