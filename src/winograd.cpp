@@ -320,7 +320,7 @@ void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w,
 template <size_t m>
 void WinogradConv3x3::run_m(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
                             pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
-  constexpr size_t T = m == 2 ? kTilesPerBlock : kTilesPerBlock4;
+  constexpr size_t T = tiles_per_block(m);
   const size_t tiles_y = (h + m - 1) / m, tiles_x = (w + m - 1) / m, blocks_x = (tiles_x + T - 1) / T;
   // Each thread's transformed inputs (V) and products (M), one block of T tiles at a time.
   const BlockArgs args{in,        in_stride,    h,           w,      out,  out_stride, out2,  out2_stride, split,

@@ -6,12 +6,13 @@
 //   WinogradConv3x3 conv(weights_oihw, bias_or_null, cin, cout, relu);
 //   conv.run(in, in_stride, h, w, out, out_stride, pool);   // NHWC, "same" zero padding
 //
-// Per block of m x m-output tiles (a strip of kTilesPerBlock or kTilesPerBlock4 tiles, so that its
-// transformed inputs and products stay in L2): the input transform V = B^T d B ((m+2)^2 points per tile and channel),
-// (m+2)^2 small matrix products M[xi] = V[xi] . U[xi] with the weights transformed once (U = G g G^T), and the output
-// transform Y = A^T M A, plus bias and ReLU or LeakyReLU. All in one pass, so nothing but the input and output crosses
-// memory. Accuracy: F(2x2)'s coefficients are 0, +-1 and 1/2 (outputs within about 1e-6 relative of direct summation);
-// F(4x4)'s go up to 8 and 1/24 (about 2e-6 relative; against the authors' outputs on Set5 at most 4.2e-6 raw,
+// Per block of m x m-output tiles (a strip of tiles_per_block(m) tiles, so that its transformed
+// inputs and products stay in L2): the input transform V = B^T d B ((m+2)^2 points per tile and
+// channel), (m+2)^2 small matrix products M[xi] = V[xi] . U[xi] with the weights transformed once
+// (U = G g G^T), and the output transform Y = A^T M A, plus bias and ReLU or LeakyReLU. All in one
+// pass, so nothing but the input and output crosses memory. Accuracy: F(2x2)'s coefficients are 0,
+// +-1 and 1/2 (outputs within about 1e-6 relative of direct summation); F(4x4)'s go up to 8 and
+// 1/24 (about 2e-6 relative; against the authors' outputs on Set5 at most 4.2e-6 raw,
 // tests/test_parity.cpp).
 //
 // Tiling (plan.h): an output of F(2x2) is computed from its own receptive field only, but an output
@@ -52,6 +53,7 @@ class WinogradConv3x3 {
   static constexpr size_t kDefaultTile = 4;
   static constexpr size_t kTilesPerBlock = 32;   // F(2x2): 2x2 tiles per block (a strip 64 px wide)
   static constexpr size_t kTilesPerBlock4 = 32;  // F(4x4): 4x4 tiles per block (128 px; 16 measured 4-7% slower)
+  static constexpr size_t tiles_per_block(size_t m) { return m == 2 ? kTilesPerBlock : kTilesPerBlock4; }
 
  private:
   template <size_t m>
@@ -59,7 +61,7 @@ class WinogradConv3x3 {
              float* scratch, float* out2, size_t out2_stride, size_t split) const;
   // Floats of one thread's scratch, rounded up to whole cache lines (no line shared by two).
   size_t per_thread() const {
-    const size_t points = (m_ + 2) * (m_ + 2), tiles = m_ == 2 ? kTilesPerBlock : kTilesPerBlock4;
+    const size_t points = (m_ + 2) * (m_ + 2), tiles = tiles_per_block(m_);
     return (points * tiles * (cin4_ + cout8_) + 15) / 16 * 16;
   }
 
