@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "half.h"
-
 namespace imdn {
 namespace ops {
 
@@ -109,17 +107,6 @@ ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthread
   const size_t grain = std::max<size_t>(256, kGrain / channels);
   return sums_by_chunk((pixels + grain - 1) / grain, channels, pixels, pool, [&](size_t k, double* s, double* q) {
     accumulate(x + k * grain * channels, std::min(grain, pixels - k * grain), channels, s, q);
-  });
-}
-
-ChannelSums channel_sums(const uint16_t* x, size_t pixels, size_t channels, pthreadpool_t pool) {
-  const size_t grain = std::max<size_t>(256, kGrain / channels);
-  return sums_by_chunk((pixels + grain - 1) / grain, channels, pixels, pool, [&](size_t k, double* s, double* q) {
-    thread_local std::vector<float> wide;
-    const size_t n = std::min(grain, pixels - k * grain);
-    wide.resize(n * channels);
-    from_half(x + k * grain * channels, wide.data(), n * channels);
-    accumulate(wide.data(), n, channels, s, q);
   });
 }
 

@@ -27,15 +27,13 @@ void scale_copy(const float* x, float* y, size_t n, float s, pthreadpool_t pool)
 void scale_channels(float* x, size_t pixels, size_t channels, const float* s, pthreadpool_t pool);
 
 // Per-channel sum and sum of squares over `pixels` pixels, accumulated in double in fixed chunks
-// (the same result whatever the thread count; plan.h takes them over a whole map).
+// (the same result whatever the thread count). The plan (plan.h) sums by cells instead, and
+// hands the network these sums.
 struct ChannelSums {
   std::vector<double> sum, sumsq;
   size_t count = 0;
 };
 ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool);
-// The same over a float16 map (half.h): the same chunks, each widened first, so the sums equal
-// those of the widened map.
-ChannelSums channel_sums(const uint16_t* x, size_t pixels, size_t channels, pthreadpool_t pool);
 
 // Runs f(begin, end) over [0, n) in chunks of `grain` items, split across the pool.
 void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f);

@@ -23,8 +23,7 @@ constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at 
                                             // float16 maps: memory is short, and the tail is 9%
                                             // of the compute)
 constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
-
-size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+constexpr size_t kCell = 32;                // body pixels a side of the attention sums' cells
 
 // Body pixels of halo that keep a tile exact through a chain of `convs` 3x3 convolutions (plan.h):
 // one each where an output depends only on its receptive field (direct, F(2x2)); with F(4x4) every
@@ -73,6 +72,71 @@ void copy_rect(const S* src, size_t src_w, size_t sy, size_t sx, D* dst, size_t 
     for (size_t y = y0; y < y1; ++y)
       convert(src + ((sy + y) * src_w + sx) * C, dst + ((dy + y) * dst_w + dx) * C, w * C);
   });
+}
+
+size_t cells(size_t n) { return (n + kCell - 1) / kCell; }
+
+// The attention sums of an h x w rect of C channels at src (rows src_w pixels apart) whose
+// top-left is a cell corner (plan.h): per cell of kCell x kCell (clipped at the rect's right and
+// bottom edges), row by row, the sums and sums of squares in double, pixel by pixel in raster
+// order, each kept as a pair of floats (hi, and the rest lo): 4 * C floats a cell, [sum hi, sum lo,
+// square hi, square lo], C each. The cells are independent, so the thread count changes nothing.
+template <class T>
+void cell_sums(const T* src, size_t src_w, size_t h, size_t w, size_t C, float* out, pthreadpool_t pool) {
+  const size_t rows = cells(h), cols = cells(w);
+  ops::parallel_rows(pool, rows * cols, 1, [&](size_t k0, size_t k1) {
+    thread_local std::vector<double> s, q;
+    thread_local std::vector<float> wide;
+    s.resize(C);
+    q.resize(C);
+    wide.resize(kCell * C);
+    for (size_t k = k0; k < k1; ++k) {
+      const size_t y0 = k / cols * kCell, x0 = k % cols * kCell;
+      const size_t ch = std::min(kCell, h - y0), cw = std::min(kCell, w - x0);
+      std::fill(s.begin(), s.end(), 0.0);
+      std::fill(q.begin(), q.end(), 0.0);
+      for (size_t y = y0; y < y0 + ch; ++y) {
+        convert(src + ((y * src_w) + x0) * C, wide.data(), cw * C);
+        const float* px = wide.data();
+        for (size_t x = 0; x < cw; ++x, px += C) {
+          for (size_t c = 0; c < C; ++c) {
+            const double v = px[c];
+            s[c] += v;
+            q[c] += v * v;
+          }
+        }
+      }
+      float* o = out + k * 4 * C;
+      for (size_t c = 0; c < C; ++c) {
+        o[c] = float(s[c]);
+        o[C + c] = float(s[c] - double(o[c]));
+        o[2 * C + c] = float(q[c]);
+        o[3 * C + c] = float(q[c] - double(o[2 * C + c]));
+      }
+    }
+  });
+}
+
+// The sums over n cells (cell_sums' layout), added in cell order; `pixels` counted.
+ops::ChannelSums add_cells(const float* cell, size_t n, size_t C, size_t pixels) {
+  ops::ChannelSums out;
+  out.sum.assign(C, 0.0);
+  out.sumsq.assign(C, 0.0);
+  out.count = pixels;
+  for (size_t k = 0; k < n; ++k, cell += 4 * C) {
+    for (size_t c = 0; c < C; ++c) {
+      out.sum[c] += double(cell[c]) + double(cell[C + c]);
+      out.sumsq[c] += double(cell[2 * C + c]) + double(cell[3 * C + c]);
+    }
+  }
+  return out;
+}
+
+Rect intersect(const Rect& a, const Rect& b) {
+  const size_t y0 = std::max(a.y, b.y), x0 = std::max(a.x, b.x);
+  const size_t y1 = std::min(a.y + a.h, b.y + b.h), x1 = std::min(a.x + a.w, b.x + b.w);
+  if (y1 <= y0 || x1 <= x0) return {};
+  return {y0, x0, y1 - y0, x1 - x0};
 }
 
 }  // namespace
@@ -278,6 +342,29 @@ UnitData run_unit(Network& net, UnitData in) {
       out.a[1] = std::move(in.a[3]);
       return out;
     }
+    case UnitKind::kBlockSums: {
+      need(core_ok && block_ok && in.a[0].size() == P * nf, "block input does not match the crop");
+      float* cat = scratch(0, P * cc);
+      net.stage_block_a(h.block, in.a[0].data(), h.h, h.w, cat);
+      out.a[0].resize(cells(h.ch) * cells(h.cw) * 4 * cc);
+      cell_sums(cat + (size_t(h.cy) * h.w + h.cx) * cc, h.w, h.ch, h.cw, cc, out.a[0].data(), net.pool());
+      return out;
+    }
+    case UnitKind::kBlockWhole: {
+      const size_t n = size_t(h.ch) * h.cw;
+      need(core_ok && block_ok && in.a[0].size() == (net.has_attention() ? cc : 0) && in.a[1].size() == P * nf &&
+               in.a[2].size() == (net.has_fusion() ? n * nf : 0),
+           "block data does not match the crop");
+      float* cat = scratch(0, P * cc);
+      net.stage_block_a(h.block, in.a[1].data(), h.h, h.w, cat);
+      // The rest on the core alone: the same pointwise arithmetic as kBlockB's.
+      Floats core_cat = core_of(cat, h.w, h, cc, net.pool());
+      out.a[0] = core_of(in.a[1].data(), h.w, h, nf, net.pool());
+      out.a[1] = std::move(in.a[2]);
+      net.stage_block_b(h.block, in.a[0].empty() ? nullptr : in.a[0].data(), core_cat.data(), out.a[0].data(),
+                        out.a[1].empty() ? nullptr : out.a[1].data(), n);
+      return out;
+    }
     case UnitKind::kTail: {
       const size_t fw = (h.iw + S - 1) / S, fh = (h.ih + S - 1) / S;
       need(core_ok && size_t(h.ay) + h.h <= fh && size_t(h.ax) + h.w <= fw, "tail crop outside the stem's features");
@@ -297,7 +384,7 @@ UnitData run_unit(Network& net, UnitData in) {
 
 // ---- Tiles ----------------------------------------------------------------------------------
 
-std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles) {
+std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles, size_t align) {
   size_t cols = (W + tile - 1) / tile, rows = (H + tile - 1) / tile;
   while (cols * rows < min_tiles) {
     const double tw = double(W) / double(cols), th = double(H) / double(rows);
@@ -307,8 +394,8 @@ std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles) 
     else
       ++rows;
   }
-  const size_t sy = std::max(kAlign, align_up((H + rows - 1) / rows)),
-               sx = std::max(kAlign, align_up((W + cols - 1) / cols));
+  auto up = [align](size_t n) { return std::max(align, (n + align - 1) / align * align); };
+  const size_t sy = up((H + rows - 1) / rows), sx = up((W + cols - 1) / cols);
   std::vector<Rect> out;
   for (size_t y = 0; y < H; y += sy)
     for (size_t x = 0; x < W; x += sx) out.push_back({y, x, std::min(sy, H - y), std::min(sx, W - x)});
@@ -326,9 +413,10 @@ struct Job::Pass {
   Rect keep;              // of this pass's output, the part that goes into the result...
   size_t oy = 0, ox = 0;  // ...at (oy, ox)
   size_t group = 0;
-  size_t rgb_floats = 0;  // rgb's size (a plan without pixels has none)
-  Map x, cat, acc;        // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
-  std::vector<float> z;   // the current block's attention weights
+  size_t rgb_floats = 0;     // rgb's size (a plan without pixels has none)
+  Map x, cat, acc;           // body maps: x (P x nf), cat (P x cat_channels), acc (P x nf, IMDN)
+  std::vector<float> cells;  // blocks recomputed: the current block's attention sums per cell
+  std::vector<float> z;      // the current block's attention weights
 };
 
 Job::~Job() = default;
@@ -352,6 +440,7 @@ Job::Job(Network& net, const Image* input, size_t in_w, size_t in_h, int in_c, c
   if (o.tile != 0 && o.tile < 8) throw Error("tile size must be at least 8, got " + std::to_string(o.tile));
   if (o.map_bits != 0 && o.map_bits != 16 && o.map_bits != 32)
     throw Error("map precision must be 16 or 32 bits, got " + std::to_string(o.map_bits));
+  if (o.recompute < -1 || o.recompute > 1) throw Error("recompute must be -1, 0 or 1");
   const auto [ow, oh] = output_size(info, in_w, in_h, o.target_width, o.target_height);
   // IMDN_AS with a target size: the input resized to it and quantized to 8 bits first, as the
   // authors prepared their inputs.
@@ -462,7 +551,8 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 }  // namespace
 
 // Plans the phases under the memory limit: float32 maps at the asked tile size where that fits,
-// then at smaller tiles (down to 64: halos cost more compute as tiles shrink), then float16 maps.
+// then at smaller tiles (down to 64: halos cost more compute as tiles shrink), then float16 maps,
+// then float16 maps with the blocks recomputed (about twice the time).
 void Job::fit_memory(const Image* input) {
   // (never above the network's own limit: what one instance can hold, 3 GiB in 32-bit WebAssembly)
   const uint64_t limit =
@@ -471,21 +561,30 @@ void Job::fit_memory(const Image* input) {
   struct Candidate {
     bool half;
     size_t tile;
+    bool recompute;
   };
   std::vector<Candidate> candidates;
   const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
   // (Float16 maps mean memory is short: their tiles start at 128, whose scratch is a quarter of
   // 256's for about 3% more compute.)
-  for (int bits : {32, 16}) {
-    if (options_.map_bits && options_.map_bits != bits) continue;
-    const size_t start = bits == 16 && !whole_network && !options_.map_bits ? std::min<size_t>(asked, 128) : asked;
-    candidates.push_back({bits == 16, start});
-    for (size_t t = std::min<size_t>(start / 2 / 2 * 2, 128); t >= 64 && !whole_network; t /= 2)
-      candidates.push_back({bits == 16, t});
+  for (int recompute : {0, 1}) {
+    if (whole_network && recompute) continue;
+    if ((options_.recompute == 1 && !recompute) || (options_.recompute == -1 && recompute)) continue;
+    for (int bits : {32, 16}) {
+      if (options_.map_bits && options_.map_bits != bits) continue;
+      // (Recomputed blocks are the last resort: float16 unless asked otherwise.)
+      if (recompute && options_.recompute == 0 && bits == 32 && !options_.map_bits) continue;
+      const bool small = (bits == 16 || recompute) && !whole_network && !options_.map_bits && !options_.recompute;
+      const size_t start = small ? std::min<size_t>(asked, 128) : asked;
+      candidates.push_back({bits == 16, start, recompute == 1});
+      for (size_t t = std::min<size_t>(start / 2 / 2 * 2, 128); t >= 64 && !whole_network; t /= 2)
+        candidates.push_back({bits == 16, t, recompute == 1});
+    }
   }
   uint64_t first = 0;
   for (size_t k = 0; k < candidates.size(); ++k) {
     half_ = candidates[k].half;
+    recompute_ = candidates[k].recompute;
     options_.tile = candidates[k].tile;
     for (auto& p : passes_) tile_pass(*p);
     build_phases();
@@ -495,12 +594,15 @@ void Job::fit_memory(const Image* input) {
   plan_.bytes = memory_;
   plan_.limit = limit;
   plan_.map_bits = half_ ? 16 : 32;
+  plan_.recompute = recompute_;
   plan_.tile = options_.tile;
-  plan_.float32_bytes = candidates.front().half ? 0 : first;
+  plan_.float32_bytes = candidates.front().half || candidates.front().recompute ? 0 : first;
   plan_.fits = memory_ <= limit;
   if (!plan_.fits) {
     const std::string how =
-        half_ ? "float16 maps, tiles of " + std::to_string(options_.tile * net_.stem_stride()) + " px" : "float32 maps";
+        (half_ ? "float16 maps, tiles of " + std::to_string(options_.tile * net_.stem_stride()) + " px"
+               : "float32 maps") +
+        (recompute_ ? ", blocks recomputed" : "");
     plan_.why = "a " + dims(out_w_ / net_.info().scale, out_h_ / net_.info().scale) + " input needs " + mib(memory_) +
                 " (" + how + "), over the memory limit of " + mib(limit);
     if (input) throw Error(plan_.why);
@@ -538,7 +640,7 @@ void Job::plan_pass(std::unique_ptr<Pass> p, size_t group) {
 void Job::tile_pass(Pass& p) {
   const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
   const size_t tile = whole_network ? std::max(p.bh, p.bw) : (options_.tile ? options_.tile : kDefaultTile);
-  p.tiles = plan_tiles(p.bh, p.bw, tile, whole_network ? 1 : options_.min_tiles);
+  p.tiles = plan_tiles(p.bh, p.bw, tile, whole_network ? 1 : options_.min_tiles, recompute_ ? kCell : kAlign);
   p.step_h = p.tiles.front().h;
   p.step_w = p.tiles.front().w;
 }
@@ -577,6 +679,15 @@ void Job::build_phases() {
         unit(UnitKind::kStem, i, 0, t, grow(t, kStemHalo, p.bh, p.bw, p.step_h, p.step_w), {});
     });
     for (size_t b = 0; b < nb; ++b) {
+      if (recompute_) {
+        for (UnitKind kind : {UnitKind::kBlockSums, UnitKind::kBlockWhole}) {
+          if (kind == UnitKind::kBlockSums && !net_.has_attention()) continue;
+          phase([&](size_t i, Pass& p) {
+            for (const Rect& t : p.tiles) unit(kind, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
+          });
+        }
+        continue;
+      }
       phase([&](size_t i, Pass& p) {
         for (const Rect& t : p.tiles)
           unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
@@ -610,7 +721,25 @@ void Job::build_phases() {
     for (size_t i : in_group) {
       const Pass& p = *passes_[i];
       const uint64_t P = uint64_t(p.bh) * p.bw;
-      all += P * (nf + cc + (net_.has_fusion() ? nf : 0)) * value;
+      all += P * (nf + (recompute_ ? 0 : cc) + (net_.has_fusion() ? nf : 0)) * value;
+      if (recompute_ && net_.has_attention()) all += uint64_t(cells(p.bh)) * cells(p.bw) * 4 * cc * sizeof(float);
+      if (recompute_) {
+        // The old x kept for units not yet gathered (Job::Patch). Units are gathered in raster
+        // order, so a unit not yet gathered overlaps tiles written before it only with the
+        // strips of its crop above and left of its tile, and those units lie within a row of
+        // tiles after the first not gathered: a row's upper strips, and two units' both (the one
+        // gathered next, and one more for a pool's units run ahead).
+        uint64_t row = 0, rows = 0, both = 0;
+        for (size_t k = 0; k < p.tiles.size(); ++k) {
+          const Rect& t = p.tiles[k];
+          const Rect c = grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w);
+          const uint64_t above = uint64_t(c.w) * (t.y - c.y), left = uint64_t(t.x - c.x) * c.h;
+          row += above;
+          both = std::max(both, above + left);
+          if (k + 1 == p.tiles.size() || p.tiles[k + 1].y != t.y) rows = std::max(rows, row), row = 0;
+        }
+        all += (rows + 2 * both) * nf * sizeof(float);
+      }
       tail += P * nf * value;
       planes += p.rgb_floats * sizeof(float);
     }
@@ -619,13 +748,17 @@ void Job::build_phases() {
   // One unit's scratch at a time, but each buffer stays as large as its largest use (the
   // network's, plan.cpp's scratch(), a gathered unit's arrays): counted as the sum of each kind's
   // largest unit, an upper bound.
-  uint64_t kind_max[5] = {0, 0, 0, 0, 0};
+  uint64_t kind_max[7] = {0, 0, 0, 0, 0, 0, 0};
   for (const Unit& u : units_) {
     const uint64_t px = uint64_t(u.crop.h) * u.crop.w, wide = uint64_t(u.wide.h) * u.wide.w;
     uint64_t floats = 0;
     switch (u.kind) {
       case UnitKind::kStem: floats = px * (nf + S * S * 3 * 2); break;
       case UnitKind::kBlockA: floats = px * (cc + nf + 2 * nf); break;  // out, crop, the steps' remainders
+      case UnitKind::kBlockSums: break;  // (kBlockWhole's buffers, on the same crops, are larger)
+      case UnitKind::kBlockWhole:        // as kBlockA, and the core's cat, x and acc
+        floats = px * (cc + nf + 2 * nf) + uint64_t(u.tile.h) * u.tile.w * (cc + 2 * nf);
+        break;
       case UnitKind::kBlockB:
         floats = std::min<uint64_t>(u.p1 - u.p0, half_ ? kHalfChunk : kChunk) * (cc + 3 * nf);
         break;
@@ -647,13 +780,19 @@ void Job::build_phases() {
     const uint64_t px = uint64_t(u.crop.h) * u.crop.w;
     switch (u.kind) {
       case UnitKind::kStem: macs_ += stem_macs(u.crop); break;
-      case UnitKind::kBlockA: macs_ += arch.macs_block_a_per_pixel() * px; break;
+      case UnitKind::kBlockA:
+      case UnitKind::kBlockSums: macs_ += arch.macs_block_a_per_pixel() * px; break;
+      case UnitKind::kBlockWhole:
+        macs_ += arch.macs_block_a_per_pixel() * px + arch.macs_block_b_per_pixel() * u.tile.h * u.tile.w;
+        break;
       case UnitKind::kBlockB: macs_ += arch.macs_block_b_per_pixel() * (u.p1 - u.p0); break;
       case UnitKind::kTail: macs_ += stem_macs(u.wide) + arch.macs_tail_per_pixel() * px; break;
     }
   }
   left_.resize(phases_.size());
   for (size_t i = 0; i < phases_.size(); ++i) left_[i] = phases_[i].count;
+  gathered_.assign(units_.size(), 0);
+  patches_.assign(recompute_ ? units_.size() : 0, {});
   group_state_.assign(groups_, 0);
 }
 
@@ -664,7 +803,8 @@ void Job::begin_group(size_t g) {
     if (p->group != g) continue;
     const size_t P = p->bh * p->bw;
     p->x.allocate(P * nf, half_);
-    p->cat.allocate(P * cc, half_);
+    if (!recompute_) p->cat.allocate(P * cc, half_);
+    if (recompute_ && net_.has_attention()) p->cells.assign(cells(p->bh) * cells(p->bw) * 4 * cc, 0.f);
     if (net_.has_fusion()) {
       p->acc.allocate(P * nf, half_);
       p->acc.zero(P * nf);
@@ -678,6 +818,7 @@ UnitData Job::gather(size_t i) {
   Pass& p = *passes_[u.pass];
   if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit gathered before the phase before it finished");
   begin_group(p.group);
+  gathered_[i] = 1;
   const pthreadpool_t pool = net_.pool();
   const size_t S = net_.stem_stride(), nf = net_.features(), cc = net_.cat_channels(), r = net_.upsample();
   UnitData d;
@@ -701,7 +842,20 @@ UnitData Job::gather(size_t i) {
   };
   switch (u.kind) {
     case UnitKind::kStem: input_under(u.crop, &d.a[0]); break;  // (input_under: take from rgb)
-    case UnitKind::kBlockA: take(p.x, p.bw, u.crop, nf, &d.a[0], pool); break;
+    case UnitKind::kBlockA:
+    case UnitKind::kBlockSums: take(p.x, p.bw, u.crop, nf, &d.a[0], pool); break;
+    case UnitKind::kBlockWhole: {
+      d.a[0].assign(p.z.begin(), p.z.end());
+      take(p.x, p.bw, u.crop, nf, &d.a[1], pool);
+      // The old values under tiles that were written since this phase began (plan.h).
+      for (const Patch& old : patches_[i]) {
+        copy_rect(old.v.data(), old.r.w, 0, 0, d.a[1].data(), u.crop.w, old.r.y - u.crop.y, old.r.x - u.crop.x, old.r.h,
+                  old.r.w, nf, pool);
+      }
+      std::vector<Patch>().swap(patches_[i]);
+      if (net_.has_fusion()) take(p.acc, p.bw, u.tile, nf, &d.a[2], pool);
+      break;
+    }
     case UnitKind::kBlockB: {
       const size_t n = u.p1 - u.p0;
       h.pixels = uint32_t(n);
@@ -751,6 +905,33 @@ Rect Job::scatter(size_t i, const UnitData& d) {
       expect(d.a[0].size() == u.tile.h * u.tile.w * cc);
       put(d.a[0].data(), u.tile, cc, p.cat, p.bw, pool);
       break;
+    case UnitKind::kBlockSums: {
+      const size_t rows = cells(u.tile.h), cols = cells(u.tile.w), grid = cells(p.bw), C4 = 4 * cc;
+      expect(d.a[0].size() == rows * cols * C4 && u.tile.y % kCell == 0 && u.tile.x % kCell == 0);
+      for (size_t k = 0; k < rows; ++k) {
+        std::copy_n(d.a[0].data() + k * cols * C4, cols * C4,
+                    p.cells.data() + ((u.tile.y / kCell + k) * grid + u.tile.x / kCell) * C4);
+      }
+      break;
+    }
+    case UnitKind::kBlockWhole: {
+      const size_t n = u.tile.h * u.tile.w;
+      expect(d.a[0].size() == n * nf && d.a[1].size() == (net_.has_fusion() ? n * nf : 0));
+      // Before x changes under this tile: its old values for the crops of this phase that still
+      // have to be gathered.
+      const Phase& ph = phases_[u.phase];
+      for (size_t j = ph.begin; j < ph.begin + ph.count; ++j) {
+        if (j == i || gathered_[j] || units_[j].pass != u.pass) continue;
+        const Rect r = intersect(units_[j].crop, u.tile);
+        if (r.empty()) continue;
+        Patch old{r, {}};
+        take(p.x, p.bw, r, nf, &old.v, pool);
+        patches_[j].push_back(std::move(old));
+      }
+      put(d.a[0].data(), u.tile, nf, p.x, p.bw, pool);
+      if (net_.has_fusion()) put(d.a[1].data(), u.tile, nf, p.acc, p.bw, pool);
+      break;
+    }
     case UnitKind::kBlockB:
       expect(d.a[0].size() == (u.p1 - u.p0) * nf && d.a[1].size() == (net_.has_fusion() ? (u.p1 - u.p0) * nf : 0));
       p.x.write_pixels(d.a[0].data(), u.p0, u.p1, nf, pool);
@@ -806,17 +987,24 @@ Rect Job::scatter(size_t i, const UnitData& d) {
 void Job::end_phase(size_t phase) {
   const Unit& first = units_[phases_[phase].begin];
   const size_t g = passes_[first.pass]->group;
-  if (first.kind == UnitKind::kBlockA && net_.has_attention()) {
-    // The barrier: each pass's attention weights from its whole map, summed in fixed chunks.
+  if ((first.kind == UnitKind::kBlockA || first.kind == UnitKind::kBlockSums) && net_.has_attention()) {
+    // The barrier: each pass's attention weights from its whole map, summed by cells (plan.h):
+    // from the map, or as the units of a recomputed block gave them.
     for (auto& p : passes_) {
       if (p->group != g) continue;
-      const size_t P = p->bh * p->bw, cc = net_.cat_channels();
-      const ops::ChannelSums sums = p->cat.half ? ops::channel_sums(p->cat.h.data(), P, cc, net_.pool())
-                                                : ops::channel_sums(p->cat.f.data(), P, cc, net_.pool());
-      p->z = net_.stage_attention(first.block, sums);
+      const size_t P = p->bh * p->bw, cc = net_.cat_channels(), n = cells(p->bh) * cells(p->bw);
+      if (first.kind == UnitKind::kBlockA) {
+        p->cells.resize(n * 4 * cc);
+        if (p->cat.half)
+          cell_sums(p->cat.h.data(), p->bw, p->bh, p->bw, cc, p->cells.data(), net_.pool());
+        else
+          cell_sums(p->cat.f.data(), p->bw, p->bh, p->bw, cc, p->cells.data(), net_.pool());
+      }
+      p->z = net_.stage_attention(first.block, add_cells(p->cells.data(), n, cc, P));
+      if (first.kind == UnitKind::kBlockA) std::vector<float>().swap(p->cells);
     }
   }
-  if (first.kind == UnitKind::kBlockB && first.block + 1 == net_.blocks()) {
+  if ((first.kind == UnitKind::kBlockB || first.kind == UnitKind::kBlockWhole) && first.block + 1 == net_.blocks()) {
     // The tail reads acc alone (IMDN; else x): the rest goes back before the output is made.
     for (auto& p : passes_) {
       if (p->group != g) continue;
@@ -831,6 +1019,7 @@ void Job::end_phase(size_t phase) {
       p->cat.release();
       p->acc.release();
       std::vector<float>().swap(p->rgb);
+      std::vector<float>().swap(p->cells);
     }
     group_state_[g] = 2;
   }
@@ -838,7 +1027,9 @@ void Job::end_phase(size_t phase) {
 
 Rect Job::run_here(size_t i) {
   const Unit& u = units_.at(i);
-  if (u.kind == UnitKind::kTail) return scatter(i, run_unit(net_, gather(i)));  // (its crop is modified)
+  // (The tail's crop is modified; recomputed blocks keep patches: both through their unit data.)
+  if (u.kind == UnitKind::kTail || u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole)
+    return scatter(i, run_unit(net_, gather(i)));
   if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit run before the phase before it finished");
   if (left_[u.phase] == 0) throw Error("unit run twice");
   Pass& p = *passes_[u.pass];

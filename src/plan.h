@@ -27,9 +27,10 @@
 //
 // The same bytes for any tiling: tiles and crops start on multiples of 4 body pixels, so Winograd's
 // 4x4 output tiles (winograd.h) fall on one global grid and every output value is computed by the
-// same arithmetic from the same inputs whatever crop holds it; the attention sums are taken at the
-// barrier over the whole map in fixed chunks (ops::channel_sums), not per tile. So the output does
-// not depend on the tile size, the number of workers or threads, or which instance ran a unit.
+// same arithmetic from the same inputs whatever crop holds it; the attention sums are taken per
+// cell of 32 x 32 body pixels on one global grid and added in a fixed order (below: Blocks
+// recomputed), not per tile. So the output does not depend on the tile size, the number of
+// workers or threads, or which instance ran a unit.
 //
 // Passes: an image is one or more passes of an RGB plane through the network: colour (or grey),
 // then alpha as a grey image of its own when it is not opaque; IMDN_AS's four corner crops for
@@ -45,6 +46,22 @@
 // are written, so the bytes still do not depend on the tiling; against float32 maps about 1% of
 // 8-bit output values move by one level), with tiles down to 64 if still needed; else the job is
 // refused before anything image-sized is allocated, saying what it would need.
+//
+// Blocks recomputed (the last resort under a limit, or JobOptions::recompute): the concatenation is
+// the one map that lives only from a block's part A to its part B, so it need not be kept: part A
+// keeps only its attention sums (kBlockSums), and part B runs the block's steps again on the same
+// crops before its pointwise rest (kBlockWhole), writing x in place. Maps: P * (nf + nf), 512 bytes
+// per input pixel as float32, 256 as float16; IMDN's blocks cost about twice (RTC and RTE have no
+// attention, so no part A, and cost nothing more). The same bytes as stored maps of the same
+// precision, for any tiling, because
+//  - the attention sums are taken per cell of 32 x 32 body pixels on one global grid (a cell's
+//    sum in double in raster order, kept as a float pair), added cell by cell in raster order, by
+//    every plan alike (stored maps: from the map at the barrier); recomputed tiles are cut on
+//    that grid, so a tile's core holds whole cells;
+//  - x is written in place: a kBlockWhole tile overwrites its core, which the crops of its
+//    neighbours still read, so before it writes, the old values under every crop of that phase
+//    not yet gathered are kept for that unit (its patches), whatever order units are gathered and
+//    scattered in (a pool scatters out of order).
 #pragma once
 
 #include <cstddef>
@@ -68,7 +85,7 @@ struct Rect {
   bool empty() const { return h == 0 || w == 0; }
 };
 
-enum class UnitKind : uint32_t { kStem = 1, kBlockA = 2, kBlockB = 3, kTail = 4 };
+enum class UnitKind : uint32_t { kStem = 1, kBlockA = 2, kBlockB = 3, kTail = 4, kBlockSums = 5, kBlockWhole = 6 };
 
 // Float storage for units: 64-byte aligned like Buffer (SIMD loads that straddle cache lines cost
 // most where two threads stream through memory), with XNNPACK's read-past-the-end slack, and not
@@ -112,6 +129,11 @@ using Floats = std::vector<float, UnitAllocator<float>>;
 //   kBlockA  in: a[0] x crop (h x w x nf)                    out: a[0] concatenation on the core
 //   kBlockB  in: a[0] z (cat channels, or none), a[1] cat, a[2] x, a[3] acc (or none), `pixels` long
 //            out: a[0] x, a[1] acc (or none)
+//   Blocks recomputed (no cat map, plan.h):
+//   kBlockSums   in: a[0] x crop (h x w x nf)     out: a[0] the core's cell sums (plan.h), 4 * cat
+//                channels a cell, cells of the core row by row
+//   kBlockWhole  in: a[0] z (or none), a[1] x crop (h x w x nf), a[2] acc on the core (or none)
+//                out: a[0] x on the core, a[1] acc on the core (or none)
 //   kTail    in: a[0] acc or x crop (h x w x nf), a[1] RGB input under the stem's wider crop
 //            (ih x iw x 3; the crop sits at (ay, ax) of its body grid)
 //            out: a[0] RGB output of the core (oh x ow x 3)
@@ -158,6 +180,8 @@ struct JobOptions {
                               // 0, or above the network's limit (Network::memory_limit): that
   int map_bits = 0;           // 32 or 16: the maps' storage; 0: float32 if the job fits the
                               // limit so, else float16 (then tiles shrink, down to 64, if needed)
+  int recompute = 0;          // blocks recomputed instead of their concatenation stored: 1 always,
+                              // -1 never, 0 where nothing else fits the limit (plan.h)
 };
 
 // What a job would hold and how it would be stored (Job::estimate, Job::plan_used).
@@ -165,6 +189,7 @@ struct JobMemory {
   uint64_t bytes = 0;          // the most held at once: maps, input planes, scratch, output
   uint64_t limit = 0;          // the limit it was planned under
   int map_bits = 32;           // 32 or 16
+  bool recompute = false;      // blocks recomputed: no concatenation map, about 1.7x the time
   size_t tile = 0;             // body pixels
   uint64_t float32_bytes = 0;  // the same job with float32 maps at the asked tile size
   bool fits = true;
@@ -249,8 +274,16 @@ class Job {
   std::vector<float> outf_;
   std::vector<uint8_t> out8_;
   uint64_t memory_ = 0, macs_ = 0;
-  bool half_ = false;  // maps stored as float16
+  bool half_ = false;       // maps stored as float16
+  bool recompute_ = false;  // blocks recomputed (no cat map)
   JobMemory plan_;
+  // Blocks recomputed: which units were gathered, and the old x kept for those not yet gathered.
+  struct Patch {
+    Rect r;
+    Floats v;
+  };
+  std::vector<char> gathered_;
+  std::vector<std::vector<Patch>> patches_;
 };
 
 // An RGB plane (h*w*3 floats in [0,1]) through a raw Job with tiles of `tile` body pixels (0:
@@ -265,6 +298,7 @@ std::pair<size_t, size_t> output_size(const ModelInfo& info, size_t w, size_t h,
 
 // Tiles of at most `tile` a side over an h x w body, as equal as the grid allows, on even
 // coordinates; split further (down to 16) until there are at least min_tiles.
-std::vector<Rect> plan_tiles(size_t h, size_t w, size_t tile, size_t min_tiles = 1);
+// Tiles start on multiples of `align`.
+std::vector<Rect> plan_tiles(size_t h, size_t w, size_t tile, size_t min_tiles = 1, size_t align = 4);
 
 }  // namespace imdn

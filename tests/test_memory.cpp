@@ -98,14 +98,16 @@ imdn::Image image_of(const std::vector<float>& rgb, size_t h, size_t w) {
 }
 
 std::vector<float> run_job(imdn::Network& net, const imdn::Image& img, size_t tile, int bits, bool gathered,
-                           imdn::Network* other = nullptr) {
+                           imdn::Network* other = nullptr, int recompute = -1) {
   imdn::JobOptions o;
   o.raw = true;
   o.tile = tile;
   o.map_bits = bits;
+  o.recompute = recompute;
   o.min_tiles = gathered ? 3 : 1;
   imdn::Job job(net, img, o);
   EXPECT_EQ(job.memory().map_bits, bits);
+  EXPECT_EQ(job.memory().recompute, recompute == 1);
   if (!gathered) {
     job.run();
   } else {
@@ -224,6 +226,124 @@ TEST(HalfMaps, MemoryLimitPicksThePlanOrRefuses) {
   imdn::Job job(net, rgba, a);
   EXPECT_EQ(job.memory_needed(), imdn::Job::estimate(net, w, h, 4, a).bytes);
   EXPECT_GT(job.memory_needed(), imdn::Job::estimate(net, w, h, 3, a).bytes);
+}
+
+// A pool's order: units of a phase gathered in order but run and scattered in any order, some
+// gathered only after others were scattered (what recomputed blocks' patches are for, plan.h).
+std::vector<float> run_scrambled(imdn::Network& net, imdn::Network& other, const imdn::Image& img, size_t tile,
+                                 int bits, unsigned seed) {
+  imdn::JobOptions o;
+  o.raw = true;
+  o.tile = tile;
+  o.map_bits = bits;
+  o.recompute = 1;
+  imdn::Job job(net, img, o);
+  std::mt19937 rng(seed);
+  for (const imdn::Job::Phase& ph : job.phases()) {
+    std::vector<std::pair<size_t, imdn::UnitData>> running;
+    size_t next = ph.begin;
+    while (next < ph.begin + ph.count || !running.empty()) {
+      if (next < ph.begin + ph.count && (running.empty() || rng() % 2)) {
+        running.emplace_back(next, job.gather(next));
+        ++next;
+        continue;
+      }
+      const size_t k = rng() % running.size();
+      job.scatter(running[k].first, imdn::run_unit(other, std::move(running[k].second)));
+      running.erase(running.begin() + long(k));
+    }
+  }
+  return job.take_image().data;
+}
+
+// Blocks recomputed instead of the concatenation stored (plan.h): the same bytes as stored maps of
+// the same precision, for any tiling, thread count, instance and order of units; no cat map.
+TEST(RecomputedBlocks, SameBytesAsStoredMaps) {
+  for (imdn::Arch arch : {imdn::Arch::kIMDN, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE, imdn::Arch::kIMDN_AS}) {
+    const imdn::Model m = random_model(small_info(arch), 4);
+    imdn::Network one(m, 1), two(m, 2);
+    const size_t h = 100, w = 92;
+    const imdn::Image img = image_of(random_image(h, w, 6), h, w);
+    for (int bits : {32, 16}) {
+      const std::vector<float> stored = run_job(one, img, 4096, bits, false);
+      const std::vector<float> whole = run_job(one, img, 4096, bits, false, nullptr, 1);
+      if (bits == 32) {
+        EXPECT_EQ(0, std::memcmp(stored.data(), whole.data(), stored.size() * 4)) << imdn::arch_name(arch);
+      }
+      for (size_t tile : {size_t(8), size_t(32), size_t(40)}) {
+        const std::string what =
+            std::string(imdn::arch_name(arch)) + " float" + std::to_string(bits) + " tile " + std::to_string(tile);
+        EXPECT_EQ(0,
+                  std::memcmp(whole.data(), run_job(two, img, tile, bits, false, nullptr, 1).data(), whole.size() * 4))
+            << what;
+        EXPECT_EQ(0, std::memcmp(whole.data(), run_job(one, img, tile, bits, true, &two, 1).data(), whole.size() * 4))
+            << what << ", units run in another instance";
+        for (unsigned seed : {1u, 2u}) {
+          EXPECT_EQ(0,
+                    std::memcmp(whole.data(), run_scrambled(one, two, img, tile, bits, seed).data(), whole.size() * 4))
+              << what << ", units scattered out of order (seed " << seed << ")";
+        }
+      }
+      if (bits == 16) {
+        // Float16 x and acc, the concatenation never rounded: close to stored float16 maps.
+        double diff = 0;
+        for (size_t i = 0; i < stored.size(); ++i) diff = std::max(diff, std::fabs(double(stored[i]) - whole[i]));
+        EXPECT_LT(diff, 4e-3) << imdn::arch_name(arch);
+      }
+    }
+  }
+}
+
+// Under a limit: recomputed blocks only where float16 maps do not fit, then refused; the plan
+// says so, and the estimate without pixels is what the job holds.
+TEST(RecomputedBlocks, MemoryLimitPicksThemLast) {
+  imdn::ModelInfo info = small_info(imdn::Arch::kIMDN);
+  info.nf = 64;  // (as the authors' models: a 64-channel concatenation, more than a tile's scratch)
+  info.blocks = 1;
+  const imdn::Model m = random_model(info, 2);
+  imdn::Network net(m, 2);
+  const size_t h = 400, w = 376;
+  const imdn::Image img = image_of(random_image(h, w, 1), h, w);
+  imdn::JobOptions o;
+  o.rgba8 = true;
+  o.tile = 64;
+  imdn::JobOptions half_opts = o, whole_opts = o;
+  half_opts.map_bits = 16;
+  half_opts.recompute = -1;
+  whole_opts.map_bits = 16;
+  whole_opts.recompute = 1;
+  const imdn::JobMemory half = imdn::Job::estimate(net, w, h, 3, half_opts);
+  const imdn::JobMemory whole = imdn::Job::estimate(net, w, h, 3, whole_opts);
+  EXPECT_TRUE(whole.recompute);
+  EXPECT_FALSE(half.recompute);
+  ASSERT_LT(whole.bytes, half.bytes);
+  // The maps: x, cat and acc (64 channels each) stored against x and acc recomputed, less what a
+  // recomputing unit holds more (its scratch, the old x kept for its neighbours: at this small
+  // size the crops of the last row of tiles slide 56 px up).
+  EXPECT_GT(half.bytes - whole.bytes, uint64_t(h) * w * 64 * 2 / 4);
+  o.memory_limit = half.bytes;
+  EXPECT_FALSE(imdn::Job::estimate(net, w, h, 3, o).recompute);
+  o.memory_limit = half.bytes - 1;
+  const imdn::JobMemory picked = imdn::Job::estimate(net, w, h, 3, o);
+  EXPECT_TRUE(picked.recompute);
+  EXPECT_EQ(picked.map_bits, 16);
+  EXPECT_TRUE(picked.fits);
+  EXPECT_LE(picked.bytes, o.memory_limit);
+  {
+    imdn::Job job(net, img, o);
+    EXPECT_TRUE(job.memory().recompute);
+    EXPECT_EQ(job.memory_needed(), picked.bytes);
+    job.run();
+    EXPECT_EQ(job.rgba8().size(), job.width() * job.height() * 4);
+  }
+  o.memory_limit = whole.bytes / 2;
+  const imdn::JobMemory none = imdn::Job::estimate(net, w, h, 3, o);
+  EXPECT_FALSE(none.fits);
+  EXPECT_NE(none.why.find("blocks recomputed"), std::string::npos) << none.why;
+  // Never where the caller says so.
+  o.recompute = -1;
+  o.memory_limit = half.bytes - 1;
+  EXPECT_FALSE(imdn::Job::estimate(net, w, h, 3, o).fits);
 }
 
 // The authors' models over Set5 with float16 maps (what a job gets when float32 ones do not fit

@@ -102,6 +102,7 @@ val memory_to_js(const imdn::JobMemory& m, size_t stem_stride) {
   r.set("limit", double(m.limit));
   r.set("fits", m.fits);
   r.set("maps", std::string(m.map_bits == 16 ? "float16" : "float32"));
+  r.set("recompute", m.recompute);
   r.set("tileSize", m.tile * stem_stride);
   if (m.float32_bytes) r.set("float32Bytes", double(m.float32_bytes));
   if (!m.fits) r.set("why", m.why);
@@ -178,7 +179,8 @@ val unit_to_js(const imdn::UnitData& d, const val& into) {
 
 class Engine;
 
-// { raw, tileSize (input pixels), exact, minTiles, targetWidth, targetHeight } -> JobOptions.
+// { raw, tileSize (input pixels), exact, minTiles, targetWidth, targetHeight, memoryLimit, mapBits,
+// recompute } -> JobOptions.
 imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
   imdn::JobOptions o;
   auto number = [&](const char* key, size_t* to) {
@@ -202,6 +204,11 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
       throw imdn::Error("memoryLimit must be a positive number of bytes");
     o.memory_limit = uint64_t(d);
   }
+  // (For tests and benchmarks, not the package's options: the maps' precision, 16 or 32, and
+  // recomputed blocks, -1 never, 1 always; plan.h.)
+  const val bits = options["mapBits"], recompute = options["recompute"];
+  if (bits.isNumber()) o.map_bits = bits.as<int>();
+  if (recompute.isNumber()) o.recompute = recompute.as<int>();
   o.raw = options["raw"].isTrue();
   o.exact = !options["exact"].isFalse();
   o.rgba8 = !o.raw;
@@ -354,7 +361,7 @@ class Engine {
 // A job planned in this instance whose units run anywhere (the pool of workers, wasm/core.js):
 //   const job = new Module.Job(engine, pixels, width, height, channels, options);
 //   job.plan()           -> { phases: [{ units, here }], units, tiles, width, height, memory }
-//                           | { error }; memory: { bytes, limit, fits, maps, tileSize,
+//                           | { error }; memory: { bytes, limit, fits, maps, recompute, tileSize,
 //                           float32Bytes? } (what the job holds at most at once, and how)
 //   new Module.Job(engine, null, width, height, channels, options).plan()
 //                        -> { memory } of the plan such an image would get (with alpha: a
