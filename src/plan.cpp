@@ -38,9 +38,11 @@ size_t chain_halo(size_t convs, size_t winograd_tile) {
 // allows: near a border the window slides inwards rather than shrinking, which keeps the tile exact
 // (it is only further from the crop's inner edges) and lets the operators keep their shape from
 // tile to tile. Crops start on multiples of kAlign (see plan.h), which can add up to 3 px inside.
-Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t step_w) {
-  auto axis = [m](size_t start, size_t len, size_t n, size_t step, size_t* c0, size_t* clen) {
-    const size_t want = std::min(n, step + 2 * m);
+// slide = false: clipped at the border instead (recomputed blocks: a crop that slid inwards would
+// read far into tiles written before it, whose old values would have to be kept for it).
+Rect grow(const Rect& r, size_t m, size_t H, size_t W, size_t step_h, size_t step_w, bool slide = true) {
+  auto axis = [m, slide](size_t start, size_t len, size_t n, size_t step, size_t* c0, size_t* clen) {
+    const size_t want = slide ? std::min(n, step + 2 * m) : 0;
     size_t lo = start >= m ? start - m : 0;
     if (lo + want > n) lo = n - want;
     lo -= lo % kAlign;
@@ -683,7 +685,8 @@ void Job::build_phases() {
         for (UnitKind kind : {UnitKind::kBlockSums, UnitKind::kBlockWhole}) {
           if (kind == UnitKind::kBlockSums && !net_.has_attention()) continue;
           phase([&](size_t i, Pass& p) {
-            for (const Rect& t : p.tiles) unit(kind, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
+            for (const Rect& t : p.tiles)
+              unit(kind, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, false), {});
           });
         }
         continue;
@@ -732,7 +735,7 @@ void Job::build_phases() {
         uint64_t row = 0, rows = 0, both = 0;
         for (size_t k = 0; k < p.tiles.size(); ++k) {
           const Rect& t = p.tiles[k];
-          const Rect c = grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w);
+          const Rect c = grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, false);
           const uint64_t above = uint64_t(c.w) * (t.y - c.y), left = uint64_t(t.x - c.x) * c.h;
           row += above;
           both = std::max(both, above + left);

@@ -23,8 +23,9 @@ const usage = `usage: imdn-upscale INPUT -o OUTPUT.png [--model NAME|FILE] [opti
   --tile N            tile side in input pixels (default: 256)
   --scale-to WxH      IMDN_AS only: output size
   --max-pixels N      largest input image decoded (default: 67108864 = 8192 x 8192)
-  --memory-limit MIB  memory one image may hold in the engine (default: 512): float32 feature
-                      maps where they fit, else float16 ones; larger images are refused up front
+  --memory-limit MIB  memory one image may hold in the engine (default: 352): float32 feature
+                      maps where they fit, else float16 ones, else float16 ones with the blocks
+                      computed twice; larger images are refused up front
   -q, --quiet         no progress bar
 
   convert             writes MODEL (.pth or .imdn) as an .imdn file; --f16 stores float16 values

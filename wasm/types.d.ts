@@ -75,8 +75,9 @@ export interface UpscalerOptions {
    * all tiles; each block's contrast-aware attention uses the statistics of the whole image (one
    * barrier per block); the halo is 13 px per block (Winograd F(4x4): see the README for the
    * compute it adds). The main thread's instance (threaded: the worker's) holds the feature maps:
-   * 768 bytes per input pixel for IMDN as float32 (a 1024x1024 input: 768 MiB), 384 as float16
-   * (see memoryLimit), about a third of that for RTC/RTE, a sixteenth for IMDN_AS.
+   * 768 bytes per input pixel for IMDN as float32 (a 1024x1024 input: 768 MiB), 384 as float16,
+   * 256 as float16 with the blocks recomputed (see memoryLimit), about a third of that for
+   * RTC/RTE, a sixteenth for IMDN_AS.
    * false: every tile runs the whole network with a halo as wide as the receptive field (27 px
    * for IMDN): no feature maps kept (memory per tile only), more compute; for IMDN_RTC and
    * IMDN_RTE the same within float rounding, but with IMDN/IMDN_AS tiles smaller than the image
@@ -104,9 +105,13 @@ export interface UpscalerOptions {
   /**
    * Bytes one image may hold inside the engine at once: its feature maps, input planes, one
    * tile's scratch and the output (the result handed back is a copy outside it). Default
-   * 536,870,912 (512 MiB); at most 3 GiB count (what one 32-bit WebAssembly instance can hold). Each image is planned to fit: float32 maps where it can, else
-   * smaller tiles, else float16 maps (every tile still computes in float32; against float32 maps
-   * about 0.2-1.7% of 8-bit values move by one level, none by more). An image that does not fit
+   * 369,098,752 (352 MiB: a 1024x1024 input at x4 fits, and a Node process then peaks near
+   * 500 MiB); at most 3 GiB count (what one 32-bit WebAssembly instance can hold). Each image is
+   * planned to fit: float32 maps where it can, else smaller tiles, else float16 maps (every tile
+   * still computes in float32; against float32 maps about 0.2-1.7% of 8-bit values move by one
+   * level, none by more), else float16 maps with each block's steps run twice instead of its
+   * concatenation kept (a third less memory; about 1.4-1.7x the time with IMDN and IMDN_AS, the
+   * same with RTC and RTE; see MemoryPlan.recompute). An image that does not fit
    * even so is refused before anything is allocated, with the size it would need
    * (`memoryNeeded` tells beforehand). WebAssembly memory never shrinks: an instance that grew
    * past 256 MiB is replaced after its job, so that an idle upscaler holds little.
@@ -178,10 +183,10 @@ export interface MemoryPlan {
   /** How the feature maps are stored. */
   maps: 'float32' | 'float16';
   /**
-   * true: the blocks' steps run twice instead of their concatenation being kept (a third less
-   * memory for the maps, about 1.7x the time with IMDN; no extra time with RTC and RTE): the
-   * last resort under memoryLimit, after float16 maps. The same bytes as kept maps of the same
-   * precision.
+   * true: each block's steps run twice instead of its concatenation being kept (a third less
+   * memory for the maps; about 1.4-1.7x the time with IMDN and IMDN_AS, none more with RTC and
+   * RTE): the last resort under memoryLimit, after float16 maps. The same bytes as kept maps of
+   * the same precision would give.
    */
   recompute: boolean;
   /** The tile size it runs with, input pixels. */

@@ -29,29 +29,30 @@ function maxLevelDiff(a, b) {
   return m;
 }
 
-test('memoryNeeded: float32 maps where they fit, float16 under a tighter limit, refused below that', async () => {
+test('memoryNeeded: float32 maps where they fit, float16 under a tighter limit, then recomputed blocks, refused below that', async () => {
   const up = await createUpscaler({ model: x4, workers: 1, tileSize: 128 });
   try {
-    assert.equal(up.memoryLimit, 512 * MiB);
+    assert.equal(up.memoryLimit, 352 * MiB);
     const small = up.memoryNeeded(64, 64);
-    assert.equal(small.maps, 'float32');
-    assert.equal(small.fits, true);
-    assert.equal(small.limit, 512 * MiB);
-    // 1024x1024 at x4: the float32 maps alone are 768 MiB; with float16 it fits 512 MiB.
+    assert.deepEqual([small.maps, small.recompute, small.fits, small.limit], ['float32', false, true, 352 * MiB]);
+    // 1024x1024 at x4: the float32 maps alone are 768 MiB, float16 ones 384 MiB; x and acc in
+    // float16 with the blocks recomputed (256 MiB) fit the default 352 MiB.
     const big = up.memoryNeeded(1024, 1024);
-    assert.equal(big.maps, 'float16');
-    assert.equal(big.fits, true);
-    assert.ok(big.bytes <= 512 * MiB && big.bytes > 384 * MiB, `${big.bytes}`);
+    assert.deepEqual([big.maps, big.recompute, big.fits], ['float16', true, true]);
+    assert.ok(big.bytes <= 352 * MiB && big.bytes > 256 * MiB, `${big.bytes}`);
     assert.ok(big.float32Bytes > 768 * MiB, `${big.float32Bytes}`);
+    const kept = up.memoryNeeded(1024, 1024, { memoryLimit: 512 * MiB });
+    assert.deepEqual([kept.maps, kept.recompute], ['float16', false]);
+    assert.ok(kept.bytes - big.bytes > 96 * MiB, `the concatenation map: ${kept.bytes - big.bytes} bytes`);
     const roomy = up.memoryNeeded(1024, 1024, { memoryLimit: 2 ** 31 });
-    assert.equal(roomy.maps, 'float32');
+    assert.deepEqual([roomy.maps, roomy.recompute], ['float32', false]);
     assert.equal(roomy.bytes, big.float32Bytes);
     // Alpha: a translucent image is a second pass; its planes and output count.
     assert.ok(up.memoryNeeded(300, 200, { channels: 4 }).bytes > up.memoryNeeded(300, 200).bytes);
     // 2048x2048 -> 8192x8192: refused under the default, saying what it needs.
     const huge = up.memoryNeeded(2048, 2048);
     assert.equal(huge.fits, false);
-    assert.match(huge.why, /a 2048x2048 input needs \d+ MiB \(float16 maps, tiles of 64 px\), over the memory limit of 512 MiB/);
+    assert.match(huge.why, /a 2048x2048 input needs \d+ MiB \(float16 maps, tiles of 64 px, blocks recomputed\), over the memory limit of 352 MiB/);
     // A limit above what one instance can hold (3 GiB in 32-bit WebAssembly) counts as that.
     const most = up.memoryNeeded(2048, 2048, { memoryLimit: 2 ** 42 });
     assert.deepEqual([most.limit, most.maps, most.fits], [3 * 2 ** 30, 'float16', true]);
@@ -105,6 +106,42 @@ test('a limit that only float16 maps fit: completes under it, on threads and on 
     assert.ok(most - start <= limit, `the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
     const b = await threaded.upscale(img, { memoryLimit: limit });
     assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), 'threads and pool give the same bytes with float16 maps');
+    const exact = await pool.upscale(img);
+    const d = maxLevelDiff(a.data, exact.data);
+    assert.ok(d >= 1 && d <= 1, `float16 maps are within one level of float32 ones (and round something): ${d}`);
+  } finally {
+    threaded.dispose();
+    pool.dispose();
+  }
+});
+
+test('a limit that only recomputed blocks fit: completes under it, on threads and on the pool, with the same bytes, within a level of float32', async () => {
+  // (Large enough that the maps outweigh a tile's scratch, which is larger when it recomputes.)
+  const img = image(400, 360);
+  const threaded = await createUpscaler({ model: x4, workers: 2, threads: true, tileSize: 64 });
+  const pool = await createUpscaler({ model: x4, workers: 2, threads: false, tileSize: 64 });
+  try {
+    const kept = pool.memoryNeeded(400, 360, { memoryLimit: pool.memoryNeeded(400, 360).bytes - 1 });
+    assert.deepEqual([kept.maps, kept.recompute], ['float16', false]);
+    const plan = pool.memoryNeeded(400, 360, { memoryLimit: kept.bytes - 1 });
+    assert.deepEqual([plan.maps, plan.recompute, plan.fits], ['float16', true, true]);
+    assert.ok(plan.bytes < kept.bytes);
+    const limit = plan.bytes + MiB;
+    // The pool's maps live in this thread's instance (its units, in any order, in the workers).
+    const start = pool.engine.memoryBytes;
+    let most = start;
+    let tiles = 0;
+    const a = await pool.upscale(img, {
+      memoryLimit: limit,
+      onProgress: ({ tile }) => {
+        most = Math.max(most, pool.engine.memoryBytes);
+        if (tile) tiles++;
+      },
+    });
+    assert.ok(most - start <= limit, `the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
+    assert.ok(tiles > 1, 'progress named the output tiles');
+    const b = await threaded.upscale(img, { memoryLimit: limit });
+    assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), 'threads and pool give the same bytes with recomputed blocks');
     const exact = await pool.upscale(img);
     const d = maxLevelDiff(a.data, exact.data);
     assert.ok(d >= 1 && d <= 1, `float16 maps are within one level of float32 ones (and round something): ${d}`);
