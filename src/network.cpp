@@ -211,19 +211,34 @@ struct Network::Impl {
     timed(c.kind(), [&] { c.run(in, out, workspace.data(), pool, out2); });
   }
 
-  Impl(const Model& model, size_t threads, bool winograd)
-      : info(model.info()),
-        arch(Architecture::of(model.info())),
-        winograd_tile(winograd ? WinogradConv3x3::kDefaultTile : 0) {
+  // The operators (and Winograd's transformed weights) are built on the first stage that runs:
+  // an instance that only plans jobs (a page's main thread, while a threaded worker runs them)
+  // never builds them, which saves it their memory and the time (wasm/core.js).
+  std::unique_ptr<Model> model;
+  bool winograd = false;
+
+  Impl(const Model& m, size_t threads, bool use_winograd)
+      : info(m.info()),
+        arch(Architecture::of(m.info())),
+        winograd_tile(use_winograd ? WinogradConv3x3::kDefaultTile : 0),
+        model(std::make_unique<Model>(m)),
+        winograd(use_winograd) {
     initialize_xnnpack();
     if (threads != 1) {
       pool = pthreadpool_create(threads);  // 0 = one per core
       if (pool == nullptr) throw Error("cannot create a thread pool");
     }
+  }
+
+  void build() {
+    if (!model) return;
+    const Model& m = *model;
+    stem.clear();  // (a build that threw part way starts again)
+    blocks.clear();
     const uint32_t nf = arch.block.nf, d = arch.block.distilled, catc = arch.block.cat_channels();
     for (size_t i = 0; i < arch.stem.size(); ++i) {
       const ConvSpec& s = arch.stem[i];
-      stem.push_back(std::make_unique<Conv>(model, "", s, 0, s.cout, 0, s.cin, s.cin, s.cout, true, winograd));
+      stem.push_back(std::make_unique<Conv>(m, "", s, 0, s.cout, 0, s.cin, s.cin, s.cout, true, winograd));
     }
     for (uint32_t b = 0; b < arch.blocks; ++b) {
       const std::string p = "blocks." + std::to_string(b) + ".";
@@ -234,17 +249,17 @@ struct Network::Impl {
         Step st;
         st.act = s.act;
         if (k + 1 == arch.block.steps.size()) {
-          st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
+          st.distilled = std::make_unique<Conv>(m, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
         } else {
           st.rem_channels = s.cout - d;
           if (winograd && winograd_fits(s, s.cin)) {
-            st.distilled = std::make_unique<Conv>(model, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
+            st.distilled = std::make_unique<Conv>(m, p, s, 0, s.cout, 0, s.cin, in_stride, catc, true, winograd);
             st.distilled->split_output(d, st.rem_channels);
             st.split = true;
           } else {
-            st.distilled = std::make_unique<Conv>(model, p, s, 0, d, 0, s.cin, in_stride, catc, true, winograd);
+            st.distilled = std::make_unique<Conv>(m, p, s, 0, d, 0, s.cin, in_stride, catc, true, winograd);
             st.remaining =
-                std::make_unique<Conv>(model, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
+                std::make_unique<Conv>(m, p, s, d, s.cout, 0, s.cin, in_stride, st.rem_channels, true, winograd);
           }
           rem_max = std::max(rem_max, st.rem_channels);
           in_stride = st.rem_channels;
@@ -252,13 +267,13 @@ struct Network::Impl {
         blk.steps.push_back(std::move(st));
       }
       if (arch.block.cca) {
-        blk.cca0_w = model.tensor(p + "cca.0.weight").data;
-        blk.cca0_b = model.tensor(p + "cca.0.bias").data;
-        blk.cca1_w = model.tensor(p + "cca.1.weight").data;
-        blk.cca1_b = model.tensor(p + "cca.1.bias").data;
+        blk.cca0_w = m.tensor(p + "cca.0.weight").data;
+        blk.cca0_b = m.tensor(p + "cca.0.bias").data;
+        blk.cca1_w = m.tensor(p + "cca.1.weight").data;
+        blk.cca1_b = m.tensor(p + "cca.1.bias").data;
       }
       const ConvSpec& f = arch.block.fuse;
-      blk.fuse = std::make_unique<Conv>(model, p, f, 0, f.cout, 0, f.cin, catc, nf, true, winograd);
+      blk.fuse = std::make_unique<Conv>(m, p, f, 0, f.cout, 0, f.cin, catc, nf, true, winograd);
       if (arch.fusion) {
         ConvSpec fs;
         fs.name = "fusion";
@@ -266,12 +281,13 @@ struct Network::Impl {
         fs.cout = nf;
         fs.kernel = 1;
         blk.fusion =
-            std::make_unique<Conv>(model, "", fs, 0, nf, size_t(b) * nf, nf, nf, nf, /*with_bias=*/b == 0, winograd);
+            std::make_unique<Conv>(m, "", fs, 0, nf, size_t(b) * nf, nf, nf, nf, /*with_bias=*/b == 0, winograd);
       }
       blocks.push_back(std::move(blk));
     }
-    lr = std::make_unique<Conv>(model, "", arch.lr, 0, nf, 0, nf, nf, nf, true, winograd);
-    up = std::make_unique<Conv>(model, "", arch.up, 0, arch.up.cout, 0, nf, nf, arch.up.cout, true, winograd);
+    lr = std::make_unique<Conv>(m, "", arch.lr, 0, nf, 0, nf, nf, nf, true, winograd);
+    up = std::make_unique<Conv>(m, "", arch.up, 0, arch.up.cout, 0, nf, nf, arch.up.cout, true, winograd);
+    model.reset();
   }
 
   ~Impl() {
@@ -296,6 +312,7 @@ struct Network::Impl {
 
   // fea (bh x bw x nf) of an RGB input in [0,1].
   void stem_stage(const float* rgb, size_t ih, size_t iw, float* fea_out) {
+    build();
     in.resize(ih * iw * 3);
     timed("input", [&] { ops::scale_copy(rgb, in.data(), ih * iw * 3, info.input_range, pool); });
     const float* s_in = in.data();
@@ -320,6 +337,7 @@ struct Network::Impl {
 
   // Block b's distillation steps: x (h x w x nf) -> cat (h x w x catc), before attention.
   void block_a(size_t b, const float* x_in, size_t h, size_t w, float* cat_out) {
+    build();
     Block& blk = blocks[b];
     const size_t P = h * w, d = arch.block.distilled, cc = catc();
     rem[0].resize(P * rem_max);
@@ -351,7 +369,8 @@ struct Network::Impl {
   }
 
   // The attention's channel weights from statistics over the whole image.
-  std::vector<float> attention(size_t b, const ops::ChannelSums& sums) const {
+  std::vector<float> attention(size_t b, const ops::ChannelSums& sums) {
+    build();
     const Block& blk = blocks[b];
     std::vector<double> mean, stdev;
     ops::stats_from_sums(sums, &mean, &stdev);
@@ -361,6 +380,7 @@ struct Network::Impl {
   // Block b's pointwise rest over P pixels: cat *= z (attention; z may be null), x += fuse(cat),
   // acc += fusion_b(x) (IMDN). cat is scaled in place.
   void block_b(size_t b, const float* z, float* cat_io, float* x_io, float* acc_io, size_t P) {
+    build();
     Block& blk = blocks[b];
     const size_t n = nf();
     if (z) timed("cca_scale", [&] { ops::scale_channels(cat_io, P, catc(), z, pool); });
@@ -383,6 +403,7 @@ struct Network::Impl {
   // top-left oh x ow of the h*r x w*r RGB result (scaled back to [0,1]). src (acc for IMDN, else
   // the last block's output) is modified.
   void tail(float* src, const float* fea_in, size_t h, size_t w, float* out, size_t oh, size_t ow) {
+    build();
     const size_t P = h * w, n = nf();
     if (arch.fusion) timed("leaky_relu", [&] { ops::leaky_relu(src, P, n, n, pool); });
     tmp.resize(P * n);
@@ -460,7 +481,7 @@ void Network::stage_tail(float* src, const float* fea, size_t h, size_t w, float
   impl_->tail(src, fea, h, w, out, oh, ow);
 }
 const Architecture& Network::architecture() const { return impl_->arch; }
-size_t Network::blocks() const { return impl_->blocks.size(); }
+size_t Network::blocks() const { return impl_->arch.blocks; }
 size_t Network::features() const { return impl_->nf(); }
 size_t Network::cat_channels() const { return impl_->catc(); }
 bool Network::has_attention() const { return impl_->arch.block.cca; }
