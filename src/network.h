@@ -5,7 +5,8 @@
 //   std::vector<float> out(oh * ow * 3);
 //   net.run(rgb_hwc, h, w, out.data());   // RGB in [0,1] in, raw RGB (unclamped) out
 //
-// Operators are created once, when the network is built, and reshaped when the input size changes.
+// Operators are created once, on the first stage that runs (a network that only plans jobs never
+// builds them), and reshaped when the input size changes.
 // Feature maps are NHWC float32. The channel split and concatenation inside a block cost no copies:
 // each distillation step is two convolutions over the same input, one writing its "distilled"
 // channels straight into their slice of the concatenation buffer (output channel stride), the other

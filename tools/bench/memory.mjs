@@ -8,6 +8,8 @@
 //
 //   node tools/bench/memory.mjs [--sizes 512,1024,2048] [--platform node,chromium] [--limit BYTES]
 //                               [--root DIR]   (another checkout's package, e.g. a before)
+//                               [--blank]      (Chromium: an empty page instead of the demo page,
+//                                               which holds about 21 MiB more before the package)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -25,6 +27,7 @@ const { values: o } = parseArgs({
     root: { type: 'string', default: ROOT },
     model: { type: 'string' },
     child: { type: 'string' },
+    blank: { type: 'boolean', default: false },
   },
 });
 const root = resolve(o.root);
@@ -106,11 +109,16 @@ if (platforms.includes('chromium')) {
     for (const side of sizes) {
       const browser = await launchChromium();
       const page = await browser.newPage();
-      await page.goto(`${server.url}web/`);
+      // (The blank page: served by the route below, the same origin and isolation headers.)
+      const isolated = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+      const blank = { status: 200, contentType: 'text/html', headers: isolated, body: '<!doctype html><title>blank</title>' };
+      if (o.blank) await page.route('**/blank.html', (r) => r.fulfill(blank));
+      await page.goto(`${server.url}${o.blank ? 'blank.html' : 'web/'}`);
       const model = `${server.url}${resolve(o.model).slice(root.length + 1)}`;
       await page.evaluate(
         async ({ model, limit }) => {
           const { createUpscaler } = await import('/wasm/browser.js');
+          if (!globalThis.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: no threads');
           globalThis.up = await createUpscaler({ model, workers: 2, ...(limit ? { memoryLimit: limit } : {}) });
         },
         { model, limit },
