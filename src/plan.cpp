@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "half.h"
 #include "ops.h"
@@ -98,8 +99,14 @@ void cell_sums(const T* src, size_t src_w, size_t h, size_t w, size_t C, float* 
       std::fill(s.begin(), s.end(), 0.0);
       std::fill(q.begin(), q.end(), 0.0);
       for (size_t y = y0; y < y0 + ch; ++y) {
-        convert(src + ((y * src_w) + x0) * C, wide.data(), cw * C);
-        const float* px = wide.data();
+        const T* row = src + ((y * src_w) + x0) * C;
+        const float* px;
+        if constexpr (std::is_same_v<T, float>) {
+          px = row;
+        } else {
+          convert(row, wide.data(), cw * C);
+          px = wide.data();
+        }
         for (size_t x = 0; x < cw; ++x, px += C) {
           for (size_t c = 0; c < C; ++c) {
             const double v = px[c];
@@ -554,7 +561,9 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 
 // Plans the phases under the memory limit: float32 maps at the asked tile size where that fits,
 // then at smaller tiles (down to 64: halos cost more compute as tiles shrink), then float16 maps,
-// then float16 maps with the blocks recomputed (about twice the time).
+// then float16 maps with the blocks recomputed (about twice the time). Networks without attention
+// (RTC, RTE) always recompute: a block is then one phase, its steps run once, and the
+// concatenation map is not needed at all.
 void Job::fit_memory(const Image* input) {
   // (never above the network's own limit: what one instance can hold, 3 GiB in 32-bit WebAssembly)
   const uint64_t limit =
@@ -569,14 +578,17 @@ void Job::fit_memory(const Image* input) {
   const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
   // (Float16 maps mean memory is short: their tiles start at 128, whose scratch is a quarter of
   // 256's for about 3% more compute.)
+  const bool free = !net_.has_attention();  // recomputing costs nothing
   for (int recompute : {0, 1}) {
     if (whole_network && recompute) continue;
     if ((options_.recompute == 1 && !recompute) || (options_.recompute == -1 && recompute)) continue;
+    if (free && !recompute && options_.recompute == 0 && !whole_network) continue;
     for (int bits : {32, 16}) {
       if (options_.map_bits && options_.map_bits != bits) continue;
       // (Recomputed blocks are the last resort: float16 unless asked otherwise.)
-      if (recompute && options_.recompute == 0 && bits == 32 && !options_.map_bits) continue;
-      const bool small = (bits == 16 || recompute) && !whole_network && !options_.map_bits && !options_.recompute;
+      if (recompute && !free && options_.recompute == 0 && bits == 32 && !options_.map_bits) continue;
+      const bool small =
+          (bits == 16 || (recompute && !free)) && !whole_network && !options_.map_bits && !options_.recompute;
       const size_t start = small ? std::min<size_t>(asked, 128) : asked;
       candidates.push_back({bits == 16, start, recompute == 1});
       for (size_t t = std::min<size_t>(start / 2 / 2 * 2, 128); t >= 64 && !whole_network; t /= 2)
@@ -642,7 +654,8 @@ void Job::plan_pass(std::unique_ptr<Pass> p, size_t group) {
 void Job::tile_pass(Pass& p) {
   const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
   const size_t tile = whole_network ? std::max(p.bh, p.bw) : (options_.tile ? options_.tile : kDefaultTile);
-  p.tiles = plan_tiles(p.bh, p.bw, tile, whole_network ? 1 : options_.min_tiles, recompute_ ? kCell : kAlign);
+  const bool cells = recompute_ && net_.has_attention();
+  p.tiles = plan_tiles(p.bh, p.bw, tile, whole_network ? 1 : options_.min_tiles, cells ? kCell : kAlign);
   p.step_h = p.tiles.front().h;
   p.step_w = p.tiles.front().w;
 }

@@ -51,9 +51,9 @@
 // the one map that lives only from a block's part A to its part B, so it need not be kept: part A
 // keeps only its attention sums (kBlockSums), and part B runs the block's steps again on the same
 // crops before its pointwise rest (kBlockWhole), writing x in place. Maps: P * (nf + nf), 512 bytes
-// per input pixel as float32, 256 as float16; IMDN's blocks cost about twice (RTC and RTE have no
-// attention, so no part A, and cost nothing more). The same bytes as stored maps of the same
-// precision, for any tiling, because
+// per input pixel as float32, 256 as float16; IMDN's blocks cost about twice. RTC and RTE have no
+// attention, so no part A: their steps run once, and they always plan so. The same bytes as stored
+// maps of the same precision, for any tiling, because
 //  - the attention sums are taken per cell of 32 x 32 body pixels on one global grid (a cell's
 //    sum in double in raster order, kept as a float pair), added cell by cell in raster order, by
 //    every plan alike (stored maps: from the map at the barrier); recomputed tiles are cut on
@@ -181,7 +181,8 @@ struct JobOptions {
   int map_bits = 0;           // 32 or 16: the maps' storage; 0: float32 if the job fits the
                               // limit so, else float16 (then tiles shrink, down to 64, if needed)
   int recompute = 0;          // blocks recomputed instead of their concatenation stored: 1 always,
-                              // -1 never, 0 where nothing else fits the limit (plan.h)
+                              // -1 never, 0 where nothing else fits the limit, and always for
+                              // networks without attention (plan.h)
 };
 
 // What a job would hold and how it would be stored (Job::estimate, Job::plan_used).

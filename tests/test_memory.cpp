@@ -345,6 +345,38 @@ TEST(RecomputedBlocks, MemoryLimitPicksThemLast) {
   EXPECT_FALSE(imdn::Job::estimate(net, w, h, 3, o).fits);
 }
 
+// Without attention (RTC, RTE) a block is one phase when recomputed, its steps run once: always so,
+// with float32 maps and the asked tiles. Memory: without the concatenation map, with a larger
+// scratch (the core's copies): less for RTC; for RTE, whose maps are small beside its tail and
+// output, about the same.
+TEST(RecomputedBlocks, AlwaysWithoutAttention) {
+  for (imdn::Arch arch : {imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE}) {
+    const imdn::Model m = random_model(small_info(arch), 3);
+    imdn::Network net(m, 1);
+    imdn::JobOptions o;
+    o.rgba8 = true;
+    o.tile = 256;
+    const imdn::JobMemory plan = imdn::Job::estimate(net, 700, 500, 3, o);
+    EXPECT_TRUE(plan.recompute) << imdn::arch_name(arch);
+    EXPECT_EQ(plan.map_bits, 32) << imdn::arch_name(arch);
+    EXPECT_EQ(plan.tile, 256u) << imdn::arch_name(arch);
+    o.recompute = -1;
+    const imdn::JobMemory kept = imdn::Job::estimate(net, 700, 500, 3, o);
+    EXPECT_FALSE(kept.recompute);
+    if (arch == imdn::Arch::kIMDN_RTC)
+      EXPECT_LT(plan.bytes, kept.bytes);
+    else
+      EXPECT_LT(double(plan.bytes), 1.05 * double(kept.bytes));
+    o.recompute = 0;
+    imdn::Job job(net, image_of(random_image(60, 50, 2), 60, 50), o);
+    size_t phases_per_block = 0;
+    for (const imdn::Job::Phase& ph : job.phases())
+      phases_per_block += job.unit(ph.begin).kind == imdn::UnitKind::kBlockWhole;
+    EXPECT_EQ(phases_per_block, net.blocks()) << imdn::arch_name(arch);
+    EXPECT_EQ(job.phases().size(), net.blocks() + 2) << imdn::arch_name(arch) << ": stem, the blocks, tail";
+  }
+}
+
 // The authors' models over Set5 with float16 maps (what a job gets when float32 ones do not fit
 // its memory limit): within one level of 255 of float32 maps, and few values moved at all.
 TEST(HalfMaps, OfficialModelsWithinOneLevelOfFloat32Maps) {

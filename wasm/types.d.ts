@@ -184,9 +184,10 @@ export interface MemoryPlan {
   maps: 'float32' | 'float16';
   /**
    * true: each block's steps run twice instead of its concatenation being kept (a third less
-   * memory for the maps; about 1.4-1.7x the time with IMDN and IMDN_AS, none more with RTC and
-   * RTE): the last resort under memoryLimit, after float16 maps. The same bytes as kept maps of
-   * the same precision would give.
+   * memory for the maps; about 1.4-1.7x the time): with IMDN and IMDN_AS the last resort under
+   * memoryLimit, after float16 maps. RTC and RTE, which have no attention, always plan so: their
+   * steps then run once, faster than with the map kept. The same bytes as kept maps of the same
+   * precision would give.
    */
   recompute: boolean;
   /** The tile size it runs with, input pixels. */
