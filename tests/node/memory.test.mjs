@@ -88,6 +88,26 @@ test('a limit below the need refuses before anything is allocated or started, wi
   }
 });
 
+// One image under `limit` on the pool and on threads: the pool's maps live in this thread's
+// instance (its units, in any order, in the workers), whose memory is watched as the job runs; the
+// same bytes on both paths, within one level of float32 maps (and something rounded).
+async function underLimit(pool, threaded, img, limit, what) {
+  const start = pool.engine.memoryBytes;
+  let most = start;
+  let tiles = 0;
+  const onProgress = ({ tile }) => {
+    most = Math.max(most, pool.engine.memoryBytes);
+    if (tile) tiles++;
+  };
+  const a = await pool.upscale(img, { memoryLimit: limit, onProgress });
+  assert.ok(most - start <= limit, `${what}: the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
+  assert.ok(tiles > 1, `${what}: progress named the output tiles`);
+  const b = await threaded.upscale(img, { memoryLimit: limit });
+  assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), `threads and pool give the same bytes with ${what}`);
+  const d = maxLevelDiff(a.data, (await pool.upscale(img)).data);
+  assert.ok(d >= 1 && d <= 1, `${what} are within one level of float32 maps (and round something): ${d}`);
+}
+
 test('a limit that only float16 maps fit: completes under it, on threads and on the pool, with the same bytes, within a level of float32', async () => {
   const img = image(240, 180);
   const threaded = await createUpscaler({ model: x4, workers: 2, threads: true, tileSize: 64 });
@@ -98,17 +118,7 @@ test('a limit that only float16 maps fit: completes under it, on threads and on 
     const half = pool.memoryNeeded(240, 180, { memoryLimit: f32.bytes - 1 });
     assert.equal(half.maps, 'float16');
     assert.ok(half.bytes < f32.bytes);
-    const limit = half.bytes + MiB;
-    // The pool's maps live in this thread's instance: its memory is watched as the job runs.
-    const start = pool.engine.memoryBytes;
-    let most = start;
-    const a = await pool.upscale(img, { memoryLimit: limit, onProgress: () => (most = Math.max(most, pool.engine.memoryBytes)) });
-    assert.ok(most - start <= limit, `the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
-    const b = await threaded.upscale(img, { memoryLimit: limit });
-    assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), 'threads and pool give the same bytes with float16 maps');
-    const exact = await pool.upscale(img);
-    const d = maxLevelDiff(a.data, exact.data);
-    assert.ok(d >= 1 && d <= 1, `float16 maps are within one level of float32 ones (and round something): ${d}`);
+    await underLimit(pool, threaded, img, half.bytes + MiB, 'float16 maps');
   } finally {
     threaded.dispose();
     pool.dispose();
@@ -126,25 +136,7 @@ test('a limit that only recomputed blocks fit: completes under it, on threads an
     const plan = pool.memoryNeeded(400, 360, { memoryLimit: kept.bytes - 1 });
     assert.deepEqual([plan.maps, plan.recompute, plan.fits], ['float16', true, true]);
     assert.ok(plan.bytes < kept.bytes);
-    const limit = plan.bytes + MiB;
-    // The pool's maps live in this thread's instance (its units, in any order, in the workers).
-    const start = pool.engine.memoryBytes;
-    let most = start;
-    let tiles = 0;
-    const a = await pool.upscale(img, {
-      memoryLimit: limit,
-      onProgress: ({ tile }) => {
-        most = Math.max(most, pool.engine.memoryBytes);
-        if (tile) tiles++;
-      },
-    });
-    assert.ok(most - start <= limit, `the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
-    assert.ok(tiles > 1, 'progress named the output tiles');
-    const b = await threaded.upscale(img, { memoryLimit: limit });
-    assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), 'threads and pool give the same bytes with recomputed blocks');
-    const exact = await pool.upscale(img);
-    const d = maxLevelDiff(a.data, exact.data);
-    assert.ok(d >= 1 && d <= 1, `float16 maps are within one level of float32 ones (and round something): ${d}`);
+    await underLimit(pool, threaded, img, plan.bytes + MiB, 'recomputed blocks');
   } finally {
     threaded.dispose();
     pool.dispose();
