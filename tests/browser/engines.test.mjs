@@ -49,6 +49,9 @@ before(async () => {
   writeFileSync(join(dir, 'translucent.png'), await translucentPng());
   copyFileSync(randomModel('x4'), join(dir, 'random-x4.imdn'));
   CASES.push({ name: 'random x4 on a translucent PNG', model: 'random-x4.imdn', image: 'translucent.png' });
+  // RTC has no attention: its blocks always run recomputed, a phase each (src/plan.h).
+  copyFileSync(randomModel('rtc'), join(dir, 'random-rtc.imdn'));
+  CASES.push({ name: 'random RTC on a translucent PNG (blocks recomputed)', model: 'random-rtc.imdn', image: 'translucent.png' });
   if (!skipWithoutData) {
     copyFileSync(join(IMDN, 'checkpoints', 'IMDN_x4.pth'), join(dir, 'IMDN_x4.pth'));
     copyFileSync(join(IMDN, 'datasets', 'Set5_LR', 'x4', 'butterflyx4.bmp'), join(dir, 'butterflyx4.bmp'));
