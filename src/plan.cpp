@@ -745,15 +745,17 @@ void Job::build_phases() {
         // strips of its crop above and left of its tile, and those units lie within a row of
         // tiles after the first not gathered: a row's upper strips, and two units' both (the one
         // gathered next, and one more for a pool's units run ahead).
+        // (Every block's units have the first's crops.)
         uint64_t row = 0, rows = 0, both = 0;
-        for (size_t k = 0; k < p.tiles.size(); ++k) {
-          const Rect& t = p.tiles[k];
-          const Rect c = grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, false);
-          const uint64_t above = uint64_t(c.w) * (t.y - c.y), left = uint64_t(t.x - c.x) * c.h;
+        size_t row_y = 0;
+        for (const Unit& u : units_) {
+          if (u.kind != UnitKind::kBlockWhole || u.block != 0 || u.pass != i) continue;
+          if (u.tile.y != row_y) rows = std::max(rows, row), row = 0, row_y = u.tile.y;
+          const uint64_t above = uint64_t(u.crop.w) * (u.tile.y - u.crop.y);
           row += above;
-          both = std::max(both, above + left);
-          if (k + 1 == p.tiles.size() || p.tiles[k + 1].y != t.y) rows = std::max(rows, row), row = 0;
+          both = std::max(both, above + uint64_t(u.tile.x - u.crop.x) * u.crop.h);
         }
+        rows = std::max(rows, row);
         all += (rows + 2 * both) * nf * sizeof(float);
       }
       tail += P * nf * value;
