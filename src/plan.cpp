@@ -1,6 +1,7 @@
 #include "plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -65,6 +66,10 @@ size_t copy_grain(size_t row_floats) {
 inline void convert(const float* s, float* d, size_t n) { std::copy_n(s, n, d); }
 inline void convert(const uint16_t* s, float* d, size_t n) { from_half(s, d, n); }
 inline void convert(const float* s, uint16_t* d, size_t n) { to_half(s, d, n); }
+// (8-bit input planes: the values they were made from, exactly; Job::Pass::rgb8.)
+inline void convert(const uint8_t* s, float* d, size_t n) {
+  for (size_t i = 0; i < n; ++i) d[i] = float(s[i]) / 255.f;
+}
 
 // Every copy between maps, crops and cores: h x w pixels of C channels from src at (sy, sx), rows
 // src_w pixels apart, to dst at (dy, dx), rows dst_w apart; rows split across the pool.
@@ -150,21 +155,37 @@ Rect intersect(const Rect& a, const Rect& b) {
 
 }  // namespace
 
-// A whole-image map: float32, or float16 where the job's memory limit asks (plan.h).
+// A whole-image map: float32, or float16 where the job's memory limit asks (plan.h); float16 in
+// the job's external memory when it has some (its reads and writes then go through a staging
+// buffer here, converted on the pool's threads as ever).
 struct Map {
   Buffer f;
   std::vector<uint16_t, UnitAllocator<uint16_t>> h;
   bool half = false;
+  ExternalStore* ext = nullptr;
+  int id = -1;
 
-  void allocate(size_t n, bool as_half) {
+  Map() = default;
+  Map(const Map&) = delete;
+  Map& operator=(const Map&) = delete;
+  ~Map() { release(); }
+
+  void allocate(size_t n, bool as_half, ExternalStore* store) {
     half = as_half;
-    if (half)
+    if (half && store) {
+      id = store->allocate(uint64_t(n) * sizeof(uint16_t), 0, false);
+      if (id < 0) throw std::bad_alloc();
+      ext = store;
+    } else if (half) {
       h.resize(n);
-    else
+    } else {
       f.resize(n);
+    }
   }
   void zero(size_t n) {
-    if (half)
+    if (id >= 0)
+      return;  // (external buffers start zeroed)
+    else if (half)
       std::fill_n(h.data(), n, uint16_t(0));
     else
       std::fill_n(f.data(), n, 0.f);
@@ -172,22 +193,34 @@ struct Map {
   void release() {
     f.release();
     decltype(h)().swap(h);
+    if (id >= 0) ext->release(id);
+    id = -1;
   }
   // h x w pixels of C channels at (y, x) of the map (map_w pixels a row) <-> dst at (dy, dx), rows
   // dst_w apart.
   void read(size_t map_w, size_t y, size_t x, float* dst, size_t dst_w, size_t dy, size_t dx, size_t rows, size_t w,
             size_t C, pthreadpool_t pool) const {
-    if (half)
+    if (id >= 0) {
+      uint16_t* s = staging(rows * w * C);
+      external(map_w, y, x, rows, w, C, s, nullptr);
+      copy_rect(s, w, 0, 0, dst, dst_w, dy, dx, rows, w, C, pool);
+    } else if (half) {
       copy_rect(h.data(), map_w, y, x, dst, dst_w, dy, dx, rows, w, C, pool);
-    else
+    } else {
       copy_rect(f.data(), map_w, y, x, dst, dst_w, dy, dx, rows, w, C, pool);
+    }
   }
   void write(const float* src, size_t src_w, size_t sy, size_t sx, size_t map_w, size_t y, size_t x, size_t rows,
              size_t w, size_t C, pthreadpool_t pool) {
-    if (half)
+    if (id >= 0) {
+      uint16_t* s = staging(rows * w * C);
+      copy_rect(src, src_w, sy, sx, s, w, 0, 0, rows, w, C, pool);
+      external(map_w, y, x, rows, w, C, nullptr, s);
+    } else if (half) {
       copy_rect(src, src_w, sy, sx, h.data(), map_w, y, x, rows, w, C, pool);
-    else
+    } else {
       copy_rect(src, src_w, sy, sx, f.data(), map_w, y, x, rows, w, C, pool);
+    }
   }
   // Values [p0, p1) of C channels (pixels p0 to p1) <-> contiguous floats.
   void read_pixels(size_t p0, size_t p1, size_t C, float* dst, pthreadpool_t pool) const {
@@ -195,6 +228,26 @@ struct Map {
   }
   void write_pixels(const float* src, size_t p0, size_t p1, size_t C, pthreadpool_t pool) {
     write(src, 1, 0, 0, 1, p0, 0, p1 - p0, 1, C, pool);
+  }
+
+ private:
+  // The packed rect <-> the external buffer: one copy for whole rows, else a row at a time.
+  void external(size_t map_w, size_t y, size_t x, size_t rows, size_t w, size_t C, uint16_t* to,
+                const uint16_t* from) const {
+    const size_t row = w * C * sizeof(uint16_t);
+    const uint64_t stride = uint64_t(map_w) * C * sizeof(uint16_t),
+                   offset = (uint64_t(y) * map_w + x) * C * sizeof(uint16_t);
+    const bool whole = stride == row || rows == 1;
+    if (to)
+      ext->read(id, offset, whole ? row * rows : row, stride, whole ? 1 : rows, to);
+    else
+      ext->write(id, offset, whole ? row * rows : row, stride, whole ? 1 : rows, from);
+  }
+  // One per thread that runs jobs, kept from use to use (as plan.cpp's scratch()).
+  static uint16_t* staging(size_t n) {
+    thread_local std::vector<uint16_t, UnitAllocator<uint16_t>> buffer;
+    if (buffer.size() < n) buffer.resize(n);
+    return buffer.data();
   }
 };
 
@@ -205,7 +258,8 @@ void take(const Map& map, size_t map_w, const Rect& r, size_t C, Floats* dst, pt
   dst->resize(r.h * r.w * C);  // (not zeroed: UnitAllocator)
   map.read(map_w, r.y, r.x, dst->data(), r.w, 0, 0, r.h, r.w, C, pool);
 }
-void take(const float* src, size_t src_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
+template <class T>
+void take(const T* src, size_t src_w, const Rect& r, size_t C, Floats* dst, pthreadpool_t pool) {
   dst->resize(r.h * r.w * C);
   copy_rect(src, src_w, r.y, r.x, dst->data(), r.w, 0, 0, r.h, r.w, C, pool);
 }
@@ -415,7 +469,9 @@ std::vector<Rect> plan_tiles(size_t H, size_t W, size_t tile, size_t min_tiles, 
 
 struct Job::Pass {
   enum Role { kColour, kGrey, kAlpha } role = kColour;
-  std::vector<float> rgb;  // the input plane, h x w x 3 in [0,1]
+  std::vector<float> rgb;     // the input plane, h x w x 3 in [0,1]...
+  std::vector<uint8_t> rgb8;  // ...or, where every value is k / 255 (8-bit images), k
+  bool eight = true;          // rgb8 (or, planned without pixels, assumed so: 8-bit input)
   size_t h = 0, w = 0, bh = 0, bw = 0;
   std::vector<Rect> tiles;  // body pixels
   size_t step_h = 0, step_w = 0;
@@ -428,7 +484,9 @@ struct Job::Pass {
   std::vector<float> z;      // the current block's attention weights
 };
 
-Job::~Job() = default;
+Job::~Job() {
+  if (out_id_ >= 0) options_.external->release(out_id_);
+}
 
 Job::Job(Network& net, const Image& input, const JobOptions& o)
     : Job(net, &input, input.width, input.height, input.channels, o) {}
@@ -499,7 +557,16 @@ Job::Job(Network& net, const Image* input, size_t in_w, size_t in_h, int in_c, c
       auto pass = std::make_unique<Pass>();
       pass->role = role;
       pass->rgb_floats = ph * pw * 3;
-      pass->rgb = std::move(data);
+      for (size_t i = 0; i < data.size() && pass->eight; ++i) {
+        const float k = std::nearbyint(data[i] * 255.f);
+        pass->eight = k >= 0.f && k <= 255.f && float(uint8_t(k)) / 255.f == data[i];
+      }
+      if (!data.empty() && pass->eight) {
+        pass->rgb8.resize(data.size());
+        for (size_t i = 0; i < data.size(); ++i) pass->rgb8[i] = uint8_t(std::nearbyint(data[i] * 255.f));
+      } else {
+        pass->rgb = std::move(data);
+      }
       pass->h = ph;
       pass->w = pw;
       pass->keep = keep;
@@ -626,8 +693,11 @@ void Job::fit_memory(const Image* input) {
 // The output, allocated when the first tail begins: by then the maps the tail does not read are
 // given back, and it takes their place.
 void Job::begin_output() {
-  if (!out8_.empty() || !outf_.empty()) return;
-  if (options_.rgba8) {
+  if (!out8_.empty() || !outf_.empty() || out_id_ >= 0) return;
+  if (options_.rgba8 && options_.external) {
+    out_id_ = options_.external->allocate(uint64_t(out_w_) * out_h_ * 4, 0xFF000000u, true);  // opaque black
+    if (out_id_ < 0) throw std::bad_alloc();
+  } else if (options_.rgba8) {
     out8_.assign(out_w_ * out_h_ * 4, 0);
     for (size_t p = 0; p < out_w_ * out_h_; ++p) out8_[p * 4 + 3] = 255;
   } else {
@@ -759,7 +829,7 @@ void Job::build_phases() {
         all += (rows + 2 * both) * nf * sizeof(float);
       }
       tail += P * nf * value;
-      planes += p.rgb_floats * sizeof(float);
+      planes += p.rgb_floats * (p.eight ? 1 : sizeof(float));
     }
     maps = std::max({maps, all + (g > 0 ? out_bytes : 0), tail + out_bytes});
   }
@@ -788,6 +858,12 @@ void Job::build_phases() {
     m = std::max(m, floats * sizeof(float));
   }
   for (uint64_t m : kind_max) scratch += m;
+  if (half_ && options_.external) {
+    // External maps: the staging buffer of their largest read (a unit's crop).
+    uint64_t px = 0;
+    for (const Unit& u : units_) px = std::max<uint64_t>(px, uint64_t(u.crop.h) * u.crop.w);
+    scratch += px * nf * sizeof(uint16_t);
+  }
   memory_ = maps + planes + scratch;
   const Architecture& arch = net_.architecture();
   for (const Unit& u : units_) {
@@ -820,11 +896,12 @@ void Job::begin_group(size_t g) {
   for (auto& p : passes_) {
     if (p->group != g) continue;
     const size_t P = p->bh * p->bw;
-    p->x.allocate(P * nf, half_);
-    if (!recompute_) p->cat.allocate(P * cc, half_);
+    // (x and acc may live outside; cat, whose sums are taken in place, here.)
+    p->x.allocate(P * nf, half_, options_.external);
+    if (!recompute_) p->cat.allocate(P * cc, half_, nullptr);
     if (recompute_ && net_.has_attention()) p->cells.assign(cells(p->bh) * cells(p->bw) * 4 * cc, 0.f);
     if (net_.has_fusion()) {
-      p->acc.allocate(P * nf, half_);
+      p->acc.allocate(P * nf, half_, options_.external);
       p->acc.zero(P * nf);
     }
   }
@@ -853,8 +930,11 @@ UnitData Job::gather(size_t i) {
   auto input_under = [&](const Rect& c, Floats* out) {
     const size_t iy = c.y * S, ix = c.x * S;
     const Rect in{iy, ix, std::min(p.h, (c.y + c.h) * S) - iy, std::min(p.w, (c.x + c.w) * S) - ix};
-    if (p.rgb.size() != p.rgb_floats) throw Error("a job planned without pixels cannot run");
-    take(p.rgb.data(), p.w, in, 3, out, pool);
+    if (p.rgb.size() + p.rgb8.size() != p.rgb_floats) throw Error("a job planned without pixels cannot run");
+    if (p.eight)
+      take(p.rgb8.data(), p.w, in, 3, out, pool);
+    else
+      take(p.rgb.data(), p.w, in, 3, out, pool);
     h.ih = uint32_t(in.h);
     h.iw = uint32_t(in.w);
   };
@@ -965,18 +1045,28 @@ Rect Job::scatter(size_t i, const UnitData& d) {
       done = Rect{p.oy + ky0 - p.keep.y, p.ox + kx0 - p.keep.x, ky1 - ky0, kx1 - kx0};
       const size_t C = size_t(out_c_);
       const bool eight = options_.rgba8;
+      // The output's rows of `done` (external: a copy of them here, read, changed, written back:
+      // the planes of a grey or alpha image each write their own channels).
+      std::vector<uint8_t> outside;
+      if (out_id_ >= 0) {
+        outside.resize(done.h * done.w * 4);
+        read_rgba8(done, outside.data());
+      }
+      uint8_t* out8 = !eight ? nullptr : out_id_ >= 0 ? outside.data() : out8_.data() + (done.y * out_w_ + done.x) * C;
+      float* outf = eight ? nullptr : outf_.data() + (done.y * out_w_ + done.x) * C;
+      const size_t stride = out_id_ >= 0 ? done.w : out_w_;
       ops::parallel_rows(pool, ky1 - ky0, copy_grain((kx1 - kx0) * 3), [&](size_t a, size_t b) {
         for (size_t y = ky0 + a; y < ky0 + b; ++y) {
           const float* src = d.a[0].data() + ((y - y0) * ow + (kx0 - x0)) * 3;
-          const size_t row = (done.y + y - ky0) * out_w_ + done.x;
+          const size_t row = (y - ky0) * stride;
           for (size_t k = 0; k < kx1 - kx0; ++k, src += 3) {
             const size_t o = (row + k) * C;
             if (p.role == Pass::kColour) {
               for (size_t c = 0; c < 3; ++c) {
                 if (eight)
-                  out8_[o + c] = to_u8(src[c]);
+                  out8[o + c] = to_u8(src[c]);
                 else
-                  outf_[o + c] = src[c];
+                  outf[o + c] = src[c];
               }
               continue;
             }
@@ -984,17 +1074,20 @@ Rect Job::scatter(size_t i, const UnitData& d) {
             if (p.role == Pass::kAlpha) {
               const float a8 = std::min(1.f, std::max(0.f, m));
               if (eight)
-                out8_[o + 3] = to_u8(a8);
+                out8[o + 3] = to_u8(a8);
               else
-                outf_[o + C - 1] = a8;
+                outf[o + C - 1] = a8;
             } else if (eight) {
-              out8_[o] = out8_[o + 1] = out8_[o + 2] = to_u8(m);
+              out8[o] = out8[o + 1] = out8[o + 2] = to_u8(m);
             } else {
-              for (size_t c = 0; c < (C <= 2 ? 1 : 3); ++c) outf_[o + c] = m;
+              for (size_t c = 0; c < (C <= 2 ? 1 : 3); ++c) outf[o + c] = m;
             }
           }
         }
       });
+      if (out_id_ >= 0)
+        options_.external->write(out_id_, (uint64_t(done.y) * out_w_ + done.x) * 4, done.w * 4, uint64_t(out_w_) * 4,
+                                 done.h, outside.data());
       break;
     }
   }
@@ -1037,6 +1130,7 @@ void Job::end_phase(size_t phase) {
       p->cat.release();
       p->acc.release();
       std::vector<float>().swap(p->rgb);
+      std::vector<uint8_t>().swap(p->rgb8);
       std::vector<float>().swap(p->cells);
     }
     group_state_[g] = 2;
@@ -1128,6 +1222,17 @@ std::vector<float> run_raw(Network& net, const float* rgb, size_t h, size_t w, s
   *oh = job.height();
   *ow = job.width();
   return job.take_image().data;
+}
+
+void Job::read_rgba8(const Rect& r, uint8_t* dst) const {
+  if (out_id_ < 0) {
+    for (size_t y = 0; y < r.h; ++y)
+      std::copy_n(out8_.data() + ((r.y + y) * out_w_ + r.x) * 4, r.w * 4, dst + y * r.w * 4);
+    return;
+  }
+  const bool whole = r.w == out_w_;
+  options_.external->read(out_id_, (uint64_t(r.y) * out_w_ + r.x) * 4, whole ? r.w * r.h * 4 : r.w * 4,
+                          uint64_t(out_w_) * 4, whole ? 1 : r.h, dst);
 }
 
 Image Job::take_image() {

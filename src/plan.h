@@ -166,6 +166,23 @@ struct UnitData {
 // holding the model gives the same bytes.
 UnitData run_unit(Network& net, UnitData in);
 
+// Memory outside the engine's own for a job's largest buffers: its float16 maps and its RGBA
+// output. Under WebAssembly these are JavaScript ArrayBuffers (wasm/bindings.cpp): a WebAssembly
+// memory only grows, but such a buffer goes back the moment the job releases it, and the output
+// is the caller's without a copy. Natively none: the job's own vectors.
+class ExternalStore {
+ public:
+  virtual ~ExternalStore() = default;
+  // A zeroed buffer of `bytes`, each 4 bytes `fill` (little-endian) if nonzero; its id, or -1
+  // when there is no such memory. result: the job's output, handed to the caller as it is (never
+  // shrunk by release); else a map, whose memory release() gives back at once.
+  virtual int allocate(uint64_t bytes, uint32_t fill, bool result) = 0;
+  virtual void release(int id) = 0;
+  // `rows` rows of `row` bytes, `stride` bytes apart from byte `offset` of buffer id <-> packed at p.
+  virtual void read(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, void* p) const = 0;
+  virtual void write(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, const void* p) = 0;
+};
+
 struct JobOptions {
   size_t tile = 0;          // tile side, body pixels (input pixels / stem stride); 0 = kDefaultTile
   size_t min_tiles = 1;     // split tiles further, down to 16 px, until a pass has this many
@@ -176,13 +193,14 @@ struct JobOptions {
   bool rgba8 = false;       // output RGBA bytes (else floats with the input's channels)
   size_t target_width = 0;  // IMDN_AS only: output size (bicubic resize to it first)
   size_t target_height = 0;
-  uint64_t memory_limit = 0;  // bytes the job may hold at once (maps, planes, scratch, output);
-                              // 0, or above the network's limit (Network::memory_limit): that
-  int map_bits = 0;           // 32 or 16: the maps' storage; 0: float32 if the job fits the
-                              // limit so, else float16 (then tiles shrink, down to 64, if needed)
-  int recompute = 0;          // blocks recomputed instead of their concatenation stored: 1 always,
-                              // -1 never, 0 where nothing else fits the limit, and always for
-                              // networks without attention (plan.h)
+  uint64_t memory_limit = 0;          // bytes the job may hold at once (maps, planes, scratch, output);
+                                      // 0, or above the network's limit (Network::memory_limit): that
+  int map_bits = 0;                   // 32 or 16: the maps' storage; 0: float32 if the job fits the
+                                      // limit so, else float16 (then tiles shrink, down to 64, if needed)
+  int recompute = 0;                  // blocks recomputed instead of their concatenation stored: 1 always,
+                                      // -1 never, 0 where nothing else fits the limit, and always for
+                                      // networks without attention (plan.h)
+  ExternalStore* external = nullptr;  // where float16 maps and RGBA output live, if not here
 };
 
 // What a job would hold and how it would be stored (Job::estimate, Job::plan_used).
@@ -240,8 +258,12 @@ class Job {
   size_t width() const { return out_w_; }
   size_t height() const { return out_h_; }
   int channels() const { return out_c_; }
-  const std::vector<uint8_t>& rgba8() const { return out8_; }  // options.rgba8
+  const std::vector<uint8_t>& rgba8() const { return out8_; }  // options.rgba8, unless external
   const std::vector<float>& floats() const { return outf_; }   // otherwise
+  // options.rgba8 with options.external: the output's buffer there (-1 before the tail, and
+  // without external memory), and rectangle r of it, wherever it lives, into dst (r.h*r.w*4).
+  int output_buffer() const { return out_id_; }
+  void read_rgba8(const Rect& r, uint8_t* dst) const;
   Image take_image();
 
   // What the job holds at most at once, and how it stores its maps.
@@ -274,6 +296,7 @@ class Job {
   bool fill_alpha_ = false;
   std::vector<float> outf_;
   std::vector<uint8_t> out8_;
+  int out_id_ = -1;  // the RGBA output in options_.external
   uint64_t memory_ = 0, macs_ = 0;
   bool half_ = false;       // maps stored as float16
   bool recompute_ = false;  // blocks recomputed (no cat map)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "half.h"
@@ -97,6 +98,13 @@ imdn::Image image_of(const std::vector<float>& rgb, size_t h, size_t w) {
   return img;
 }
 
+// An image of 8-bit values (k / 255), as the package's images are: its planes are kept as bytes,
+// what Job::estimate assumes.
+std::vector<float> eight_bit(std::vector<float> v) {
+  for (float& x : v) x = float(imdn::to_u8(x)) / 255.f;
+  return v;
+}
+
 std::vector<float> run_job(imdn::Network& net, const imdn::Image& img, size_t tile, int bits, bool gathered,
                            imdn::Network* other = nullptr, int recompute = -1) {
   imdn::JobOptions o;
@@ -152,7 +160,7 @@ TEST(HalfMaps, MemoryLimitPicksThePlanOrRefuses) {
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 2);
   imdn::Network net(m, 1);
   const size_t h = 300, w = 260;
-  const imdn::Image img = image_of(random_image(h, w, 1), h, w);
+  const imdn::Image img = image_of(eight_bit(random_image(h, w, 1)), h, w);
   imdn::JobOptions o;
   o.rgba8 = true;
   o.tile = 64;  // (the smallest tile the planner goes down to: precision is all it can change)
@@ -163,6 +171,9 @@ TEST(HalfMaps, MemoryLimitPicksThePlanOrRefuses) {
   {
     imdn::Job job(net, img, o);
     EXPECT_EQ(job.memory_needed(), roomy.bytes);
+    // Values that are not 8-bit (a 16-bit PNG, say): the plane in floats, 3 bytes a value more.
+    imdn::Job floats(net, image_of(random_image(h, w, 1), h, w), o);
+    EXPECT_EQ(floats.memory_needed(), roomy.bytes + uint64_t(h) * w * 3 * 3);
   }
   // Between the float16 and float32 needs: float16 maps.
   imdn::JobOptions half_opts = o;
@@ -220,7 +231,7 @@ TEST(HalfMaps, MemoryLimitPicksThePlanOrRefuses) {
   rgba.width = w;
   rgba.height = h;
   rgba.channels = 4;
-  rgba.data.assign(w * h * 4, 0.5f);
+  rgba.data.assign(w * h * 4, 128 / 255.f);
   imdn::JobOptions a;
   a.rgba8 = true;
   imdn::Job job(net, rgba, a);
@@ -303,7 +314,7 @@ TEST(RecomputedBlocks, MemoryLimitPicksThemLast) {
   const imdn::Model m = random_model(info, 2);
   imdn::Network net(m, 2);
   const size_t h = 400, w = 376;
-  const imdn::Image img = image_of(random_image(h, w, 1), h, w);
+  const imdn::Image img = image_of(eight_bit(random_image(h, w, 1)), h, w);
   imdn::JobOptions o;
   o.rgba8 = true;
   o.tile = 64;
@@ -400,6 +411,120 @@ TEST(HalfMaps, OfficialModelsWithinOneLevelOfFloat32Maps) {
     std::printf("[ half     ] %s: float16 maps move %.3f%% of 8-bit values by one level, max raw %.2e\n", model.c_str(),
                 100.0 * double(moved) / double(total), raw);
     EXPECT_LT(double(moved), 0.03 * double(total)) << model;
+  }
+}
+
+// External memory (JobOptions::external; WebAssembly: JavaScript ArrayBuffers), here vectors:
+// float16 maps and the RGBA output live there, read and written by rows.
+class VectorStore final : public imdn::ExternalStore {
+ public:
+  std::map<int, std::vector<uint8_t>> live;
+  std::vector<uint8_t> result;  // the output, as the caller gets it when the job releases it
+  int next = 0, maps = 0, results = 0;
+  uint64_t bytes = 0, peak = 0;
+
+  int allocate(uint64_t n, uint32_t fill, bool is_result) override {
+    std::vector<uint8_t>& b = live[++next];
+    b.assign(n, 0);
+    for (uint64_t i = 0; fill && i + 4 <= n; i += 4) std::memcpy(b.data() + i, &fill, 4);
+    (is_result ? results : maps)++;
+    if (is_result) result_id = next;
+    peak = std::max(peak, bytes += n);
+    return next;
+  }
+  void release(int id) override {
+    auto it = live.find(id);
+    ASSERT_NE(it, live.end()) << "buffer " << id << " released twice";
+    bytes -= it->second.size();
+    if (id == result_id) result = std::move(it->second);
+    live.erase(it);
+  }
+  void read(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, void* p) const override {
+    const std::vector<uint8_t>& b = live.at(id);
+    for (size_t y = 0; y < rows; ++y) {
+      ASSERT_LE(offset + y * stride + row, b.size());
+      std::memcpy(static_cast<uint8_t*>(p) + y * row, b.data() + offset + y * stride, row);
+    }
+  }
+  void write(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, const void* p) override {
+    std::vector<uint8_t>& b = live.at(id);
+    for (size_t y = 0; y < rows; ++y) {
+      ASSERT_LE(offset + y * stride + row, b.size());
+      std::memcpy(b.data() + offset + y * stride, static_cast<const uint8_t*>(p) + y * row, row);
+    }
+  }
+
+ private:
+  int result_id = -1;
+};
+
+// The same RGBA bytes with maps and output outside as inside, for colour, grey and translucent
+// images, stored and recomputed blocks, any tiling, units run here or gathered; float32 maps stay
+// inside; every buffer given back when the job ends.
+TEST(ExternalMemory, SameBytesAsInsideAndEverythingGivenBack) {
+  const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 5);
+  imdn::Network one(m, 1), two(m, 2);
+  const size_t h = 70, w = 58;
+  const std::vector<float> rgb = random_image(h, w, 3);
+  imdn::Image colour = image_of(rgb, h, w), grey = colour, alpha = colour;
+  for (size_t p = 0; p < h * w; ++p) grey.data[p * 3 + 1] = grey.data[p * 3 + 2] = grey.data[p * 3];
+  alpha.channels = 4;
+  alpha.data.resize(h * w * 4);
+  for (size_t p = 0; p < h * w; ++p) {
+    std::copy_n(rgb.data() + p * 3, 3, alpha.data.data() + p * 4);
+    alpha.data[p * 4 + 3] = float((p * 37) % 256) / 255.f;
+  }
+  for (const auto& [name, img] : std::vector<std::pair<const char*, const imdn::Image*>>{
+           {"colour", &colour}, {"grey", &grey}, {"translucent", &alpha}}) {
+    for (int bits : {16, 32}) {
+      for (int recompute : {-1, 1}) {
+        for (size_t tile : {size_t(16), size_t(4096)}) {
+          for (bool gathered : {false, true}) {
+            const std::string what = std::string(name) + " float" + std::to_string(bits) +
+                                     (recompute == 1 ? " recomputed" : " stored") + " tile " + std::to_string(tile) +
+                                     (gathered ? " gathered" : "");
+            imdn::JobOptions o;
+            o.rgba8 = true;
+            o.tile = tile;
+            o.map_bits = bits;
+            o.recompute = recompute;
+            o.min_tiles = gathered ? 3 : 1;
+            auto run = [&](imdn::Job& job) {
+              if (!gathered) return job.run();
+              for (const imdn::Job::Phase& ph : job.phases())
+                for (size_t i = ph.begin; i < ph.begin + ph.count; ++i)
+                  job.scatter(i, imdn::run_unit(two, job.gather(i)));
+            };
+            std::vector<uint8_t> inside;
+            {
+              imdn::Job job(one, *img, o);
+              run(job);
+              inside = job.rgba8();
+              EXPECT_EQ(job.output_buffer(), -1);
+            }
+            VectorStore store;
+            o.external = &store;
+            {
+              imdn::Job job(one, *img, o);
+              run(job);
+              EXPECT_TRUE(job.rgba8().empty()) << what;
+              ASSERT_GE(job.output_buffer(), 0) << what;
+              std::vector<uint8_t> corner(3 * 5 * 4), expect;
+              job.read_rgba8({2, 1, 3, 5}, corner.data());
+              for (size_t y = 2; y < 5; ++y)
+                expect.insert(expect.end(), inside.begin() + long((y * job.width() + 1) * 4),
+                              inside.begin() + long((y * job.width() + 6) * 4));
+              EXPECT_EQ(corner, expect) << what << ": read_rgba8";
+            }
+            EXPECT_TRUE(store.live.empty()) << what << ": every buffer given back";
+            EXPECT_EQ(store.results, 1) << what;
+            EXPECT_EQ(store.maps, bits == 16 ? (img == &alpha ? 4 : 2) : 0) << what << ": x and acc of each pass";
+            ASSERT_EQ(store.result.size(), inside.size()) << what;
+            EXPECT_EQ(0, std::memcmp(store.result.data(), inside.data(), inside.size())) << what;
+          }
+        }
+      }
+    }
   }
 }
 

@@ -10,6 +10,8 @@
 // Failures never throw across the boundary: they come back as { error: message } and the JS
 // wrapper (wasm/engine.js) turns them into Error objects.
 #include <emscripten/bind.h>
+#include <emscripten/em_js.h>
+#include <emscripten/emscripten.h>
 #include <emscripten/val.h>
 
 #include <algorithm>
@@ -28,7 +30,64 @@
 
 using emscripten::val;
 
+// A job's external memory (imdn::ExternalStore, plan.h): ArrayBuffers in Module.imdnBuffers by id.
+// Maps are resizable where the engine has them, so that release() gives their pages back at once
+// (resize(0)) instead of at some later collection; the output is a plain buffer, the caller's.
+// Called only from the thread that runs the job (the pool's threads copy inside this instance).
+EM_JS(int, imdn_buffer_new, (double bytes, uint32_t fill, int result), {
+  const table = Module['imdnBuffers'] || (Module['imdnBuffers'] = new Map());
+  let b;
+  try {
+    b = !result && ArrayBuffer.prototype.resize ? new ArrayBuffer(bytes, {maxByteLength : bytes})
+                                                : new ArrayBuffer(bytes);
+  } catch (e) {
+    return -1;
+  }
+  if (fill) new Uint32Array(b, 0, Math.floor(bytes / 4)).fill(fill >>> 0);
+  const id = (Module['imdnBufferId'] = (Module['imdnBufferId'] || 0) + 1);
+  table.set(id, {b, bytes});
+  Module['imdnExternalBytes'] = (Module['imdnExternalBytes'] || 0) + bytes;
+  Module['imdnExternalPeak'] = Math.max(Module['imdnExternalPeak'] || 0, Module['imdnExternalBytes']);
+  return id;
+});
+EM_JS(void, imdn_buffer_free, (int id), {
+  const table = Module['imdnBuffers'];
+  const e = table && table.get(id);
+  if (!e) return;
+  table.delete(id);
+  Module['imdnExternalBytes'] -= e.bytes;
+  if (e.b.resizable) e.b.resize(0);
+});
+EM_JS(void, imdn_buffer_copy, (int id, double offset, double row, double stride, double rows, void* at, int into_heap),
+      {
+        const b = Module['imdnBuffers'].get(id).b;
+        const heap = new Uint8Array(wasmMemory.buffer);
+        const p = at >>> 0;
+        for (let i = 0; i < rows; i++) {
+          const outside = new Uint8Array(b, offset + i * stride, row);
+          if (into_heap)
+            heap.set(outside, p + i * row);
+          else
+            outside.set(heap.subarray(p + i * row, p + (i + 1) * row));
+        }
+      });
+
 namespace {
+
+class JsStore final : public imdn::ExternalStore {
+ public:
+  int allocate(uint64_t bytes, uint32_t fill, bool result) override {
+    return imdn_buffer_new(double(bytes), fill, result ? 1 : 0);
+  }
+  void release(int id) override { imdn_buffer_free(id); }
+  void read(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, void* p) const override {
+    imdn_buffer_copy(id, double(offset), double(row), double(stride), double(rows), p, 1);
+  }
+  void write(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, const void* p) override {
+    imdn_buffer_copy(id, double(offset), double(row), double(stride), double(rows), const_cast<void*>(p), 0);
+  }
+};
+JsStore js_store;
 
 // Copies a JS typed array (any of the 8-bit ones) into C++ memory with one memcpy on the JS side.
 std::vector<uint8_t> bytes_of(const val& array) {
@@ -128,6 +187,14 @@ val output_to_js(const imdn::Job& job, bool raw, const imdn::Rect* r = nullptr) 
   };
   if (raw) {
     o.set("data", copy(job.floats().data()));
+  } else if (job.output_buffer() >= 0 && !r) {
+    // Outside the instance already: the caller's as it is, no copy.
+    const val buffer = val::module_property("imdnBuffers").call<val>("get", job.output_buffer())["b"];
+    o.set("data", val::global("Uint8ClampedArray").new_(buffer));
+  } else if (job.output_buffer() >= 0) {
+    std::vector<uint8_t> part(k.w * k.h * C);
+    job.read_rgba8(k, part.data());
+    o.set("data", val::global("Uint8ClampedArray").new_(js_copy(part)["buffer"]));
   } else {
     val bytes = copy(job.rgba8().data());
     o.set("data", val::global("Uint8ClampedArray").new_(bytes["buffer"]));
@@ -209,6 +276,8 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
   const val bits = options["mapBits"], recompute = options["recompute"];
   if (bits.isNumber()) o.map_bits = bits.as<int>();
   if (recompute.isNumber()) o.recompute = recompute.as<int>();
+  // (externalMemory: false keeps float16 maps and the output inside the instance; for tests.)
+  if (!options["externalMemory"].isFalse()) o.external = &js_store;
   o.raw = options["raw"].isTrue();
   o.exact = !options["exact"].isFalse();
   o.rgba8 = !o.raw;

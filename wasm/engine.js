@@ -159,6 +159,14 @@ export class WasmEngine {
     return this.module.HEAP8.length;
   }
 
+  /**
+   * Bytes of the ArrayBuffers a job of this instance holds outside its memory (float16 maps, the
+   * RGBA output: wasm/bindings.cpp), now and at most since the instance began.
+   */
+  get externalBytes() {
+    return { now: this.module.imdnExternalBytes ?? 0, most: this.module.imdnExternalPeak ?? 0 };
+  }
+
   /** Milliseconds per kind of operation for one pass (after a warm-up): [[kind, ms], ...]. */
   profile(width, height) {
     return check(this.engine.profile(width, height)).ops;

@@ -92,15 +92,19 @@ test('a limit below the need refuses before anything is allocated or started, wi
 // instance (its units, in any order, in the workers), whose memory is watched as the job runs; the
 // same bytes on both paths, within one level of float32 maps (and something rounded).
 async function underLimit(pool, threaded, img, limit, what) {
-  const start = pool.engine.memoryBytes;
+  // (Float16 maps and the output live outside the instance, in ArrayBuffers it counts.)
+  const held = () => pool.engine.memoryBytes + pool.engine.externalBytes.now;
+  const start = held();
   let most = start;
   let tiles = 0;
   const onProgress = ({ tile }) => {
-    most = Math.max(most, pool.engine.memoryBytes);
+    most = Math.max(most, held());
     if (tile) tiles++;
   };
   const a = await pool.upscale(img, { memoryLimit: limit, onProgress });
-  assert.ok(most - start <= limit, `${what}: the instance grew by ${most - start} bytes, over the ${limit}-byte limit`);
+  assert.ok(most - start <= limit, `${what}: the instance and its buffers grew by ${most - start} bytes, over the ${limit}-byte limit`);
+  assert.ok(pool.engine.externalBytes.most > 0, `${what}: the maps were held outside the instance`);
+  assert.equal(pool.engine.externalBytes.now, 0, `${what}: every buffer outside the instance given back`);
   assert.ok(tiles > 1, `${what}: progress named the output tiles`);
   const b = await threaded.upscale(img, { memoryLimit: limit });
   assert.deepEqual(Buffer.from(b.data), Buffer.from(a.data), `threads and pool give the same bytes with ${what}`);
