@@ -176,6 +176,11 @@ export class Pool {
     return w;
   }
 
+  /** Starts the first worker now, idle (so that the first call finds it starting or ready). */
+  warm() {
+    if (!this.disposed && this.workers.length === 0) this.spawn().handle.setBusy(false);
+  }
+
   pump() {
     while (!this.disposed && this.queue.length > 0) {
       // An idle worker, a new one, or one whose only task is short like the next one.
@@ -526,6 +531,10 @@ export class Upscaler {
         };
       },
     );
+    // Its first worker (a thread of its own, or one per core) starts with the upscaler, beside
+    // the caller's next steps, instead of on the first call: what the upscaler holds ready for
+    // work from the start, and the first result sooner.
+    this.pool.warm();
   }
 
   /**
