@@ -43,6 +43,9 @@ if (o.child) {
   const side = Number(o.child);
   const { createUpscaler } = await import(pathToFileURL(join(root, 'wasm', 'node.js')).href);
   const up = await createUpscaler({ model: o.model, workers: 2, ...(limit ? { memoryLimit: limit } : {}) });
+  // (Fresh: once its worker, started with it, has loaded; as in Chromium below.)
+  await new Promise((r) => setTimeout(r, 1000));
+  globalThis.gc?.();
   const fresh = process.memoryUsage().rss;
   const plan = up.memoryNeeded?.(side, side) ?? null;
   let peak = fresh;
@@ -60,6 +63,7 @@ if (o.child) {
   peak = Math.max(peak, process.memoryUsage().rss);
   await new Promise((r) => setTimeout(r, 1500));
   globalThis.gc?.();
+  await new Promise((r) => setTimeout(r, 500)); // (buffers are swept after the collection)
   const idle = process.memoryUsage().rss;
   process.stdout.write(JSON.stringify({ ms, peak, fresh, idle, plan, error, threads: up.threads }));
   up.dispose();
@@ -107,7 +111,8 @@ if (platforms.includes('chromium')) {
       return Math.max(0, ...out.filter((l) => l.includes('--type=renderer')).map((l) => Number(l.trim().split(/\s+/)[0]) * 1024));
     };
     for (const side of sizes) {
-      const browser = await launchChromium();
+      // (--expose-gc: the idle upscaler measured without the caller's dropped result, as in Node.)
+      const browser = await launchChromium(['--js-flags=--expose-gc']);
       const page = await browser.newPage();
       // (The blank page: served by the route below, the same origin and isolation headers.)
       const isolated = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
@@ -141,6 +146,8 @@ if (platforms.includes('chromium')) {
       clearInterval(sample);
       peak = Math.max(peak, renderer());
       await new Promise((r) => setTimeout(r, 3000));
+      await page.evaluate(() => globalThis.gc?.());
+      await new Promise((r) => setTimeout(r, 500));
       const idle = renderer();
       line('Chromium', side, { ...r, peak, fresh, idle });
       await browser.close();
