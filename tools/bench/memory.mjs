@@ -11,7 +11,7 @@
 //                               [--blank]      (Chromium: an empty page instead of the demo page,
 //                                               which holds about 21 MiB more before the package)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,11 +105,21 @@ if (platforms.includes('chromium')) {
   } else {
     const { serve } = await import('../serve.mjs');
     const server = await serve({ port: 0, root });
-    // The renderer's resident set (page and its workers share it), from ps.
-    const renderer = () => {
-      const out = execFileSync('ps', ['-C', 'chromium', '-o', 'rss=,args='], { encoding: 'utf8' }).trim().split('\n');
-      return Math.max(0, ...out.filter((l) => l.includes('--type=renderer')).map((l) => Number(l.trim().split(/\s+/)[0]) * 1024));
+    // The renderer's resident set (page and its workers share it): the renderers from ps once,
+    // then their /proc status as the job runs (ps 20 times a second took a core's share from it).
+    let renderers = [];
+    const findRenderers = () => {
+      const out = execFileSync('ps', ['-C', 'chromium', '-o', 'pid=,args='], { encoding: 'utf8' }).trim().split('\n');
+      renderers = out.filter((l) => l.includes('--type=renderer')).map((l) => Number(l.trim().split(/\s+/)[0]));
     };
+    const rssOf = (pid) => {
+      try {
+        return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      } catch {
+        return 0;
+      }
+    };
+    const renderer = () => Math.max(0, ...renderers.map(rssOf));
     for (const side of sizes) {
       // (--expose-gc: the idle upscaler measured without the caller's dropped result, as in Node.)
       const browser = await launchChromium(['--js-flags=--expose-gc']);
@@ -129,6 +139,7 @@ if (platforms.includes('chromium')) {
         { model, limit },
       );
       await new Promise((r) => setTimeout(r, 500));
+      findRenderers();
       const fresh = renderer();
       let peak = fresh;
       const sample = setInterval(() => (peak = Math.max(peak, renderer())), 50);
