@@ -45,7 +45,11 @@
 // still computes in float32: maps are widened as units read them and rounded to nearest as they
 // are written, so the bytes still do not depend on the tiling; against float32 maps about 1% of
 // 8-bit output values move by one level), with tiles down to 64 if still needed; else the job is
-// refused before anything image-sized is allocated, saying what it would need.
+// refused before anything image-sized is allocated, saying what it would need. The input planes
+// are bytes where the image is 8-bit (every value k / 255), else floats. With external memory
+// (JobOptions::external: ArrayBuffers under WebAssembly), float16 x and acc and the RGBA output
+// live there: given back the moment the job releases them (a WebAssembly memory never shrinks),
+// and the output is the caller's as it is. The limit counts them all the same.
 //
 // Blocks recomputed (the last resort under a limit, or JobOptions::recompute): the concatenation is
 // the one map that lives only from a block's part A to its part B, so it need not be kept: part A

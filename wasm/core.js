@@ -13,9 +13,10 @@ export const MAX_PIXELS = 2 ** 28;
 /**
  * The default memoryLimit: bytes one image may hold in the engine at once (feature maps, input
  * planes, scratch, the output). 352 MiB: a 1024x1024 input at x4 fits with float16 maps and its
- * blocks recomputed (332 MiB), and the whole Node process then stays near 500 MiB with the
- * 4096x4096 result; phones and tablets kill tabs not far above that. Float16 maps with the
- * blocks kept (1.4x faster there) fit up to about 940x940, float32 ones up to about 620x620.
+ * blocks recomputed (321 MiB), and the whole Node process then peaks near 430 MiB, a Chromium
+ * renderer near 500, with the 4096x4096 result; phones and tablets kill tabs not far above that.
+ * Float16 maps with the blocks kept (1.4x faster there) fit up to about 940x940, float32 ones up
+ * to about 620x620.
  */
 export const DEFAULT_MEMORY_LIMIT = 352 * 2 ** 20;
 

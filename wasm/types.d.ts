@@ -103,10 +103,12 @@ export interface UpscalerOptions {
    */
   baseUrl?: Location;
   /**
-   * Bytes one image may hold inside the engine at once: its feature maps, input planes, one
-   * tile's scratch and the output (the result handed back is a copy outside it). Default
-   * 369,098,752 (352 MiB: a 1024x1024 input at x4 fits, and a Node process then peaks near
-   * 500 MiB); at most 3 GiB count (what one 32-bit WebAssembly instance can hold). Each image is
+   * Bytes one image may hold in the engine at once: its feature maps, input planes, one tile's
+   * scratch and the output (float16 maps and the RGBA output live in ArrayBuffers beside the
+   * WebAssembly instance: given back as soon as the job is done with them, and the output is the
+   * result handed back, not a copy). Default 369,098,752 (352 MiB: a 1024x1024 input at x4 fits,
+   * and then a Node process peaks near 430 MiB, a Chromium tab near 500); at most 3 GiB count
+   * (what one 32-bit WebAssembly instance can hold). Each image is
    * planned to fit: float32 maps where it can, else smaller tiles, else float16 maps (every tile
    * still computes in float32; against float32 maps about 0.2-1.7% of 8-bit values move by one
    * level, none by more), else float16 maps with each block's steps run twice instead of its
@@ -114,7 +116,8 @@ export interface UpscalerOptions {
    * same with RTC and RTE; see MemoryPlan.recompute). An image that does not fit
    * even so is refused before anything is allocated, with the size it would need
    * (`memoryNeeded` tells beforehand). WebAssembly memory never shrinks: an instance that grew
-   * past 256 MiB is replaced after its job, so that an idle upscaler holds little.
+   * past 256 MiB (float32 maps live inside it) is replaced after its job, so that an idle
+   * upscaler holds little.
    */
   memoryLimit?: number;
   /**
