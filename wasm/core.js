@@ -16,7 +16,7 @@ export const MAX_PIXELS = 2 ** 28;
  * blocks recomputed (321 MiB), and the whole Node process then peaks near 430 MiB, a Chromium
  * renderer near 500, with the 4096x4096 result; phones and tablets kill tabs not far above that.
  * Float16 maps with the blocks kept (1.4x faster there) fit up to about 940x940, float32 ones up
- * to about 620x620.
+ * to about 650x650, recomputed blocks up to about 1130x1130.
  */
 export const DEFAULT_MEMORY_LIMIT = 352 * 2 ** 20;
 
