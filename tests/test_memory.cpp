@@ -105,23 +105,30 @@ std::vector<float> eight_bit(std::vector<float> v) {
   return v;
 }
 
-std::vector<float> run_job(imdn::Network& net, const imdn::Image& img, size_t tile, int bits, bool gathered,
-                           imdn::Network* other = nullptr, int recompute = -1) {
+imdn::JobOptions job_options(size_t tile, int bits, int recompute, bool gathered) {
   imdn::JobOptions o;
-  o.raw = true;
   o.tile = tile;
   o.map_bits = bits;
   o.recompute = recompute;
   o.min_tiles = gathered ? 3 : 1;
+  return o;
+}
+
+// Every unit of the job here, or gathered here and run in `other`.
+void run_units(imdn::Job& job, bool gathered, imdn::Network* other) {
+  if (!gathered) return job.run();
+  for (const imdn::Job::Phase& ph : job.phases())
+    for (size_t i = ph.begin; i < ph.begin + ph.count; ++i) job.scatter(i, imdn::run_unit(*other, job.gather(i)));
+}
+
+std::vector<float> run_job(imdn::Network& net, const imdn::Image& img, size_t tile, int bits, bool gathered,
+                           imdn::Network* other = nullptr, int recompute = -1) {
+  imdn::JobOptions o = job_options(tile, bits, recompute, gathered);
+  o.raw = true;
   imdn::Job job(net, img, o);
   EXPECT_EQ(job.memory().map_bits, bits);
   EXPECT_EQ(job.memory().recompute, recompute == 1);
-  if (!gathered) {
-    job.run();
-  } else {
-    for (const imdn::Job::Phase& ph : job.phases())
-      for (size_t i = ph.begin; i < ph.begin + ph.count; ++i) job.scatter(i, imdn::run_unit(*other, job.gather(i)));
-  }
+  run_units(job, gathered, other);
   return job.take_image().data;
 }
 
@@ -483,22 +490,12 @@ TEST(ExternalMemory, SameBytesAsInsideAndEverythingGivenBack) {
             const std::string what = std::string(name) + " float" + std::to_string(bits) +
                                      (recompute == 1 ? " recomputed" : " stored") + " tile " + std::to_string(tile) +
                                      (gathered ? " gathered" : "");
-            imdn::JobOptions o;
+            imdn::JobOptions o = job_options(tile, bits, recompute, gathered);
             o.rgba8 = true;
-            o.tile = tile;
-            o.map_bits = bits;
-            o.recompute = recompute;
-            o.min_tiles = gathered ? 3 : 1;
-            auto run = [&](imdn::Job& job) {
-              if (!gathered) return job.run();
-              for (const imdn::Job::Phase& ph : job.phases())
-                for (size_t i = ph.begin; i < ph.begin + ph.count; ++i)
-                  job.scatter(i, imdn::run_unit(two, job.gather(i)));
-            };
             std::vector<uint8_t> inside;
             {
               imdn::Job job(one, *img, o);
-              run(job);
+              run_units(job, gathered, &two);
               inside = job.rgba8();
               EXPECT_EQ(job.output_buffer(), -1);
             }
@@ -506,7 +503,7 @@ TEST(ExternalMemory, SameBytesAsInsideAndEverythingGivenBack) {
             o.external = &store;
             {
               imdn::Job job(one, *img, o);
-              run(job);
+              run_units(job, gathered, &two);
               EXPECT_TRUE(job.rgba8().empty()) << what;
               ASSERT_GE(job.output_buffer(), 0) << what;
               std::vector<uint8_t> corner(3 * 5 * 4), expect;
