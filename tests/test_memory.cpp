@@ -361,6 +361,34 @@ TEST(RecomputedBlocks, MemoryLimitPicksThemLast) {
   o.recompute = -1;
   o.memory_limit = half.bytes - 1;
   EXPECT_FALSE(imdn::Job::estimate(net, w, h, 3, o).fits);
+  // Tiles: from 192 down (then 160, 128, 64) where blocks are recomputed, their halos paid twice;
+  // float16 maps kept start at 128. (A larger image, whose maps outweigh the tiles' scratch.)
+  const size_t H = 1000, W = 960;
+  o.recompute = 0;
+  o.tile = 256;
+  std::vector<size_t> tiles;
+  uint64_t last = 0;
+  for (size_t t : {size_t(192), size_t(160), size_t(128), size_t(64)}) {
+    imdn::JobOptions at = o;
+    at.tile = t;
+    at.map_bits = 16;
+    at.recompute = 1;
+    at.memory_limit = 0;
+    const uint64_t bytes = imdn::Job::estimate(net, W, H, 3, at).bytes;
+    if (last) EXPECT_LT(bytes, last) << t;
+    last = bytes;
+    o.memory_limit = bytes;
+    const imdn::JobMemory p = imdn::Job::estimate(net, W, H, 3, o);
+    EXPECT_TRUE(p.recompute && p.fits) << t;
+    tiles.push_back(p.tile);
+  }
+  EXPECT_EQ(tiles, (std::vector<size_t>{192, 160, 128, 64}));
+  imdn::JobOptions kept = half_opts;
+  kept.tile = 128;
+  o.memory_limit = imdn::Job::estimate(net, W, H, 3, kept).bytes;
+  const imdn::JobMemory p = imdn::Job::estimate(net, W, H, 3, o);
+  EXPECT_EQ(p.tile, 128u);
+  EXPECT_FALSE(p.recompute);
 }
 
 // Without attention (RTC, RTE) a block is one phase when recomputed, its steps run once: always so,
