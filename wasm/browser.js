@@ -7,7 +7,7 @@
 // Where a bundler does not (esbuild, Rollup without plugins), serve the package's folder and pass
 // `baseUrl`: the workers then load unbundled from there.
 import createImdnModule from '../dist/imdn.js';
-import { createUpscalerWith, download, KNOWN_MODELS, MAX_PIXELS, sha256 } from './core.js';
+import { BROWSER_MEMORY_LIMIT, createUpscalerWith, download, KNOWN_MODELS, MAX_PIXELS, sha256 } from './core.js';
 import { DEFAULT_MAX_INPUT_PIXELS, decodeWithModule, hasWasmSimd } from './engine.js';
 
 export { KNOWN_MODELS, hasWasmSimd };
@@ -168,6 +168,7 @@ const platform = {
     return new URL(file, new URL(b.endsWith('/') ? b : `${b}/`, globalThis.location?.href)).href;
   },
   factory: createImdnModule,
+  memoryLimit: BROWSER_MEMORY_LIMIT,
   files(baseUrl) {
     if (baseUrl === undefined) {
       return {

@@ -11,14 +11,20 @@ export { KNOWN_MODELS } from './models.js';
 export const MAX_PIXELS = 2 ** 28;
 
 /**
- * The default memoryLimit: bytes one image may hold in the engine at once (feature maps, input
- * planes, scratch, the output). 352 MiB: a 1024x1024 input at x4 fits with float16 maps and its
- * blocks recomputed (321 MiB), and the whole Node process then peaks near 430 MiB, a Chromium
- * renderer near 500, with the 4096x4096 result; phones and tablets kill tabs not far above that.
- * Float16 maps with the blocks kept (1.4x faster there) fit up to about 940x940, float32 ones up
- * to about 650x650, recomputed blocks up to about 1130x1130.
+ * The default memoryLimit under Node: bytes one image may hold in the engine at once (feature
+ * maps, input planes, scratch, the output). 352 MiB: a 1024x1024 input at x4 fits with float16
+ * maps and its blocks recomputed on tiles of 160 (342 MiB), and the whole process then peaks near
+ * 460 MiB with the 4096x4096 result. Float16 maps with the blocks kept (1.4x faster there) fit up
+ * to about 940x940, float32 ones up to about 650x650, recomputed blocks up to about 1130x1130.
  */
 export const DEFAULT_MEMORY_LIMIT = 352 * 2 ** 20;
+
+/**
+ * The default memoryLimit in browsers, where a page's renderer starts some 80 MiB above a Node
+ * process and phones and tablets kill tabs not far above 512 MiB: 336 MiB, so that a 1024x1024
+ * input at x4 plans tiles of 128 (321 MiB) and the renderer peaks near 500 MiB.
+ */
+export const BROWSER_MEMORY_LIMIT = 336 * 2 ** 20;
 
 /**
  * The default recycleBytes: an instance whose WebAssembly memory grew past this (memories never
@@ -427,7 +433,7 @@ export async function createUpscalerWith(platform, options) {
     wasmThreaded,
     threads,
     baseUrl,
-    memoryLimit = DEFAULT_MEMORY_LIMIT,
+    memoryLimit = platform.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
     recycleBytes = RECYCLE_BYTES,
   } = options;
   if (model === undefined) throw new TypeError('imdn: createUpscaler needs { model }');

@@ -106,9 +106,10 @@ export interface UpscalerOptions {
    * Bytes one image may hold in the engine at once: its feature maps, input planes, one tile's
    * scratch and the output (float16 maps and the RGBA output live in ArrayBuffers beside the
    * WebAssembly instance: given back as soon as the job is done with them, and the output is the
-   * result handed back, not a copy). Default 369,098,752 (352 MiB: a 1024x1024 input at x4 fits,
-   * and then a Node process peaks near 430 MiB, a Chromium tab near 500); at most 3 GiB count
-   * (what one 32-bit WebAssembly instance can hold). Each image is
+   * result handed back, not a copy). Default under Node 369,098,752 (352 MiB: a 1024x1024
+   * input at x4 fits, and the process then peaks near 460 MiB), in browsers 352,321,536 (336
+   * MiB: the same input on smaller tiles, about 1.1x the time, and a Chromium tab peaks near 500
+   * MiB); at most 3 GiB count (what one 32-bit WebAssembly instance can hold). Each image is
    * planned to fit: float32 maps where it can, else smaller tiles, else float16 maps (every tile
    * still computes in float32; against float32 maps about 0.2-1.7% of 8-bit values move by one
    * level, none by more), else float16 maps with each block's steps run twice instead of its

@@ -125,7 +125,7 @@ async function halfMapsInPage({ halfSource, fnvSource }) {
   const up = await createUpscaler({ model: '/build/browser/engines/random-x4.imdn', workers: 2 });
   try {
     globalThis.imdnStep = 'upscale under the limit, then refused';
-    return { ...(await halfMaps(up, blob, { width: 40, height: 30, channels: 4 }, fnv)), threads: up.threads };
+    return { ...(await halfMaps(up, blob, { width: 40, height: 30, channels: 4 }, fnv)), threads: up.threads, memoryLimit: up.memoryLimit };
   } finally {
     up.dispose();
   }
@@ -258,6 +258,7 @@ for (const [engine, { has, packages }] of Object.entries(ENGINES).filter(([e]) =
         });
         const how = `${engine}, ${origin === server ? 'isolated' : 'plain'} page, ${r.threads} thread(s)`;
         assert.deepEqual(r.maps, ['float32', 'float16'], how);
+        assert.equal(r.memoryLimit, 336 * 2 ** 20, `${how}: browsers' default memoryLimit`);
         assert.equal(r.hash, CASES[0].half, how);
         assert.match(r.refused, /^RangeError: imdn: a 40x30 input needs \d+ MiB .*over the memory limit of 1 MiB/, how);
       }
