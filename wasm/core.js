@@ -32,6 +32,14 @@ export const BROWSER_MEMORY_LIMIT = 336 * 2 ** 20;
  */
 export const RECYCLE_BYTES = 256 * 2 ** 20;
 
+/**
+ * A worker whose instance holds more than this after a job (float32 maps of a mid-sized image,
+ * say: they live inside it) is replaced once it has been idle for IDLE_MS, so that an idle
+ * upscaler holds little without a batch of such images paying a fresh worker each.
+ */
+export const IDLE_RECYCLE_BYTES = 128 * 2 ** 20;
+const IDLE_MS = 2000;
+
 /** @param {unknown} v */
 function checkMemoryLimit(v) {
   if (v !== undefined && !(Number.isSafeInteger(v) && /** @type {number} */ (v) >= 2 ** 20)) {
@@ -92,7 +100,7 @@ export function checkPixels(image) {
  *   | { type: 'progress', id: number, done: number, total: number, tiles: number, tile: Rect | null,
  *       pixels: Uint8ClampedArray | Float32Array | null }
  *   | { type: 'result', id: number, width?: number, height?: number, channels?: number, data: any,
- *       memory?: import('./types.js').MemoryPlan, recycle?: boolean }
+ *       memory?: import('./types.js').MemoryPlan, recycle?: boolean, memoryBytes?: number }
  *   | { type: 'error', id: number, message: string, fatal: boolean }} FromWorker
  * @typedef {{ build: () => { message: ToWorker, transfer?: Transferable[] }, resolve: (m: any) => void,
  *   reject: (e: Error) => void, signal?: AbortSignal, onProgress?: (m: any) => void,
@@ -108,7 +116,7 @@ export class Pool {
     this.spawnWorker = spawnWorker; // () => handle (see spawnWorker in browser.js and node-platform.js)
     this.size = size;
     this.init = init; // () => { message, transfer }: the init message (a fresh model copy each time)
-    /** @type {{ handle: any, busy: { task: Task, id: number, held?: boolean }[] }[]} */
+    /** @type {{ handle: any, busy: { task: Task, id: number, held?: boolean }[], idle?: any }[]} */
     this.workers = [];
     /** @type {Task[]} */
     this.queue = [];
@@ -174,7 +182,7 @@ export class Pool {
 
   spawn() {
     const handle = this.spawnWorker();
-    const w = { handle, busy: [] };
+    const w = { handle, busy: [], idle: undefined };
     handle.onMessage((/** @type {FromWorker} */ msg) => this.onMessage(w, msg));
     handle.onFailure((/** @type {string} */ message) => this.retire(w, `imdn: a worker crashed (${message}); it has been replaced`));
     const { message, transfer } = this.init();
@@ -212,6 +220,7 @@ export class Pool {
       // costs at most the unit that was running. With a shared stop flag (`stop`: where memory
       // can be shared) it is not held: the worker reads the flag before it starts it.
       const held = w.busy.length > 0 && !built.message.stop;
+      clearTimeout(w.idle);
       w.busy.push({ task, id, held });
       w.handle.setBusy(true);
       w.handle.post({ ...built.message, id, ...(held ? { held: true } : {}) }, built.transfer ?? []);
@@ -247,8 +256,16 @@ export class Pool {
     }
     if (msg.type === 'result') {
       this.settle(busy.task, null, msg);
-      // Its instance grew far beyond what most jobs need: a fresh worker next time.
+      // Its instance grew far beyond what most jobs need: a fresh worker next time; grew beyond
+      // what an idle upscaler should hold: the same once it has stayed idle a while.
       if (msg.recycle && w.busy.length === 0) return this.retire(w, null);
+      if ((msg.memoryBytes ?? 0) > IDLE_RECYCLE_BYTES && w.busy.length === 0) {
+        clearTimeout(w.idle);
+        w.idle = setTimeout(() => {
+          if (w.busy.length === 0) this.retire(w, null);
+        }, IDLE_MS);
+        w.idle.unref?.(); // (Node: an idle upscaler must not keep the process alive)
+      }
     } else {
       this.settle(busy.task, new Error(msg.message));
       if (msg.fatal) this.retire(w, null);
@@ -262,6 +279,7 @@ export class Pool {
   retire(w, message) {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
+    clearTimeout(w.idle);
     const busy = w.busy;
     w.busy = [];
     w.handle.terminate();
@@ -274,6 +292,7 @@ export class Pool {
     this.disposed = true;
     const gone = new Error('imdn: the upscaler was disposed');
     for (const w of this.workers) {
+      clearTimeout(w.idle);
       w.handle.terminate();
       for (const b of w.busy) this.settle(b.task, gone);
     }

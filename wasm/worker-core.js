@@ -8,7 +8,8 @@
 // The messages (one typed union each way) are declared in core.js (ToWorker, FromWorker):
 //   init     the module and the model                    -> ready | init-error
 //   upscale  a whole image, planned and run here          -> progress* then result | error
-//            (result.recycle: this instance grew past init's recycleBytes; replace the worker)
+//            (result.recycle: this instance grew past init's recycleBytes; replace the worker;
+//            result.memoryBytes: its memory now)
 //   unit     one unit of a job planned elsewhere (bytes)  -> result { data } | error
 //            (`held`: sent while another runs here; kept until go or drop. `stop`: a shared
 //            flag; set, the unit is dropped unrun)
@@ -96,7 +97,17 @@ export function serve(port, load) {
           const recycle = e.memoryBytes > recycleBytes;
           // (data is null when the tiles' pixels went with the progress messages)
           port.post(
-            { type: 'result', id: msg.id, width: r.width, height: r.height, channels: r.channels, data: r.data, memory: r.memory, recycle },
+            {
+              type: 'result',
+              id: msg.id,
+              width: r.width,
+              height: r.height,
+              channels: r.channels,
+              data: r.data,
+              memory: r.memory,
+              recycle,
+              memoryBytes: e.memoryBytes,
+            },
             r.data ? [r.data.buffer] : [],
           );
         });

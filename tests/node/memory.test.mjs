@@ -147,6 +147,35 @@ test('a limit that only recomputed blocks fit: completes under it, on threads an
   }
 });
 
+test('a worker left holding more than 128 MiB is replaced once idle for 2 s, not while calls keep coming', async () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const up = await createUpscaler({ model: x4, workers: 2, threads: true });
+  try {
+    const big = await up.upscale(image(400, 400)); // (float32 maps inside the instance: ~200 MiB)
+    const [first] = up.pool.workers;
+    assert.ok(first, 'kept right after the call');
+    await sleep(1200);
+    await up.upscale(image(64, 64));
+    assert.equal(up.pool.workers[0], first, 'the same worker serves a call within the idle time');
+    await sleep(1200);
+    assert.equal(up.pool.workers[0], first, 'the idle time counts from the last call');
+    await sleep(1300);
+    assert.equal(up.pool.workers.length, 0, 'replaced once idle');
+    const again = await up.upscale(image(400, 400));
+    assert.deepEqual(Buffer.from(again.data), Buffer.from(big.data), 'a fresh worker, the same bytes');
+  } finally {
+    up.dispose();
+  }
+  const small = await createUpscaler({ model: x4, workers: 2, threads: true });
+  try {
+    await small.upscale(image(64, 64));
+    await sleep(2500);
+    assert.equal(small.pool.workers.length, 1, 'a worker holding little is kept');
+  } finally {
+    small.dispose();
+  }
+});
+
 test('an instance that grew past recycleBytes is replaced after its job; the next call gives the same bytes', async () => {
   const img = image(96, 64);
   // Threads: the worker whose instance grew is retired, and a fresh one serves the next call.
