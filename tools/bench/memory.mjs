@@ -61,7 +61,7 @@ if (o.child) {
   }
   clearInterval(sample);
   peak = Math.max(peak, process.memoryUsage().rss);
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, 3000)); // (past the idle time after which a grown worker goes)
   globalThis.gc?.();
   await new Promise((r) => setTimeout(r, 500)); // (buffers are swept after the collection)
   const idle = process.memoryUsage().rss;
@@ -158,7 +158,7 @@ if (platforms.includes('chromium')) {
       peak = Math.max(peak, renderer());
       await new Promise((r) => setTimeout(r, 3000));
       await page.evaluate(() => globalThis.gc?.());
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 1500));
       const idle = renderer();
       line('Chromium', side, { ...r, peak, fresh, idle });
       await browser.close();
