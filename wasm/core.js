@@ -122,6 +122,7 @@ export class Pool {
     this.queue = [];
     this.nextId = 1;
     this.disposed = false;
+    this.idleBytes = IDLE_RECYCLE_BYTES; // (Infinity: workers are never replaced for being idle)
   }
 
   /**
@@ -259,7 +260,7 @@ export class Pool {
       // Its instance grew far beyond what most jobs need: a fresh worker next time; grew beyond
       // what an idle upscaler should hold: the same once it has stayed idle a while.
       if (msg.recycle && w.busy.length === 0) return this.retire(w, null);
-      if ((msg.memoryBytes ?? 0) > IDLE_RECYCLE_BYTES && w.busy.length === 0) {
+      if ((msg.memoryBytes ?? 0) > this.idleBytes && w.busy.length === 0) {
         clearTimeout(w.idle);
         w.idle = setTimeout(() => {
           if (w.busy.length === 0) this.retire(w, null);
@@ -560,6 +561,7 @@ export class Upscaler {
     // Its first worker (a thread of its own, or one per core) starts with the upscaler, beside
     // the caller's next steps, instead of on the first call: what the upscaler holds ready for
     // work from the start, and the first result sooner.
+    this.pool.idleBytes = recycleBytes === Infinity ? Infinity : IDLE_RECYCLE_BYTES;
     this.pool.warm();
   }
 

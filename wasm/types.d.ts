@@ -125,8 +125,8 @@ export interface UpscalerOptions {
    * An instance (the threaded worker's, or this thread's, which holds a pool's maps) whose memory
    * grew past this many bytes is replaced by a fresh one after the call that grew it: the memory
    * goes back, and the next call starts a worker again (a few hundred milliseconds). Default
-   * 268,435,456 (256 MiB); Infinity: never. (A threaded worker holding more than 128 MiB is also
-   * replaced once it has been idle for 2 seconds.)
+   * 268,435,456 (256 MiB); Infinity: never. (A worker whose instance holds more than 128 MiB
+   * after a call is also replaced once it has been idle for 2 seconds, unless this is Infinity.)
    */
   recycleBytes?: number;
 }

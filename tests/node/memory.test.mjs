@@ -167,12 +167,16 @@ test('a worker left holding more than 128 MiB is replaced once idle for 2 s, not
     up.dispose();
   }
   const small = await createUpscaler({ model: x4, workers: 2, threads: true });
+  const never = await createUpscaler({ model: x4, workers: 2, threads: true, recycleBytes: Infinity });
   try {
     await small.upscale(image(64, 64));
+    await never.upscale(image(400, 400));
     await sleep(2500);
     assert.equal(small.pool.workers.length, 1, 'a worker holding little is kept');
+    assert.equal(never.pool.workers.length, 1, 'recycleBytes: Infinity keeps even a grown worker');
   } finally {
     small.dispose();
+    never.dispose();
   }
 });
 
