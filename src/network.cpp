@@ -215,14 +215,12 @@ struct Network::Impl {
   // an instance that only plans jobs (a page's main thread, while a threaded worker runs them)
   // never builds them, which saves it their memory and the time (wasm/core.js).
   std::unique_ptr<Model> model;
-  bool winograd = false;
 
   Impl(const Model& m, size_t threads, bool use_winograd)
       : info(m.info()),
         arch(Architecture::of(m.info())),
         winograd_tile(use_winograd ? WinogradConv3x3::kDefaultTile : 0),
-        model(std::make_unique<Model>(m)),
-        winograd(use_winograd) {
+        model(std::make_unique<Model>(m)) {
     initialize_xnnpack();
     if (threads != 1) {
       pool = pthreadpool_create(threads);  // 0 = one per core
@@ -233,6 +231,7 @@ struct Network::Impl {
   void build() {
     if (!model) return;
     const Model& m = *model;
+    const bool winograd = winograd_tile != 0;
     stem.clear();  // (a build that threw part way starts again)
     blocks.clear();
     const uint32_t nf = arch.block.nf, d = arch.block.distilled, catc = arch.block.cat_channels();

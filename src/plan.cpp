@@ -231,17 +231,16 @@ struct Map {
   }
 
  private:
-  // The packed rect <-> the external buffer: one copy for whole rows, else a row at a time.
+  // The packed rect <-> the external buffer.
   void external(size_t map_w, size_t y, size_t x, size_t rows, size_t w, size_t C, uint16_t* to,
                 const uint16_t* from) const {
     const size_t row = w * C * sizeof(uint16_t);
     const uint64_t stride = uint64_t(map_w) * C * sizeof(uint16_t),
                    offset = (uint64_t(y) * map_w + x) * C * sizeof(uint16_t);
-    const bool whole = stride == row || rows == 1;
     if (to)
-      ext->read(id, offset, whole ? row * rows : row, stride, whole ? 1 : rows, to);
+      ext->read_rows(id, offset, row, stride, rows, to);
     else
-      ext->write(id, offset, whole ? row * rows : row, stride, whole ? 1 : rows, from);
+      ext->write_rows(id, offset, row, stride, rows, from);
   }
   // One per thread that runs jobs, kept from use to use (as plan.cpp's scratch()).
   static uint16_t* staging(size_t n) {
@@ -557,14 +556,14 @@ Job::Job(Network& net, const Image* input, size_t in_w, size_t in_h, int in_c, c
       auto pass = std::make_unique<Pass>();
       pass->role = role;
       pass->rgb_floats = ph * pw * 3;
+      pass->rgb8.resize(data.size());
       for (size_t i = 0; i < data.size() && pass->eight; ++i) {
         const float k = std::nearbyint(data[i] * 255.f);
         pass->eight = k >= 0.f && k <= 255.f && float(uint8_t(k)) / 255.f == data[i];
+        if (pass->eight) pass->rgb8[i] = uint8_t(k);
       }
-      if (!data.empty() && pass->eight) {
-        pass->rgb8.resize(data.size());
-        for (size_t i = 0; i < data.size(); ++i) pass->rgb8[i] = uint8_t(std::nearbyint(data[i] * 255.f));
-      } else {
+      if (!pass->eight) {
+        std::vector<uint8_t>().swap(pass->rgb8);
         pass->rgb = std::move(data);
       }
       pass->h = ph;
@@ -1090,8 +1089,8 @@ Rect Job::scatter(size_t i, const UnitData& d) {
         }
       });
       if (out_id_ >= 0)
-        options_.external->write(out_id_, (uint64_t(done.y) * out_w_ + done.x) * 4, done.w * 4, uint64_t(out_w_) * 4,
-                                 done.h, outside.data());
+        options_.external->write_rows(out_id_, (uint64_t(done.y) * out_w_ + done.x) * 4, done.w * 4,
+                                      uint64_t(out_w_) * 4, done.h, outside.data());
       break;
     }
   }
@@ -1234,9 +1233,7 @@ void Job::read_rgba8(const Rect& r, uint8_t* dst) const {
       std::copy_n(out8_.data() + ((r.y + y) * out_w_ + r.x) * 4, r.w * 4, dst + y * r.w * 4);
     return;
   }
-  const bool whole = r.w == out_w_;
-  options_.external->read(out_id_, (uint64_t(r.y) * out_w_ + r.x) * 4, whole ? r.w * r.h * 4 : r.w * 4,
-                          uint64_t(out_w_) * 4, whole ? 1 : r.h, dst);
+  options_.external->read_rows(out_id_, (uint64_t(r.y) * out_w_ + r.x) * 4, r.w * 4, uint64_t(out_w_) * 4, r.h, dst);
 }
 
 Image Job::take_image() {

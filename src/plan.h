@@ -185,6 +185,19 @@ class ExternalStore {
   // `rows` rows of `row` bytes, `stride` bytes apart from byte `offset` of buffer id <-> packed at p.
   virtual void read(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, void* p) const = 0;
   virtual void write(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, const void* p) = 0;
+  // The same, as one copy where the rows lie end to end.
+  void read_rows(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, void* p) const {
+    if (stride == row || rows == 1)
+      read(id, offset, row * rows, row * rows, 1, p);
+    else
+      read(id, offset, row, stride, rows, p);
+  }
+  void write_rows(int id, uint64_t offset, size_t row, uint64_t stride, size_t rows, const void* p) {
+    if (stride == row || rows == 1)
+      write(id, offset, row * rows, row * rows, 1, p);
+    else
+      write(id, offset, row, stride, rows, p);
+  }
 };
 
 struct JobOptions {
