@@ -133,6 +133,13 @@ class Conv {
     check(xnn_setup_convolution2d_nhwc_f32(op_, workspace, in, out), "setting up " + name_);
     check(xnn_run_operator(op_, pool), "running " + name_);
   }
+  // Winograd only: tile rows [ty0, ty1) of an h x w image whose rows lie in rings (run_rows).
+  void run_rows(const float* in, Rows in_rows, size_t h, size_t w, float* out, Rows out_rows, void* workspace,
+                pthreadpool_t pool, size_t ty0, size_t ty1, float* out2 = nullptr, Rows out2_rows = {}) {
+    winograd_->run_rows(in, in_rows, in_stride_, h, w, out, out_rows, out_stride_, pool, static_cast<float*>(workspace),
+                        ty0, ty1, out2, out2_rows, out2_stride_, split_);
+  }
+  bool winograd() const { return winograd_ != nullptr; }
   // out += this convolution of in, where it can add in place (adds_in_place()).
   void run_add(const float* in, float* out, pthreadpool_t pool) {
     pointwise_->run(in, in_stride_, h_ * w_, out, out_stride_, /*accumulate=*/true, pool);
@@ -192,6 +199,7 @@ struct Network::Impl {
   Buffer tmp;        // P x nf: a 1x1 conv's output before it is added (fuse, fusion, lr)
   Buffer upbuf;      // P x 3 r^2: the up conv's output before the pixel shuffle
   Buffer workspace;  // XNNPACK's and Winograd's own scratch, as the largest operator asks
+  Buffer rings[8];   // blocks streamed: x, the concatenation, each step's remaining channels
   uint64_t memory_limit = sizeof(size_t) < 8 ? uint64_t(3) << 30 : uint64_t(8) << 30;
   bool profiling = false;
   std::map<std::string, double> profile_ms;
@@ -367,6 +375,72 @@ struct Network::Impl {
     }
   }
 
+  // Blocks streamed (Network::stream_block): rows of each ring it holds, in steps of `band` rows.
+  // Iteration s (s = 0, band, 2 band, ...) runs step k over rows [s - m k, s - m k + band) (m:
+  // the Winograd tile, how far a step's outputs depend on the rows of its input: one tile row), so
+  // step k + 1 finds the rows it reads (one beyond its own on each side) made by step k in the same
+  // iteration, and the last step's rows complete the concatenation's.
+  struct Rings {
+    size_t x, rem, cat;
+  };
+  Rings ring_rows(size_t band) const {
+    const size_t m = winograd_tile, L = arch.block.steps.size();
+    return {band + m * (L - 1) + 1, band + m + 1, band + m * (L - 1)};
+  }
+  bool can_stream() const {
+    if (winograd_tile == 0 || arch.block.steps.size() + 1 > std::size(rings)) return false;
+    for (const ConvSpec& s : arch.block.steps)
+      if (!winograd_fits(s, s.cin)) return false;
+    return true;
+  }
+
+  void stream_block(size_t b, size_t H, size_t W, size_t band, const Network::ReadRows& read,
+                    const Network::EmitRows& emit) {
+    build();
+    Block& blk = blocks[b];
+    const size_t m = winograd_tile, L = blk.steps.size(), d = arch.block.distilled, cc = catc(), n = nf();
+    if (!can_stream() || band == 0 || band % m) throw Error("this network's blocks cannot be streamed");
+    using Rows = Rows;
+    const Rings cap = ring_rows(band);
+    rings[0].resize(cap.x * W * n);
+    rings[1].resize(cap.cat * W * cc);
+    for (size_t k = 0; k + 1 < L; ++k) rings[2 + k].resize(cap.rem * W * blk.steps[k].rem_channels);
+    const Rows xr{0, cap.x}, cr{0, cap.cat}, rr{0, cap.rem};
+    float *x = rings[0].data(), *cat = rings[1].data();
+    auto rem = [&](size_t k) { return rings[2 + k].data(); };
+    for (size_t k = 0; k < L; ++k) shape(*blk.steps[k].distilled, H, W);
+    // Rows [y0, y1) of two rings as runs that neither wraps: f(y0, y1) for each.
+    auto runs = [](size_t y0, size_t y1, size_t cap1, size_t cap2, const auto& f) {
+      while (y0 < y1) {
+        const size_t e = std::min({y1, y0 + cap1 - y0 % cap1, y0 + cap2 - y0 % cap2});
+        f(y0, e);
+        y0 = e;
+      }
+    };
+    const long h = long(H);
+    size_t read_to = 0;
+    for (long s = 0; s < h + long(m * (L - 1)); s += long(band)) {
+      auto clip = [h](long v) { return size_t(std::max(0L, std::min(h, v))); };
+      const size_t want = clip(s + long(band) + 1);
+      runs(read_to, want, cap.x, cap.x, [&](size_t y0, size_t y1) { read(y0, y1, x + xr.at(y0) * W * n); });
+      read_to = std::max(read_to, want);
+      for (size_t k = 0; k < L; ++k) {
+        const long a = s - long(m * k);
+        const size_t y0 = clip(a), y1 = clip(a + long(band));
+        if (y0 >= y1) continue;
+        Step& st = blk.steps[k];
+        const bool last = k + 1 == L;
+        timed(st.distilled->kind(), [&] {
+          st.distilled->run_rows(k == 0 ? x : rem(k - 1), k == 0 ? xr : rr, H, W, cat + k * d, cr, workspace.data(),
+                                 pool, y0 / m, (y1 + m - 1) / m, last ? nullptr : rem(k), rr);
+        });
+      }
+      const long a = s - long(m * (L - 1));
+      runs(clip(a), clip(a + long(band)), cap.cat, cap.x,
+           [&](size_t y0, size_t y1) { emit(y0, y1, cat + cr.at(y0) * W * cc, x + xr.at(y0) * W * n); });
+    }
+  }
+
   // The attention's channel weights from statistics over the whole image.
   std::vector<float> attention(size_t b, const ops::ChannelSums& sums) {
     build();
@@ -443,6 +517,7 @@ void Network::set_profiling(bool on) {
   impl_->profiling = on;
   impl_->profile_ms.clear();
 }
+void Network::timed(const std::string& kind, const std::function<void()>& f) { impl_->timed(kind, f); }
 std::vector<std::pair<std::string, double>> Network::profile() const {
   std::vector<std::pair<std::string, double>> out(impl_->profile_ms.begin(), impl_->profile_ms.end());
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -475,6 +550,18 @@ std::vector<float> Network::stage_attention(size_t block, const ops::ChannelSums
 }
 void Network::stage_block_b(size_t block, const float* z, float* cat, float* x, float* acc, size_t pixels) {
   impl_->block_b(block, z, cat, x, acc, pixels);
+}
+bool Network::can_stream() const { return impl_->can_stream(); }
+uint64_t Network::stream_bytes(size_t w, size_t band) const {
+  const Architecture& a = impl_->arch;
+  const auto cap = impl_->ring_rows(band);
+  uint64_t floats = uint64_t(cap.x) * a.block.nf + uint64_t(cap.cat) * a.block.cat_channels();
+  for (const ConvSpec& s : a.block.steps)
+    if (s.cout > a.block.distilled) floats += uint64_t(cap.rem) * (s.cout - a.block.distilled);
+  return floats * w * sizeof(float);
+}
+void Network::stream_block(size_t block, size_t h, size_t w, size_t band, const ReadRows& read, const EmitRows& emit) {
+  impl_->stream_block(block, h, w, band, read, emit);
 }
 void Network::stage_tail(float* src, const float* fea, size_t h, size_t w, float* out, size_t oh, size_t ow) {
   impl_->tail(src, fea, h, w, out, oh, ow);

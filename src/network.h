@@ -70,6 +70,18 @@ class Network {
   // Block b's pointwise rest over `pixels` pixels: cat *= z, x += fuse(cat), acc += fusion_b(x).
   // z: null for models without attention; acc: null unless has_fusion().
   void stage_block_b(size_t block, const float* z, float* cat, float* x, float* acc, size_t pixels);
+  // Block b's steps streamed down a strip of h x w body pixels (h: the whole body), `band` rows at
+  // a time (a multiple of winograd_tile()), through rings of rows instead of whole crops:
+  // read(y0, y1, dst) fills the block input x's rows [y0, y1) (w x nf floats each); emit(y0, y1,
+  // cat, x) gets the concatenation's rows [y0, y1), before attention, and x's rows of the same
+  // range, contiguous, in order (both the caller's to change: the stream is done with them). Their
+  // values are stage_block_a's over any crop that holds them exactly. Needs can_stream(): every
+  // step a Winograd convolution. stream_bytes: the rings, for a strip w wide.
+  using ReadRows = std::function<void(size_t y0, size_t y1, float* x)>;
+  using EmitRows = std::function<void(size_t y0, size_t y1, float* cat, float* x)>;
+  bool can_stream() const;
+  uint64_t stream_bytes(size_t w, size_t band) const;
+  void stream_block(size_t block, size_t h, size_t w, size_t band, const ReadRows& read, const EmitRows& emit);
   // The tail over an h x w crop: src is acc (has_fusion()) or the last block's output, modified;
   // writes the top-left oh x ow of the h*upsample x w*upsample RGB output.
   void stage_tail(float* src, const float* fea, size_t h, size_t w, float* out, size_t oh, size_t ow);
@@ -92,6 +104,8 @@ class Network {
   // Per-operation wall time, summed over runs while enabled (for tools/ benchmarks): pairs of
   // (operation kind, milliseconds), e.g. ("conv3x3 64->64", 812.5).
   void set_profiling(bool on);
+  // f(), its wall time added to `kind` while profiling (plan.cpp: its own work between operations).
+  void timed(const std::string& kind, const std::function<void()>& f);
   std::vector<std::pair<std::string, double>> profile() const;
 
   // input: h*w*3 floats, RGB in [0,1] (the network's own input range is applied inside).

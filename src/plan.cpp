@@ -26,6 +26,9 @@ constexpr size_t kTailTile = 128;           // body pixels: the tail's tiles at 
                                             // of the compute)
 constexpr uint32_t kMagic = 0x54494e55;     // "UNIT"
 constexpr size_t kCell = 32;                // body pixels a side of the attention sums' cells
+constexpr size_t kBand = 8;                 // blocks streamed: rows a step (Network::stream_block),
+                                            // at least: more where threads would wait (band())
+constexpr size_t kTickRows = 64;            // blocks streamed: progress every this many rows
 
 // Body pixels of halo that keep a tile exact through a chain of `convs` 3x3 convolutions (plan.h):
 // one each where an output depends only on its receptive field (direct, F(2x2)); with F(4x4) every
@@ -84,6 +87,16 @@ void copy_rect(const S* src, size_t src_w, size_t sy, size_t sx, D* dst, size_t 
 
 size_t cells(size_t n) { return (n + kCell - 1) / kCell; }
 
+// A cell's sums and sums of squares (double) as cell_sums keeps them: 4 * C floats.
+void finish_cell(const double* s, const double* q, size_t C, float* o) {
+  for (size_t c = 0; c < C; ++c) {
+    o[c] = float(s[c]);
+    o[C + c] = float(s[c] - double(o[c]));
+    o[2 * C + c] = float(q[c]);
+    o[3 * C + c] = float(q[c] - double(o[2 * C + c]));
+  }
+}
+
 // The attention sums of an h x w rect of C channels at src (rows src_w pixels apart) whose
 // top-left is a cell corner (plan.h): per cell of kCell x kCell (clipped at the rect's right and
 // bottom edges), row by row, the sums and sums of squares in double, pixel by pixel in raster
@@ -120,13 +133,7 @@ void cell_sums(const T* src, size_t src_w, size_t h, size_t w, size_t C, float* 
           }
         }
       }
-      float* o = out + k * 4 * C;
-      for (size_t c = 0; c < C; ++c) {
-        o[c] = float(s[c]);
-        o[C + c] = float(s[c] - double(o[c]));
-        o[2 * C + c] = float(q[c]);
-        o[3 * C + c] = float(q[c] - double(o[2 * C + c]));
-      }
+      finish_cell(s.data(), q.data(), C, out + k * 4 * C);
     }
   });
 }
@@ -472,7 +479,8 @@ struct Job::Pass {
   std::vector<uint8_t> rgb8;  // ...or, where every value is k / 255 (8-bit images), k
   bool eight = true;          // rgb8 (or, planned without pixels, assumed so: 8-bit input)
   size_t h = 0, w = 0, bh = 0, bw = 0;
-  std::vector<Rect> tiles;  // body pixels
+  std::vector<Rect> tiles;   // body pixels
+  std::vector<Rect> strips;  // blocks streamed: their units' cores, columns of the whole height
   size_t step_h = 0, step_w = 0;
   Rect keep;              // of this pass's output, the part that goes into the result...
   size_t oy = 0, ox = 0;  // ...at (oy, ox)
@@ -639,14 +647,20 @@ void Job::fit_memory(const Image* input) {
     bool half;
     size_t tile;
     bool recompute;
+    size_t strip;  // blocks streamed in strips this wide (kWhole: the body's width), or 0
   };
+  constexpr size_t kWhole = size_t(-1);
   std::vector<Candidate> candidates;
   const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
+  size_t widest = 0;
+  for (const auto& p : passes_) widest = std::max(widest, p->bw);
   // (Float16 maps mean memory is short: their tiles start at 128, whose scratch is a quarter of
   // 256's for about 3% more compute. Recomputed blocks run their steps twice over each crop, so
-  // halos cost them twice: their tiles start at 192, then 160, 128 (13 px of halo a side: crops
-  // 1.29x, 1.35x, 1.45x their tile), as far as the limit allows.)
+  // halos cost them twice: streamed where the job runs in one instance (no halo but at the sides
+  // of strips, and rings of rows instead of crops: plan.h), else on tiles of 192, then 160, 128
+  // (13 px of halo a side: crops 1.29x, 1.35x, 1.45x their tile), as far as the limit allows.)
   const bool free = !net_.has_attention();  // recomputing costs nothing
+  const bool stream = options_.stream && net_.can_stream() && !whole_network;
   for (int recompute : {0, 1}) {
     if (whole_network && recompute) continue;
     if ((options_.recompute == 1 && !recompute) || (options_.recompute == -1 && recompute)) continue;
@@ -659,9 +673,16 @@ void Job::fit_memory(const Image* input) {
           (bits == 16 || (recompute && !free)) && !whole_network && !options_.map_bits && !options_.recompute;
       const bool twice = small && recompute && !free;
       const size_t start = small ? std::min<size_t>(asked, twice ? 192 : 128) : asked;
-      candidates.push_back({bits == 16, start, recompute == 1});
+      if (recompute && stream) {
+        for (size_t strip : {kWhole, size_t(1024), size_t(512), size_t(256)})
+          if ((strip == kWhole || strip < widest) && !options_.strip)
+            candidates.push_back({bits == 16, std::min<size_t>(start, 128), true, strip});
+        if (options_.strip) candidates.push_back({bits == 16, std::min<size_t>(start, 128), true, options_.strip});
+      }
+      candidates.push_back({bits == 16, start, recompute == 1, 0});
       for (size_t t : {size_t(160), size_t(128), size_t(64)}) {
-        if (t < start && (t != 160 || twice) && !whole_network) candidates.push_back({bits == 16, t, recompute == 1});
+        if (t < start && (t != 160 || twice) && !whole_network)
+          candidates.push_back({bits == 16, t, recompute == 1, 0});
       }
     }
   }
@@ -669,6 +690,7 @@ void Job::fit_memory(const Image* input) {
   for (size_t k = 0; k < candidates.size(); ++k) {
     half_ = candidates[k].half;
     recompute_ = candidates[k].recompute;
+    strip_ = candidates[k].strip;
     options_.tile = candidates[k].tile;
     for (auto& p : passes_) tile_pass(*p);
     build_phases();
@@ -679,6 +701,7 @@ void Job::fit_memory(const Image* input) {
   plan_.limit = limit;
   plan_.map_bits = half_ ? 16 : 32;
   plan_.recompute = recompute_;
+  plan_.streamed = strip_ != 0;
   plan_.tile = options_.tile;
   plan_.float32_bytes = candidates.front().half || candidates.front().recompute ? 0 : first;
   plan_.fits = memory_ <= limit;
@@ -686,7 +709,7 @@ void Job::fit_memory(const Image* input) {
     const std::string how =
         (half_ ? "float16 maps, tiles of " + std::to_string(options_.tile * net_.stem_stride()) + " px"
                : "float32 maps") +
-        (recompute_ ? ", blocks recomputed" : "");
+        (recompute_ ? strip_ ? ", blocks recomputed, streamed" : ", blocks recomputed" : "");
     plan_.why = "a " + dims(out_w_ / net_.info().scale, out_h_ / net_.info().scale) + " input needs " + mib(memory_) +
                 " (" + how + "), over the memory limit of " + mib(limit);
     if (input) throw Error(plan_.why);
@@ -731,6 +754,13 @@ void Job::tile_pass(Pass& p) {
   p.tiles = plan_tiles(p.bh, p.bw, tile, whole_network ? 1 : options_.min_tiles, cells ? kCell : kAlign);
   p.step_h = p.tiles.front().h;
   p.step_w = p.tiles.front().w;
+  // Blocks streamed: strips of the whole height, as equal as the cells allow.
+  p.strips.clear();
+  if (strip_) {
+    const size_t cols = (p.bw + std::min(strip_, p.bw) - 1) / std::min(strip_, p.bw);
+    const size_t sw = (p.bw + cols - 1) / cols, step = (sw + kCell - 1) / kCell * kCell;
+    for (size_t x = 0; x < p.bw; x += step) p.strips.push_back({0, x, p.bh, std::min(step, p.bw - x)});
+  }
 }
 
 void Job::build_phases() {
@@ -771,7 +801,7 @@ void Job::build_phases() {
         for (UnitKind kind : {UnitKind::kBlockSums, UnitKind::kBlockWhole}) {
           if (kind == UnitKind::kBlockSums && !net_.has_attention()) continue;
           phase([&](size_t i, Pass& p) {
-            for (const Rect& t : p.tiles)
+            for (const Rect& t : strip_ ? p.strips : p.tiles)
               unit(kind, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, false), {});
           });
         }
@@ -846,9 +876,18 @@ void Job::build_phases() {
     switch (u.kind) {
       case UnitKind::kStem: floats = px * (nf + S * S * 3 * 2); break;
       case UnitKind::kBlockA: floats = px * (cc + nf + 2 * nf); break;  // out, crop, the steps' remainders
-      case UnitKind::kBlockSums: break;  // (kBlockWhole's buffers, on the same crops, are larger)
-      case UnitKind::kBlockWhole:        // as kBlockA, and the core's cat, x and acc
+      case UnitKind::kBlockSums:
+        // (Tiles: kBlockWhole's buffers, on the same crops, are larger.) Streamed: the rings, and
+        // a row of cells' sums in double.
+        if (strip_) floats = net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) + cells(u.tile.w) * cc * 4;
+        break;
+      case UnitKind::kBlockWhole:  // as kBlockA, and the core's cat, x and acc
         floats = px * (cc + nf + 2 * nf) + uint64_t(u.tile.h) * u.tile.w * (cc + 2 * nf);
+        // Streamed: the rings, a band of acc, and of the core's cat and x unless the strip is
+        // the whole width.
+        if (strip_)
+          floats = net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) +
+                   band(u.crop.w) * u.tile.w * (nf + (u.tile.w == u.crop.w ? 0 : cc + nf));
         break;
       case UnitKind::kBlockB:
         floats = std::min<uint64_t>(u.p1 - u.p0, half_ ? kHalfChunk : kChunk) * (cc + 3 * nf);
@@ -864,7 +903,8 @@ void Job::build_phases() {
   if (half_ && options_.external) {
     // External maps: the staging buffer of their largest read (a unit's crop).
     uint64_t px = 0;
-    for (const Unit& u : units_) px = std::max<uint64_t>(px, uint64_t(u.crop.h) * u.crop.w);
+    for (const Unit& u : units_)
+      px = std::max<uint64_t>(px, uint64_t(streamed(u) ? band(u.crop.w) + 1 : u.crop.h) * u.crop.w);
     scratch += px * nf * sizeof(uint16_t);
   }
   memory_ = maps + planes + scratch;
@@ -915,6 +955,7 @@ UnitData Job::gather(size_t i) {
   const Unit& u = units_.at(i);
   Pass& p = *passes_[u.pass];
   if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit gathered before the phase before it finished");
+  if (streamed(u)) throw Error("a streamed block runs in its job's own instance (Job::run_here), not gathered");
   begin_group(p.group);
   gathered_[i] = 1;
   const pthreadpool_t pool = net_.pool();
@@ -1140,8 +1181,125 @@ void Job::end_phase(size_t phase) {
   }
 }
 
+// Blocks streamed: the rows of a band for strips w wide. Each step of a band is one call to the
+// pool, of (band / 4) x (w / 128) blocks of Winograd tiles: at least two a thread (kBand, 8 rows,
+// gives a 1024-wide strip 16), and no more rows than that needs (the rings grow with them).
+size_t Job::band(size_t w) const {
+  const size_t threads = net_.pool() ? std::max<size_t>(1, pthreadpool_get_threads_count(net_.pool())) : 1;
+  const size_t blocks = std::max<size_t>(1, (w + 127) / 128), rows = 4 * ((2 * threads + blocks - 1) / blocks);
+  return std::min<size_t>(64, std::max(kBand, rows));
+}
+
+bool Job::streamed(const Unit& u) const {
+  return strip_ != 0 && (u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole);
+}
+
+size_t Job::weight(size_t i) const {
+  const Unit& u = units_.at(i);
+  return streamed(u) ? (u.crop.h + kTickRows - 1) / kTickRows : 1;
+}
+
+// A block's unit streamed down its strip (plan.h), rows read from x as the steps need them and
+// their results used as they come: the attention sums of its cells (kBlockSums), or the pointwise
+// rest, x and acc written back in place (kBlockWhole), tick(k) after its first k * kTickRows rows.
+void Job::stream_unit(size_t i, const std::function<void(size_t)>& tick) {
+  const Unit& u = units_.at(i);
+  if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit run before the phase before it finished");
+  if (left_[u.phase] == 0 || gathered_[i]) throw Error("unit run twice");
+  Pass& p = *passes_[u.pass];
+  begin_group(p.group);
+  gathered_[i] = 1;
+  const pthreadpool_t pool = net_.pool();
+  const size_t nf = net_.features(), cc = net_.cat_channels(), H = u.crop.h, W = u.crop.w;
+  const size_t cx = u.tile.x - u.crop.x, cw = u.tile.w;
+  const bool whole = u.kind == UnitKind::kBlockWhole, inside = cw != W;
+  if (u.crop.y != 0 || H != p.bh || u.tile.y != 0 || u.tile.h != H)
+    throw Error("a streamed block's strip is not whole");
+  // Before x changes under this strip: its old values for the crops of this phase still to run.
+  if (whole) {
+    const Phase& ph = phases_[u.phase];
+    for (size_t j = ph.begin; j < ph.begin + ph.count; ++j) {
+      if (j == i || gathered_[j] || units_[j].pass != u.pass) continue;
+      const Rect r = intersect(units_[j].crop, u.tile);
+      if (r.empty()) continue;
+      Patch old{r, {}};
+      take(p.x, p.bw, r, nf, &old.v, pool);
+      patches_[j].push_back(std::move(old));
+    }
+  }
+  std::vector<Patch> mine;
+  mine.swap(patches_[i]);
+  auto read = [&](size_t y0, size_t y1, float* dst) {
+    net_.timed("stream: read x", [&] { p.x.read(p.bw, y0, u.crop.x, dst, W, 0, 0, y1 - y0, W, nf, pool); });
+    for (const Patch& old : mine) {
+      const size_t a = std::max(y0, old.r.y), b = std::min(y1, old.r.y + old.r.h);
+      if (a < b)
+        copy_rect(old.v.data(), old.r.w, a - old.r.y, 0, dst, W, a - y0, old.r.x - u.crop.x, b - a, old.r.w, nf, pool);
+    }
+  };
+  // kBlockSums: each cell column's sums in double over the rows so far of its cells' row, as
+  // cell_sums adds them (row by row, pixel by pixel), finished at the cells' last row.
+  const size_t cols = cells(cw), grid = cells(p.bw), C4 = 4 * cc;
+  std::vector<double> sums(whole ? 0 : cols * cc * 2, 0.0);
+  size_t ticked = 0;
+  auto emit = [&](size_t y0, size_t y1, float* cat, float* x) {
+    const size_t n = (y1 - y0) * cw;
+    if (!whole) {
+      net_.timed("stream: sums", [&] {
+        ops::parallel_rows(pool, cols, 1, [&](size_t j0, size_t j1) {
+          for (size_t j = j0; j < j1; ++j) {
+            double *s = sums.data() + j * cc * 2, *q = s + cc;
+            const size_t x0 = cx + j * kCell, x1 = cx + std::min(cw, (j + 1) * kCell);
+            for (size_t y = y0; y < y1; ++y) {
+              const float* px = cat + ((y - y0) * W + x0) * cc;
+              for (size_t xx = x0; xx < x1; ++xx, px += cc) {
+                for (size_t c = 0; c < cc; ++c) {
+                  const double v = px[c];
+                  s[c] += v;
+                  q[c] += v * v;
+                }
+              }
+              if ((y + 1) % kCell == 0 || y + 1 == H) {
+                finish_cell(s, q, cc, p.cells.data() + ((y / kCell) * grid + u.tile.x / kCell + j) * C4);
+                std::fill(s, s + 2 * cc, 0.0);
+              }
+            }
+          }
+        });
+      });
+    } else {
+      // The same pointwise arithmetic as kBlockB's, on the core's rows.
+      float *core_cat = cat, *core_x = x;
+      if (inside) {
+        core_cat = scratch(0, n * cc);
+        core_x = scratch(1, n * nf);
+        copy_rect(cat, W, 0, cx, core_cat, cw, 0, 0, y1 - y0, cw, cc, pool);
+        copy_rect(x, W, 0, cx, core_x, cw, 0, 0, y1 - y0, cw, nf, pool);
+      }
+      float* acc = nullptr;
+      if (net_.has_fusion()) {
+        acc = scratch(2, n * nf);
+        net_.timed("stream: read acc", [&] { p.acc.read(p.bw, y0, u.tile.x, acc, cw, 0, 0, y1 - y0, cw, nf, pool); });
+      }
+      net_.stage_block_b(u.block, p.z.empty() ? nullptr : p.z.data(), core_cat, core_x, acc, n);
+      net_.timed("stream: write x, acc", [&] {
+        p.x.write(core_x, cw, 0, 0, p.bw, y0, u.tile.x, y1 - y0, cw, nf, pool);
+        if (acc) p.acc.write(acc, cw, 0, 0, p.bw, y0, u.tile.x, y1 - y0, cw, nf, pool);
+      });
+    }
+    const size_t k = y1 == H ? (H + kTickRows - 1) / kTickRows : y1 / kTickRows;
+    if (tick && k > ticked) tick(ticked = k);
+  };
+  net_.stream_block(u.block, H, W, band(W), read, emit);
+  if (--left_[u.phase] == 0) end_phase(u.phase);
+}
+
 Rect Job::run_here(size_t i) {
   const Unit& u = units_.at(i);
+  if (streamed(u)) {
+    stream_unit(i, nullptr);
+    return {};
+  }
   // (The tail's crop is modified; recomputed blocks keep patches: both through their unit data.)
   if (u.kind == UnitKind::kTail || u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole)
     return scatter(i, run_unit(net_, gather(i)));
@@ -1202,9 +1360,22 @@ Rect Job::run_here(size_t i) {
 }
 
 void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) {
+  // (Progress counts units, a streamed one as one step per kTickRows rows.)
+  size_t total = 0, done = 0;
+  for (size_t i = 0; i < units_.size(); ++i) total += weight(i);
   for (size_t i = 0; i < units_.size(); ++i) {
+    if (streamed(units_[i])) {
+      const size_t base = done;
+      stream_unit(i, [&](size_t k) {
+        if (progress && k < weight(i)) progress(base + k, total, Rect{});
+      });
+      done = base + weight(i);
+      if (progress) progress(done, total, Rect{});
+      continue;
+    }
     const Rect rect = run_here(i);
-    if (progress) progress(i + 1, units_.size(), rect);
+    done += weight(i);
+    if (progress) progress(done, total, rect);
   }
 }
 

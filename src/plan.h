@@ -66,6 +66,17 @@
 //    neighbours still read, so before it writes, the old values under every crop of that phase
 //    not yet gathered are kept for that unit (its patches), whatever order units are gathered and
 //    scattered in (a pool scatters out of order).
+//
+// Blocks streamed (recomputed blocks of a job that runs in one instance: JobOptions::stream): a
+// tile's halo costs its steps (13 px a side: 1.45x the work on tiles of 128, paid twice), so instead
+// each block phase is one unit per strip of the whole height (the whole width where memory allows,
+// else strips with a halo at their sides only), run down the strip a band of rows (8 or more) at a time by
+// Network::stream_block: each step holds a ring of the rows the next one still reads, one tile row
+// behind the step before it, so no row is computed twice and no crop is held. Every value is the
+// one a crop would give (the Winograd tiles fall on the same global grid, and a ring holds every
+// row a tile reads), the sums are added cell by cell in the same order, and x is written in place
+// a band behind the rows the steps read; so the same bytes as tiles. A pool's units are gathered
+// and sent, which a strip would make image-sized: it keeps tiles.
 #pragma once
 
 #include <cstddef>
@@ -218,6 +229,10 @@ struct JobOptions {
                                       // -1 never, 0 where nothing else fits the limit, and always for
                                       // networks without attention (plan.h)
   ExternalStore* external = nullptr;  // where float16 maps and RGBA output live, if not here
+  bool stream = false;                // the job runs in this instance (Job::run, not a pool's
+                                      // gathered units): recomputed blocks may be streamed
+  size_t strip = 0;                   // streamed blocks' strips, body pixels (tests); 0: as the
+                                      // limit allows, the whole width first
 };
 
 // What a job would hold and how it would be stored (Job::estimate, Job::plan_used).
@@ -225,7 +240,8 @@ struct JobMemory {
   uint64_t bytes = 0;          // the most held at once: maps, input planes, scratch, output
   uint64_t limit = 0;          // the limit it was planned under
   int map_bits = 32;           // 32 or 16
-  bool recompute = false;      // blocks recomputed: no concatenation map, about 1.7x the time
+  bool recompute = false;      // blocks recomputed: no concatenation map
+  bool streamed = false;       // ...and streamed down strips of the whole height (plan.h)
   size_t tile = 0;             // body pixels
   uint64_t float32_bytes = 0;  // the same job with float32 maps at the asked tile size
   bool fits = true;
@@ -299,6 +315,10 @@ class Job {
   void begin_group(size_t group);
   void end_phase(size_t phase);
   void begin_output();
+  bool streamed(const Unit& u) const;
+  size_t weight(size_t i) const;  // unit i's steps of progress
+  size_t band(size_t w) const;
+  void stream_unit(size_t i, const std::function<void(size_t)>& tick);
 
   Network& net_;
   JobOptions options_;
@@ -317,6 +337,7 @@ class Job {
   uint64_t memory_ = 0, macs_ = 0;
   bool half_ = false;       // maps stored as float16
   bool recompute_ = false;  // blocks recomputed (no cat map)
+  size_t strip_ = 0;        // ...streamed in strips of at most this many body pixels, or 0
   JobMemory plan_;
   // Blocks recomputed: which units were gathered, and the old x kept for those not yet gathered.
   struct Patch {

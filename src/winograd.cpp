@@ -221,6 +221,8 @@ struct BlockArgs {
   size_t out_stride;
   float* out2;
   size_t out2_stride, split;
+  Rows in_rows, out_rows, out2_rows;
+  size_t ty0;
   const float* u;
   const float* bias;
   bool relu;
@@ -240,12 +242,25 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
   const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
   float* V = a.scratch + thread * a.scratch_stride;
   float* M = V + K2 * T * cin4;
-  const size_t ty = job / a.blocks_x, tx0 = (job % a.blocks_x) * T;
+  const size_t ty = a.ty0 + job / a.blocks_x, tx0 = (job % a.blocks_x) * T;
   const size_t nt = std::min(T, a.tiles_x - tx0);
+  // The tile row's K input rows (null: outside the image, zero padding) and m output rows.
+  const long y0 = long(m * ty) - 1;
+  const float* in_row[K];
+  for (size_t r = 0; r < K; ++r) {
+    const long yy = y0 + long(r);
+    in_row[r] = yy < 0 || yy >= long(h) ? nullptr : a.in + a.in_rows.at(size_t(yy)) * w * a.in_stride;
+  }
+  float *out_row[m], *out2_row[m];
+  for (size_t r = 0; r < m; ++r) {
+    const bool row = m * ty + r < h;
+    out_row[r] = row ? a.out + a.out_rows.at(m * ty + r) * w * a.out_stride : nullptr;
+    out2_row[r] = row && a.out2 ? a.out2 + a.out2_rows.at(m * ty + r) * w * a.out2_stride : nullptr;
+  }
 
   // Input transform: V[t][xi][c] = (B^T d B)[xi] for each tile's K x K input patch d.
   for (size_t t = 0; t < nt; ++t) {
-    const long y0 = long(m * ty) - 1, x0 = long(m * (tx0 + t)) - 1;
+    const long x0 = long(m * (tx0 + t)) - 1;
     const bool inside = y0 >= 0 && x0 >= 0 && y0 + long(K) <= long(h) && x0 + long(K) <= long(w);
     for (size_t g = 0; g < groups; ++g) {
       const size_t lanes = g < full_groups ? 4 : tail_lanes;
@@ -255,8 +270,8 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
       for (size_t c = 0; c < K; ++c) {
         v4 d[K], col[K];
         if (inside && lanes == 4) {  // most tiles: no bounds to check
-          const float* p = a.in + (size_t(y0) * w + size_t(x0) + c) * a.in_stride + g * 4;
-          for (size_t r = 0; r < K; ++r) d[r] = load(p + r * w * a.in_stride);
+          const size_t at = (size_t(x0) + c) * a.in_stride + g * 4;
+          for (size_t r = 0; r < K; ++r) d[r] = load(in_row[r] + at);
         } else {
           const long xx = x0 + long(c);
           for (size_t r = 0; r < K; ++r) {
@@ -264,7 +279,7 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
             if (yy < 0 || xx < 0 || yy >= long(h) || xx >= long(w)) {
               d[r] = splat(0.f);
             } else {
-              const float* p = a.in + (size_t(yy) * w + size_t(xx)) * a.in_stride + g * 4;
+              const float* p = in_row[r] + size_t(xx) * a.in_stride + g * 4;
               d[r] = lanes == 4 ? load(p) : load_partial(p, lanes);
             }
           }
@@ -299,7 +314,7 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
         v4 y[m];
         F::output(s[r], 1, y);  // (A^T M) A: columns
         for (size_t c = 0; c < m && ox + c < w; ++c)
-          put(y[c] + bv, a.relu, a.leaky, (oy + r) * w + ox + c, co, lanes, a.out, a.out_stride, a.out2, a.out2_stride,
+          put(y[c] + bv, a.relu, a.leaky, ox + c, co, lanes, out_row[r], a.out_stride, out2_row[r], a.out2_stride,
               a.split);
       }
     }
@@ -310,23 +325,35 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
 
 void WinogradConv3x3::run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
                           pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
+  run_rows(in, {}, in_stride, h, w, out, {}, out_stride, pool, scratch, 0, (h + m_ - 1) / m_, out2, {}, out2_stride,
+           split);
+}
+
+void WinogradConv3x3::run_rows(const float* in, Rows in_rows, size_t in_stride, size_t h, size_t w, float* out,
+                               Rows out_rows, size_t out_stride, pthreadpool_t pool, float* scratch, size_t ty0,
+                               size_t ty1, float* out2, Rows out2_rows, size_t out2_stride, size_t split) const {
   if (out2 == nullptr) split = cout_;
   if (m_ == 2)
-    run_m<2>(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
+    run_m<2>(in, in_rows, in_stride, h, w, out, out_rows, out_stride, pool, scratch, ty0, ty1, out2, out2_rows,
+             out2_stride, split);
   else
-    run_m<4>(in, in_stride, h, w, out, out_stride, pool, scratch, out2, out2_stride, split);
+    run_m<4>(in, in_rows, in_stride, h, w, out, out_rows, out_stride, pool, scratch, ty0, ty1, out2, out2_rows,
+             out2_stride, split);
 }
 
 template <size_t m>
-void WinogradConv3x3::run_m(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride,
-                            pthreadpool_t pool, float* scratch, float* out2, size_t out2_stride, size_t split) const {
+void WinogradConv3x3::run_m(const float* in, Rows in_rows, size_t in_stride, size_t h, size_t w, float* out,
+                            Rows out_rows, size_t out_stride, pthreadpool_t pool, float* scratch, size_t ty0,
+                            size_t ty1, float* out2, Rows out2_rows, size_t out2_stride, size_t split) const {
   constexpr size_t T = tiles_per_block(m);
-  const size_t tiles_y = (h + m - 1) / m, tiles_x = (w + m - 1) / m, blocks_x = (tiles_x + T - 1) / T;
+  const size_t tiles_x = (w + m - 1) / m, blocks_x = (tiles_x + T - 1) / T;
+  ty1 = std::min(ty1, (h + m - 1) / m);
+  if (ty0 >= ty1) return;
   // Each thread's transformed inputs (V) and products (M), one block of T tiles at a time.
-  const BlockArgs args{in,        in_stride,    h,           w,      out,  out_stride, out2,  out2_stride, split,
-                       u_.data(), bias_.data(), relu_,       leaky_, cin_, cin4_,      cout_, cout8_,      tiles_x,
-                       blocks_x,  scratch,      per_thread()};
-  parallel(pool, tiles_y * blocks_x, [&](size_t thread, size_t job) { run_block<m, T>(args, thread, job); });
+  const BlockArgs args{in,      in_stride, h,         w,       out,       out_stride,   out2,        out2_stride, split,
+                       in_rows, out_rows,  out2_rows, ty0,     u_.data(), bias_.data(), relu_,       leaky_,      cin_,
+                       cin4_,   cout_,     cout8_,    tiles_x, blocks_x,  scratch,      per_thread()};
+  parallel(pool, (ty1 - ty0) * blocks_x, [&](size_t thread, size_t job) { run_block<m, T>(args, thread, job); });
 }
 
 PointwiseConv::PointwiseConv(const float* weights, const float* bias, size_t cin_all, size_t o0, size_t cout, size_t i0,

@@ -28,6 +28,14 @@
 
 namespace imdn {
 
+// Where an image's rows lie in a buffer: row y at ((y - y0) % cap) rows from its start. The
+// default is the whole image, row y at y: run_rows over rings of rows streams an image down
+// (plan.cpp: blocks streamed).
+struct Rows {
+  size_t y0 = 0, cap = size_t(-1);
+  size_t at(size_t y) const { return (y - y0) % cap; }
+};
+
 class WinogradConv3x3 {
  public:
   // weights: (cout_all, cin_all, 3, 3) PyTorch layout; this convolution takes output channels
@@ -45,6 +53,13 @@ class WinogradConv3x3 {
   void run(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
            float* scratch, float* out2 = nullptr, size_t out2_stride = 0, size_t split = size_t(-1)) const;
 
+  // As run(), for tile rows [ty0, ty1) only (output rows [m ty0, m ty1) of the h x w image, the
+  // same values as run() gives them), with rows where in_rows, out_rows and out2_rows say. The
+  // input rows those tiles read (one above, one below) must be there.
+  void run_rows(const float* in, Rows in_rows, size_t in_stride, size_t h, size_t w, float* out, Rows out_rows,
+                size_t out_stride, pthreadpool_t pool, float* scratch, size_t ty0, size_t ty1, float* out2 = nullptr,
+                Rows out2_rows = {}, size_t out2_stride = 0, size_t split = size_t(-1)) const;
+
   // The output tile side m of F(m x m, 3x3): 2 or 4.
   size_t tile() const { return m_; }
   // LeakyReLU with this slope on the outputs (0: none), the same bits as ops::leaky_relu after it.
@@ -57,8 +72,9 @@ class WinogradConv3x3 {
 
  private:
   template <size_t m>
-  void run_m(const float* in, size_t in_stride, size_t h, size_t w, float* out, size_t out_stride, pthreadpool_t pool,
-             float* scratch, float* out2, size_t out2_stride, size_t split) const;
+  void run_m(const float* in, Rows in_rows, size_t in_stride, size_t h, size_t w, float* out, Rows out_rows,
+             size_t out_stride, pthreadpool_t pool, float* scratch, size_t ty0, size_t ty1, float* out2, Rows out2_rows,
+             size_t out2_stride, size_t split) const;
   // Floats of one thread's scratch, rounded up to whole cache lines (no line shared by two).
   size_t per_thread() const {
     const size_t points = (m_ + 2) * (m_ + 2), tiles = tiles_per_block(m_);

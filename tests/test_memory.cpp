@@ -553,4 +553,107 @@ TEST(ExternalMemory, SameBytesAsInsideAndEverythingGivenBack) {
   }
 }
 
+// Recomputed blocks streamed down strips of the whole height, in rings of rows (plan.h): the same
+// bytes as on tiles, for any strip width (one, or several whose halos overlap: patches), height
+// (bands cut short at the bottom), thread count, map precision and memory; Winograd convolutions
+// only (natively the default is XNNPACK's).
+TEST(StreamedBlocks, SameBytesAsTiles) {
+  for (imdn::Arch arch : {imdn::Arch::kIMDN, imdn::Arch::kIMDN_RTC, imdn::Arch::kIMDN_RTE, imdn::Arch::kIMDN_AS}) {
+    imdn::ModelInfo info = small_info(arch);
+    if (arch == imdn::Arch::kIMDN_RTE) {
+      // (Its last step reads nf / 4 channels: at nf 20 too few for Winograd, so not streamed.)
+      imdn::Network direct(random_model(info, 7), 1, imdn::Convolutions::kWinograd);
+      imdn::JobOptions o = job_options(24, 32, 1, false);
+      o.stream = true;
+      EXPECT_FALSE(direct.can_stream());
+      EXPECT_FALSE(imdn::Job::estimate(direct, 64, 64, 3, o).streamed);
+      info.nf = 32;
+    }
+    const imdn::Model m = random_model(info, 7);
+    imdn::Network one(m, 1, imdn::Convolutions::kWinograd), two(m, 2, imdn::Convolutions::kWinograd);
+    ASSERT_TRUE(one.can_stream()) << imdn::arch_name(arch);
+    for (auto [h, w] : {std::pair<size_t, size_t>{100, 92}, {36, 132}, {8, 20}, {131, 44}}) {
+      if (arch == imdn::Arch::kIMDN_AS) h = h / 4 * 4, w = w / 4 * 4;
+      const imdn::Image img = image_of(eight_bit(random_image(h, w, 8)), h, w);
+      for (int bits : {32, 16}) {
+        const std::vector<float> tiles = run_job(one, img, 24, bits, false, nullptr, 1);
+        for (size_t strip : {size_t(0), size_t(32), size_t(64)}) {
+          for (imdn::Network* net : {&one, &two}) {
+            for (bool outside : {false, true}) {
+              if (outside && bits == 32) continue;
+              const std::string what = std::string(imdn::arch_name(arch)) + " " + std::to_string(w) + "x" +
+                                       std::to_string(h) + " float" + std::to_string(bits) + " strip " +
+                                       std::to_string(strip) + (net == &two ? " two threads" : "") +
+                                       (outside ? " external" : "");
+              imdn::JobOptions o = job_options(24, bits, 1, false);
+              o.raw = true;
+              o.stream = true;
+              o.strip = strip;
+              VectorStore store;
+              if (outside) o.external = &store;
+              imdn::Job job(*net, img, o);
+              EXPECT_TRUE(job.memory().streamed) << what;
+              size_t last = 0, calls = 0;
+              job.run([&](size_t done, size_t total, const imdn::Rect&) {
+                EXPECT_GE(done, last) << what;
+                EXPECT_LE(done, total) << what;
+                last = done;
+                ++calls;
+              });
+              const std::vector<float> got = job.take_image().data;
+              ASSERT_EQ(got.size(), tiles.size()) << what;
+              EXPECT_EQ(0, std::memcmp(got.data(), tiles.data(), got.size() * 4)) << what;
+              EXPECT_TRUE(store.live.empty()) << what;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Streamed blocks hold rings of rows, not crops: under a limit they come before tiles, and a job
+// planned for a pool (stream = false) never gets them; the estimate covers what the job holds.
+TEST(StreamedBlocks, PlannedUnderTheLimitBeforeTiles) {
+  imdn::ModelInfo info = small_info(imdn::Arch::kIMDN);  // IMDN x4's own shape: nf 64, 6 blocks
+  info.nf = 64;
+  info.blocks = 6;
+  info.scale = info.upsample = 4;
+  const imdn::Model m = random_model(info, 3);
+  imdn::Network net(m, 1, imdn::Convolutions::kWinograd);
+  imdn::JobOptions o;
+  o.rgba8 = true;
+  o.stream = true;
+  o.memory_limit = uint64_t(352) << 20;
+  const imdn::JobMemory big = imdn::Job::estimate(net, 1024, 1024, 3, o);
+  EXPECT_TRUE(big.fits && big.recompute && big.streamed) << big.bytes;
+  o.stream = false;
+  const imdn::JobMemory tiled = imdn::Job::estimate(net, 1024, 1024, 3, o);
+  EXPECT_TRUE(tiled.recompute && !tiled.streamed);
+  EXPECT_LT(big.bytes, tiled.bytes);
+  // Kept maps still come first where they fit.
+  o.stream = true;
+  EXPECT_FALSE(imdn::Job::estimate(net, 512, 512, 3, o).recompute);
+  // Strips narrower than the image where the whole width does not fit.
+  o.memory_limit = big.bytes - (4 << 20);
+  const imdn::JobMemory narrow = imdn::Job::estimate(net, 1024, 1024, 3, o);
+  EXPECT_TRUE(narrow.streamed && narrow.fits) << narrow.bytes;
+  // A gathered unit of a streamed job is refused (it would be the whole strip).
+  const size_t h = 40, w = 36;
+  imdn::Network small(random_model(small_info(imdn::Arch::kIMDN), 2), 1, imdn::Convolutions::kWinograd);
+  imdn::JobOptions s = job_options(16, 32, 1, false);
+  s.stream = true;
+  s.raw = true;
+  imdn::Job job(small, image_of(random_image(h, w, 1), h, w), s);
+  ASSERT_TRUE(job.memory().streamed);
+  for (const imdn::Job::Phase& ph : job.phases()) {
+    const imdn::Job::Unit& u = job.unit(ph.begin);
+    if (u.kind == imdn::UnitKind::kBlockSums) {
+      EXPECT_THROW(job.gather(ph.begin), imdn::Error);
+      break;
+    }
+    for (size_t i = ph.begin; i < ph.begin + ph.count; ++i) job.run_here(i);
+  }
+}
+
 }  // namespace

@@ -15,6 +15,7 @@
 #include <emscripten/val.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -161,6 +162,7 @@ val memory_to_js(const imdn::JobMemory& m, size_t stem_stride) {
   r.set("fits", m.fits);
   r.set("maps", std::string(m.map_bits == 16 ? "float16" : "float32"));
   r.set("recompute", m.recompute);
+  r.set("streamed", m.streamed);
   r.set("tileSize", m.tile * stem_stride);
   if (m.float32_bytes) r.set("float32Bytes", double(m.float32_bytes));
   if (!m.fits) r.set("why", m.why);
@@ -275,6 +277,8 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
   const val bits = options["mapBits"], recompute = options["recompute"];
   if (bits.isNumber()) o.map_bits = bits.as<int>();
   if (recompute.isNumber()) o.recompute = recompute.as<int>();
+  // (stream: the job runs in this instance, whole: recomputed blocks may be streamed, plan.h.)
+  o.stream = options["stream"].isTrue();
   // (externalMemory: false keeps float16 maps and the output inside the instance; for tests.)
   if (!options["externalMemory"].isFalse()) o.external = &js_store;
   o.raw = options["raw"].isTrue();
@@ -386,7 +390,9 @@ class Engine {
   // Milliseconds per kind of operation for one pass over a width x height RGB input (after a
   // warm-up pass), slowest first, and the pass's multiply-accumulates: { ops: [[kind, ms], ...],
   // macs }. For tools/bench.
-  val profile(int width, int height) {
+  // With options (as for upscale): the job upscale would run, RGBA out, and its wall time
+  // (`wall`: what the operations leave out is the plan's own work: copies, sums).
+  val profile(int width, int height, const val& options) {
     return guarded([&] {
       need_model();
       if (width <= 0 || height <= 0) throw imdn::Error("profile needs a size");
@@ -394,9 +400,26 @@ class Engine {
       for (size_t i = 0; i < in.size(); ++i) in[i] = float((i * 7919) % 251) / 250.f;
       const auto [oh, ow] = net_->output_size(size_t(height), size_t(width));
       std::vector<float> out(oh * ow * 3);
-      net_->run(in.data(), size_t(height), size_t(width), out.data());
+      double wall = 0;
+      auto pass = [&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (options.isUndefined()) {
+          net_->run(in.data(), size_t(height), size_t(width), out.data());
+        } else {
+          imdn::Image image;
+          image.width = size_t(width);
+          image.height = size_t(height);
+          image.channels = 3;
+          for (float& v : in) v = float(imdn::to_u8(v)) / 255.f;
+          image.data = in;
+          imdn::Job job(*net_, image, job_options(options, *net_));
+          job.run();
+        }
+        wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      };
+      pass();
       net_->set_profiling(true);
-      net_->run(in.data(), size_t(height), size_t(width), out.data());
+      pass();
       val ops = val::array();
       for (const auto& [kind, ms] : net_->profile()) {
         val row = val::array();
@@ -408,6 +431,7 @@ class Engine {
       val r = val::object();
       r.set("ops", ops);
       r.set("macs", double(net_->architecture().macs(size_t(height), size_t(width))));
+      r.set("wall", wall);
       return r;
     });
   }

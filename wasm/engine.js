@@ -169,7 +169,16 @@ export class WasmEngine {
 
   /** Milliseconds per kind of operation for one pass (after a warm-up): [[kind, ms], ...]. */
   profile(width, height) {
-    return check(this.engine.profile(width, height)).ops;
+    return check(this.engine.profile(width, height, undefined)).ops;
+  }
+
+  /**
+   * The same for the job upscale() would run with these options (RGBA out): { ops, wall }, wall
+   * the job's milliseconds (what the operations leave out is the plan's own work).
+   */
+  profileJob(width, height, options) {
+    const r = check(this.engine.profile(width, height, options));
+    return { ops: r.ops, wall: r.wall };
   }
 
   dispose() {
