@@ -674,10 +674,12 @@ void Job::fit_memory(const Image* input) {
       const bool twice = small && recompute && !free;
       const size_t start = small ? std::min<size_t>(asked, twice ? 192 : 128) : asked;
       if (recompute && stream) {
+        // (The stem's tiles, all that is still tiled, at 64: its halo is 2 px and its work 0.3%.)
+        const size_t stem = std::min<size_t>(start, 64);
         for (size_t strip : {kWhole, size_t(1024), size_t(512), size_t(256)})
           if ((strip == kWhole || strip < widest) && !options_.strip)
-            candidates.push_back({bits == 16, std::min<size_t>(start, 128), true, strip});
-        if (options_.strip) candidates.push_back({bits == 16, std::min<size_t>(start, 128), true, options_.strip});
+            candidates.push_back({bits == 16, stem, true, strip});
+        if (options_.strip) candidates.push_back({bits == 16, stem, true, options_.strip});
       }
       candidates.push_back({bits == 16, start, recompute == 1, 0});
       for (size_t t : {size_t(160), size_t(128), size_t(64)}) {
@@ -686,16 +688,23 @@ void Job::fit_memory(const Image* input) {
       }
     }
   }
-  uint64_t first = 0;
-  for (size_t k = 0; k < candidates.size(); ++k) {
-    half_ = candidates[k].half;
-    recompute_ = candidates[k].recompute;
-    strip_ = candidates[k].strip;
-    options_.tile = candidates[k].tile;
+  auto plan = [&](const Candidate& c) {
+    half_ = c.half;
+    recompute_ = c.recompute;
+    strip_ = c.strip;
+    options_.tile = c.tile;
     for (auto& p : passes_) tile_pass(*p);
     build_phases();
+  };
+  // The first that fits; where none does, the one that needs least (what the refusal names).
+  uint64_t first = 0, least = ~uint64_t(0);
+  size_t smallest = 0;
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    plan(candidates[k]);
     if (k == 0) first = memory_;
-    if (memory_ <= limit || k + 1 == candidates.size()) break;
+    if (memory_ <= limit) break;
+    if (memory_ < least) least = memory_, smallest = k;
+    if (k + 1 == candidates.size() && smallest != k) plan(candidates[smallest]);
   }
   plan_.bytes = memory_;
   plan_.limit = limit;
@@ -709,7 +718,7 @@ void Job::fit_memory(const Image* input) {
     const std::string how =
         (half_ ? "float16 maps, tiles of " + std::to_string(options_.tile * net_.stem_stride()) + " px"
                : "float32 maps") +
-        (recompute_ ? strip_ ? ", blocks recomputed, streamed" : ", blocks recomputed" : "");
+        (recompute_ ? strip_ ? ", blocks recomputed and streamed" : ", blocks recomputed" : "");
     plan_.why = "a " + dims(out_w_ / net_.info().scale, out_h_ / net_.info().scale) + " input needs " + mib(memory_) +
                 " (" + how + "), over the memory limit of " + mib(limit);
     if (input) throw Error(plan_.why);

@@ -195,7 +195,13 @@ export interface MemoryPlan {
    * precision would give.
    */
   recompute: boolean;
-  /** The tile size it runs with, input pixels. */
+  /**
+   * true: and the blocks are streamed down the image a band of rows at a time, with no tiles'
+   * halos to compute twice (what one instance running the whole job does: threads, or a single
+   * worker; a pool of single-threaded workers is sent tiles). The same bytes as tiles.
+   */
+  streamed: boolean;
+  /** The tile size it runs with, input pixels (streamed: the stem's and the tail's). */
   tileSize: number;
   /** The same image with float32 maps at the asked tile size (where that was tried). */
   float32Bytes?: number;
