@@ -652,8 +652,8 @@ void Job::fit_memory(const Image* input) {
   constexpr size_t kWhole = size_t(-1);
   std::vector<Candidate> candidates;
   const bool whole_network = !options_.exact && net_.info().arch != Arch::kIMDN_AS;
-  size_t widest = 0;
-  for (const auto& p : passes_) widest = std::max(widest, p->bw);
+  size_t widest = 0, tallest = 0;
+  for (const auto& p : passes_) widest = std::max(widest, p->bw), tallest = std::max(tallest, p->bh);
   // (Float16 maps mean memory is short: their tiles start at 128, whose scratch is a quarter of
   // 256's for about 3% more compute. Recomputed blocks run their steps twice over each crop, so
   // halos cost them twice: streamed where the job runs in one instance (no halo but at the sides
@@ -673,13 +673,17 @@ void Job::fit_memory(const Image* input) {
           (bits == 16 || (recompute && !free)) && !whole_network && !options_.map_bits && !options_.recompute;
       const bool twice = small && recompute && !free;
       const size_t start = small ? std::min<size_t>(asked, twice ? 192 : 128) : asked;
-      if (recompute && stream) {
-        // (The stem's tiles, all that is still tiled, at 64: its halo is 2 px and its work 0.3%.)
-        const size_t stem = std::min<size_t>(start, 64);
+      // Streamed where tiles would cut the image (a single tile has no halo, and runs each
+      // operation once over the whole image: fewer calls to the threads than bands); recomputed
+      // blocks always, their halos costing twice.
+      if (stream && (recompute || widest > start || tallest > start)) {
+        // (The stem, all that is still tiled but the tail, at 64 under a tight limit: its halo is
+        // 2 px and its work 0.3%.)
+        const size_t stem = recompute ? std::min<size_t>(start, 64) : start;
         for (size_t strip : {kWhole, size_t(1024), size_t(512), size_t(256)})
           if ((strip == kWhole || strip < widest) && !options_.strip)
-            candidates.push_back({bits == 16, stem, true, strip});
-        if (options_.strip) candidates.push_back({bits == 16, stem, true, options_.strip});
+            candidates.push_back({bits == 16, stem, recompute == 1, strip});
+        if (options_.strip) candidates.push_back({bits == 16, stem, recompute == 1, options_.strip});
       }
       candidates.push_back({bits == 16, start, recompute == 1, 0});
       for (size_t t : {size_t(160), size_t(128), size_t(64)}) {
@@ -817,6 +821,11 @@ void Job::build_phases() {
         continue;
       }
       phase([&](size_t i, Pass& p) {
+        if (strip_) {
+          for (const Rect& t : p.strips)
+            unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, false), {});
+          return;
+        }
         for (const Rect& t : p.tiles)
           unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
       });
@@ -884,7 +893,9 @@ void Job::build_phases() {
     uint64_t floats = 0;
     switch (u.kind) {
       case UnitKind::kStem: floats = px * (nf + S * S * 3 * 2); break;
-      case UnitKind::kBlockA: floats = px * (cc + nf + 2 * nf); break;  // out, crop, the steps' remainders
+      case UnitKind::kBlockA:  // out, crop, the steps' remainders; streamed: the rings
+        floats = strip_ ? net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) : px * (cc + nf + 2 * nf);
+        break;
       case UnitKind::kBlockSums:
         // (Tiles: kBlockWhole's buffers, on the same crops, are larger.) Streamed: the rings, and
         // a row of cells' sums in double.
@@ -1200,7 +1211,8 @@ size_t Job::band(size_t w) const {
 }
 
 bool Job::streamed(const Unit& u) const {
-  return strip_ != 0 && (u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole);
+  return strip_ != 0 &&
+         (u.kind == UnitKind::kBlockA || u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole);
 }
 
 size_t Job::weight(size_t i) const {
@@ -1209,8 +1221,9 @@ size_t Job::weight(size_t i) const {
 }
 
 // A block's unit streamed down its strip (plan.h), rows read from x as the steps need them and
-// their results used as they come: the attention sums of its cells (kBlockSums), or the pointwise
-// rest, x and acc written back in place (kBlockWhole), tick(k) after its first k * kTickRows rows.
+// their results used as they come: the concatenation into its map (kBlockA), the attention sums
+// of its cells (kBlockSums), or the pointwise rest, x and acc written back in place (kBlockWhole);
+// tick(k) after its first k * kTickRows rows.
 void Job::stream_unit(size_t i, const std::function<void(size_t)>& tick) {
   const Unit& u = units_.at(i);
   if (u.phase > 0 && left_[u.phase - 1] != 0) throw Error("unit run before the phase before it finished");
@@ -1237,7 +1250,7 @@ void Job::stream_unit(size_t i, const std::function<void(size_t)>& tick) {
     }
   }
   std::vector<Patch> mine;
-  mine.swap(patches_[i]);
+  if (!patches_.empty()) mine.swap(patches_[i]);
   auto read = [&](size_t y0, size_t y1, float* dst) {
     net_.timed("stream: read x", [&] { p.x.read(p.bw, y0, u.crop.x, dst, W, 0, 0, y1 - y0, W, nf, pool); });
     for (const Patch& old : mine) {
@@ -1253,7 +1266,9 @@ void Job::stream_unit(size_t i, const std::function<void(size_t)>& tick) {
   size_t ticked = 0;
   auto emit = [&](size_t y0, size_t y1, float* cat, float* x) {
     const size_t n = (y1 - y0) * cw;
-    if (!whole) {
+    if (u.kind == UnitKind::kBlockA) {
+      net_.timed("stream: write cat", [&] { p.cat.write(cat, W, 0, cx, p.bw, y0, u.tile.x, y1 - y0, cw, cc, pool); });
+    } else if (!whole) {
       net_.timed("stream: sums", [&] {
         ops::parallel_rows(pool, cols, 1, [&](size_t j0, size_t j1) {
           for (size_t j = j0; j < j1; ++j) {

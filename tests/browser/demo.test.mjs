@@ -89,8 +89,9 @@ test('Cancel stops a long run and the next run succeeds', { skip }, async () => 
   await upscale(join(IMDN, 'datasets', 'Set5_HR', 'baby.bmp'), { model: 'x4', tile: '64', workers: '2' });
   await page.waitForFunction(() => window.imdnDemo.progress?.done >= 1, null, { timeout: 120000 });
   // The page is cross-origin isolated: 2 threads of one instance, which reports its own units of
-  // work: 64 tiles x (stem, 6 blocks, tail) and 6 x 16 pointwise chunks (512 x 512 / 16384 px).
-  assert.equal(await page.evaluate(() => window.imdnDemo.progress.total), 64 * 8 + 6 * 16);
+  // work: 64 tiles x (stem, tail), 6 blocks streamed down the image (a step per 64 rows: 8), and
+  // 6 x 16 pointwise chunks (512 x 512 / 16384 px).
+  assert.equal(await page.evaluate(() => window.imdnDemo.progress.total), 64 * 2 + 6 * 8 + 6 * 16);
   const clicked = Date.now();
   await page.click('#cancel');
   await page.waitForFunction(() => document.body.dataset.state === 'cancelled', null, { timeout: 30000 });
