@@ -13,16 +13,18 @@ export const MAX_PIXELS = 2 ** 28;
 /**
  * The default memoryLimit under Node: bytes one image may hold in the engine at once (feature
  * maps, input planes, scratch, the output). 352 MiB: a 1024x1024 input at x4 fits with float16
- * maps and its blocks recomputed on tiles of 160 (342 MiB), and the whole process then peaks near
- * 460 MiB with the 4096x4096 result. Float16 maps with the blocks kept (1.4x faster there) fit up
- * to about 940x940, float32 ones up to about 650x650, recomputed blocks up to about 1130x1130.
+ * maps and its blocks recomputed (streamed by one instance: 310 MiB; a pool's tiles of 160: 343),
+ * and the whole process then peaks near 410 MiB with the 4096x4096 result. Float16 maps with the
+ * blocks kept fit up to about 940x940, float32 ones up to about 650x650, recomputed blocks up to
+ * about 1130x1130.
  */
 export const DEFAULT_MEMORY_LIMIT = 352 * 2 ** 20;
 
 /**
  * The default memoryLimit in browsers, where a page's renderer starts some 80 MiB above a Node
  * process and phones and tablets kill tabs not far above 512 MiB: 336 MiB, so that a 1024x1024
- * input at x4 plans tiles of 128 (321 MiB) and the renderer peaks near 500 MiB.
+ * input at x4 fits (streamed by the threaded instance: 310 MiB; a pool's tiles of 128: 321) and
+ * the renderer peaks under 500 MiB.
  */
 export const BROWSER_MEMORY_LIMIT = 336 * 2 ** 20;
 

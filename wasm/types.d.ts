@@ -66,15 +66,17 @@ export interface UpscalerOptions {
    * Tile side in input pixels (at least 16). Smaller tiles spread better over workers and need
    * less memory per worker, and cost more compute at their borders; with exact tiling the output
    * is the same bytes whatever the size. Default: 256 (a pool splits the image further so that
-   * every worker gets a tile).
+   * every worker gets a tile). One instance running the whole job (threads, or one worker) tiles
+   * only the stem and the tail: where tiles would cut the image, its blocks stream down it a band
+   * of rows at a time instead (no halos; MemoryPlan.streamed).
    */
   tileSize?: number;
   /**
    * Exact tiling (default true): the output is the same bytes as whole-image inference, for any
    * tile size, number of workers or threads (src/plan.h). The network runs block by block over
    * all tiles; each block's contrast-aware attention uses the statistics of the whole image (one
-   * barrier per block); the halo is 13 px per block (Winograd F(4x4): see the README for the
-   * compute it adds). The main thread's instance (threaded: the worker's) holds the feature maps:
+   * barrier per block); the halo is 13 px per block on tiles (Winograd F(4x4): see the README for
+   * the compute it adds; streamed blocks have none). The main thread's instance (threaded: the worker's) holds the feature maps:
    * 768 bytes per input pixel for IMDN as float32 (a 1024x1024 input: 768 MiB), 384 as float16,
    * 256 as float16 with the blocks recomputed (see memoryLimit), about a third of that for
    * RTC/RTE, a sixteenth for IMDN_AS.

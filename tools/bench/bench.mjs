@@ -4,7 +4,7 @@
 // ratio, not the ms).
 //
 //   node tools/bench/bench.mjs [--model x4] [--size 256] [--runs 5] [--workers 1,2] [--no-ort]
-//                              [--no-tfjs] [--tile N[,N...]] [--pool] [--profile] [--startup]
+//                              [--no-tfjs] [--tile N[,N...]] [--pool] [--profile [--job]] [--startup]
 //
 // Prints median ms and GMAC/s for each contender and our speed-up over onnxruntime-web (wasm
 // backend, one thread, ../shared/imdn/onnx/IMDN_<model>.onnx) and over TensorFlow.js (wasm
@@ -12,7 +12,9 @@
 // tfjs-imdn.mjs, its output checked against ours within 1e-4 first), each of ours with the package's
 // defaults but for --workers (and --tile, a list, if given): N > 1 workers are then N threads of
 // one instance; --pool adds N single-threaded workers (threads: false). --profile adds our
-// per-operation times (medians of --runs passes after warm-up); --startup the time from
+// per-operation times (medians of --runs passes after warm-up; with --job, of the job upscale()
+// plans for one instance under the default memoryLimit, streamed blocks and all, and what the
+// plan's own work between operations takes: copies, float16 conversions, sums); --startup the time from
 // createUpscaler to the first result on a 64x64 image and the .wasm's size. Reports the machine's
 // load average before and after.
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { compileWasm, instantiate, WasmEngine } from '../../wasm/engine.js';
+import { DEFAULT_MEMORY_LIMIT } from '../../wasm/core.js';
 import { createUpscaler } from '../../wasm/node.js';
 import { MODELS, ROOT, SHARED_ONNX, STEMS, median, noiseRgb } from './common.mjs';
 
@@ -38,6 +41,7 @@ const { values: o } = parseArgs({
     'no-tfjs': { type: 'boolean', default: false },
     pool: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    job: { type: 'boolean', default: false },
     startup: { type: 'boolean', default: false },
   },
 });
@@ -149,15 +153,20 @@ if (o.profile) {
   const engine = new WasmEngine(module, readFileSync(modelPath));
   // Each profile() call times one pass after an untimed one; single passes swing by 10-20% on a
   // shared machine, so: one call discarded, then the median of --runs calls per operation.
-  engine.profile(size, size);
-  const passes = Array.from({ length: runs }, () => new Map(engine.profile(size, size)));
+  const job = { stream: true, memoryLimit: DEFAULT_MEMORY_LIMIT };
+  const pass = () => (o.job ? engine.profileJob(size, size, job) : { ops: engine.profile(size, size), wall: 0 });
+  pass();
+  const passes = Array.from({ length: runs }, pass);
+  const ops = passes.map((p) => new Map(p.ops));
+  if (o.job) console.log(`\nthe job: ${JSON.stringify(engine.estimate(size, size, 3, job))}`);
   console.log(`\nper operation, one thread, median of ${runs} passes after warm-up:`);
   let total = 0;
-  for (const kind of passes[0].keys()) {
-    const ms = median(passes.map((p) => p.get(kind) ?? 0));
+  for (const kind of ops[0].keys()) {
+    const ms = median(ops.map((p) => p.get(kind) ?? 0));
     total += ms;
     console.log(`  ${kind.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms`);
   }
   console.log(`  ${'total'.padEnd(22)} ${total.toFixed(1).padStart(8)} ms`);
+  if (o.job) console.log(`  ${'the job, wall'.padEnd(22)} ${median(passes.map((p) => p.wall)).toFixed(1).padStart(8)} ms`);
   engine.dispose();
 }
