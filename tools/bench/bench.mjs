@@ -167,6 +167,11 @@ if (o.profile) {
     console.log(`  ${kind.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms`);
   }
   console.log(`  ${'total'.padEnd(22)} ${total.toFixed(1).padStart(8)} ms`);
-  if (o.job) console.log(`  ${'the job, wall'.padEnd(22)} ${median(passes.map((p) => p.wall)).toFixed(1).padStart(8)} ms`);
+  if (o.job)
+    console.log(
+      `  ${'the job, wall'.padEnd(22)} ${median(passes.map((p) => p.wall))
+        .toFixed(1)
+        .padStart(8)} ms`,
+    );
   engine.dispose();
 }
