@@ -1079,17 +1079,7 @@ Rect Job::scatter(size_t i, const UnitData& d) {
     case UnitKind::kBlockWhole: {
       const size_t n = u.tile.h * u.tile.w;
       expect(d.a[0].size() == n * nf && d.a[1].size() == (net_.has_fusion() ? n * nf : 0));
-      // Before x changes under this tile: its old values for the crops of this phase that still
-      // have to be gathered.
-      const Phase& ph = phases_[u.phase];
-      for (size_t j = ph.begin; j < ph.begin + ph.count; ++j) {
-        if (j == i || gathered_[j] || units_[j].pass != u.pass) continue;
-        const Rect r = intersect(units_[j].crop, u.tile);
-        if (r.empty()) continue;
-        Patch old{r, {}};
-        take(p.x, p.bw, r, nf, &old.v, pool);
-        patches_[j].push_back(std::move(old));
-      }
+      keep_patches(i);
       put(d.a[0].data(), u.tile, nf, p.x, p.bw, pool);
       if (net_.has_fusion()) put(d.a[1].data(), u.tile, nf, p.acc, p.bw, pool);
       break;
@@ -1157,6 +1147,22 @@ Rect Job::scatter(size_t i, const UnitData& d) {
   }
   if (--left_[u.phase] == 0) end_phase(u.phase);
   return done;
+}
+
+// Before x changes under unit i's tile (recomputed blocks, plan.h): its old values for the crops
+// of its phase that still have to be gathered or streamed.
+void Job::keep_patches(size_t i) {
+  const Unit& u = units_[i];
+  const Phase& ph = phases_[u.phase];
+  Pass& p = *passes_[u.pass];
+  for (size_t j = ph.begin; j < ph.begin + ph.count; ++j) {
+    if (j == i || gathered_[j] || units_[j].pass != u.pass) continue;
+    const Rect r = intersect(units_[j].crop, u.tile);
+    if (r.empty()) continue;
+    Patch old{r, {}};
+    take(p.x, p.bw, r, net_.features(), &old.v, net_.pool());
+    patches_[j].push_back(std::move(old));
+  }
 }
 
 void Job::end_phase(size_t phase) {
@@ -1237,18 +1243,7 @@ void Job::stream_unit(size_t i, const std::function<void(size_t)>& tick) {
   const bool whole = u.kind == UnitKind::kBlockWhole, inside = cw != W;
   if (u.crop.y != 0 || H != p.bh || u.tile.y != 0 || u.tile.h != H)
     throw Error("a streamed block's strip is not whole");
-  // Before x changes under this strip: its old values for the crops of this phase still to run.
-  if (whole) {
-    const Phase& ph = phases_[u.phase];
-    for (size_t j = ph.begin; j < ph.begin + ph.count; ++j) {
-      if (j == i || gathered_[j] || units_[j].pass != u.pass) continue;
-      const Rect r = intersect(units_[j].crop, u.tile);
-      if (r.empty()) continue;
-      Patch old{r, {}};
-      take(p.x, p.bw, r, nf, &old.v, pool);
-      patches_[j].push_back(std::move(old));
-    }
-  }
+  if (whole) keep_patches(i);
   std::vector<Patch> mine;
   if (!patches_.empty()) mine.swap(patches_[i]);
   auto read = [&](size_t y0, size_t y1, float* dst) {

@@ -314,6 +314,7 @@ class Job {
   void fit_memory(const Image* input);
   void begin_group(size_t group);
   void end_phase(size_t phase);
+  void keep_patches(size_t i);
   void begin_output();
   bool streamed(const Unit& u) const;
   size_t weight(size_t i) const;  // unit i's steps of progress
