@@ -79,7 +79,15 @@ console.log(
 const sizes = o.sizes.split(',').map(Number);
 const platforms = o.platform.split(',');
 const line = (where, side, r) => {
-  const plan = r.plan ? `, plan ${r.plan.maps} maps, tiles ${r.plan.tileSize}, ${MiB(r.plan.bytes)}` : '';
+  const how = (p) =>
+    p.recompute
+      ? p.streamed
+        ? 'blocks recomputed, streamed'
+        : `blocks recomputed, tiles ${p.tileSize}`
+      : p.streamed
+        ? 'blocks streamed'
+        : `tiles ${p.tileSize}`;
+  const plan = r.plan ? `, plan ${r.plan.maps} maps, ${how(r.plan)}, ${MiB(r.plan.bytes)}` : '';
   if (r.error) return console.log(`${where} ${side}x${side}: refused in ${(r.ms / 1000).toFixed(1)} s: ${r.error}${plan}`);
   console.log(
     `${where} ${side}x${side} -> ${side * 4}x${side * 4}: ${(r.ms / 1000).toFixed(1)} s, peak ${MiB(r.peak)}, idle after ${MiB(r.idle)} (fresh ${MiB(r.fresh)}, +${MiB(r.idle - r.fresh)})${plan}; load ${loadavg()[0].toFixed(2)}`,
