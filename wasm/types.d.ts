@@ -136,7 +136,8 @@ export interface UpscalerOptions {
 export interface Progress {
   /**
    * Units of work finished so far, and in all: one tile of one stage (stem, each block's steps,
-   * tail) or one chunk of a block's pointwise part, on every path.
+   * tail), one chunk of a block's pointwise part, or 64 rows of a block streamed down the image
+   * (MemoryPlan.streamed), on every path.
    */
   done: number;
   total: number;
