@@ -67,10 +67,11 @@
 //    not yet gathered are kept for that unit (its patches), whatever order units are gathered and
 //    scattered in (a pool scatters out of order).
 //
-// Blocks streamed (recomputed blocks of a job that runs in one instance: JobOptions::stream): a
-// tile's halo costs its steps (13 px a side: 1.45x the work on tiles of 128, paid twice), so instead
-// each block phase is one unit per strip of the whole height (the whole width where memory allows,
-// else strips with a halo at their sides only), run down the strip a band of rows (8 or more) at a time by
+// Blocks streamed (a job that runs in one instance, JobOptions::stream: recomputed blocks always,
+// kept ones where tiles would cut the image): a tile's halo costs its steps (13 px a side: 1.45x
+// the work on tiles of 128, paid twice where blocks are recomputed), so instead each block phase
+// is one unit per strip of the whole height (the whole width where memory allows, else strips with
+// a halo at their sides only), run down the strip a band of rows (8 or more) at a time by
 // Network::stream_block: each step holds a ring of the rows the next one still reads, one tile row
 // behind the step before it, so no row is computed twice and no crop is held. Every value is the
 // one a crop would give (the Winograd tiles fall on the same global grid, and a ring holds every
@@ -230,7 +231,7 @@ struct JobOptions {
                                       // networks without attention (plan.h)
   ExternalStore* external = nullptr;  // where float16 maps and RGBA output live, if not here
   bool stream = false;                // the job runs in this instance (Job::run, not a pool's
-                                      // gathered units): recomputed blocks may be streamed
+                                      // gathered units): its blocks may be streamed (above)
   size_t strip = 0;                   // streamed blocks' strips, body pixels (tests); 0: as the
                                       // limit allows, the whole width first
 };
@@ -241,7 +242,7 @@ struct JobMemory {
   uint64_t limit = 0;          // the limit it was planned under
   int map_bits = 32;           // 32 or 16
   bool recompute = false;      // blocks recomputed: no concatenation map
-  bool streamed = false;       // ...and streamed down strips of the whole height (plan.h)
+  bool streamed = false;       // blocks streamed down strips of the whole height (plan.h)
   size_t tile = 0;             // body pixels
   uint64_t float32_bytes = 0;  // the same job with float32 maps at the asked tile size
   bool fits = true;
