@@ -139,7 +139,6 @@ class Conv {
     winograd_->run_rows(in, in_rows, in_stride_, h, w, out, out_rows, out_stride_, pool, static_cast<float*>(workspace),
                         ty0, ty1, out2, out2_rows, out2_stride_, split_);
   }
-  bool winograd() const { return winograd_ != nullptr; }
   // out += this convolution of in, where it can add in place (adds_in_place()).
   void run_add(const float* in, float* out, pthreadpool_t pool) {
     pointwise_->run(in, in_stride_, h_ * w_, out, out_stride_, /*accumulate=*/true, pool);
@@ -400,7 +399,6 @@ struct Network::Impl {
     Block& blk = blocks[b];
     const size_t m = winograd_tile, L = blk.steps.size(), d = arch.block.distilled, cc = catc(), n = nf();
     if (!can_stream() || band == 0 || band % m) throw Error("this network's blocks cannot be streamed");
-    using Rows = Rows;
     const Rings cap = ring_rows(band);
     rings[0].resize(cap.x * W * n);
     rings[1].resize(cap.cat * W * cc);

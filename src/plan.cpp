@@ -87,6 +87,18 @@ void copy_rect(const S* src, size_t src_w, size_t sy, size_t sx, D* dst, size_t 
 
 size_t cells(size_t n) { return (n + kCell - 1) / kCell; }
 
+// One row of n pixels of C channels into a cell's running sums and sums of squares, in double,
+// pixel by pixel (cell_sums, and streamed blocks' cells: the same order of additions).
+inline void add_row(const float* px, size_t n, size_t C, double* s, double* q) {
+  for (size_t x = 0; x < n; ++x, px += C) {
+    for (size_t c = 0; c < C; ++c) {
+      const double v = px[c];
+      s[c] += v;
+      q[c] += v * v;
+    }
+  }
+}
+
 // A cell's sums and sums of squares (double) as cell_sums keeps them: 4 * C floats.
 void finish_cell(const double* s, const double* q, size_t C, float* o) {
   for (size_t c = 0; c < C; ++c) {
@@ -125,13 +137,7 @@ void cell_sums(const T* src, size_t src_w, size_t h, size_t w, size_t C, float* 
           convert(row, wide.data(), cw * C);
           px = wide.data();
         }
-        for (size_t x = 0; x < cw; ++x, px += C) {
-          for (size_t c = 0; c < C; ++c) {
-            const double v = px[c];
-            s[c] += v;
-            q[c] += v * v;
-          }
-        }
+        add_row(px, cw, C, s.data(), q.data());
       }
       finish_cell(s.data(), q.data(), C, out + k * 4 * C);
     }
@@ -708,8 +714,8 @@ void Job::fit_memory(const Image* input) {
     if (k == 0) first = memory_;
     if (memory_ <= limit) break;
     if (memory_ < least) least = memory_, smallest = k;
-    if (k + 1 == candidates.size() && smallest != k) plan(candidates[smallest]);
   }
+  if (memory_ > limit && smallest + 1 != candidates.size()) plan(candidates[smallest]);
   plan_.bytes = memory_;
   plan_.limit = limit;
   plan_.map_bits = half_ ? 16 : 32;
@@ -821,13 +827,8 @@ void Job::build_phases() {
         continue;
       }
       phase([&](size_t i, Pass& p) {
-        if (strip_) {
-          for (const Rect& t : p.strips)
-            unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, false), {});
-          return;
-        }
-        for (const Rect& t : p.tiles)
-          unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w), {});
+        for (const Rect& t : strip_ ? p.strips : p.tiles)
+          unit(UnitKind::kBlockA, i, b, t, grow(t, halo_a, p.bh, p.bw, p.step_h, p.step_w, !strip_), {});
       });
       phase([&](size_t i, Pass& p) {
         const size_t P = p.bh * p.bw,
@@ -890,24 +891,23 @@ void Job::build_phases() {
   uint64_t kind_max[7] = {0, 0, 0, 0, 0, 0, 0};
   for (const Unit& u : units_) {
     const uint64_t px = uint64_t(u.crop.h) * u.crop.w, wide = uint64_t(u.wide.h) * u.wide.w;
+    const uint64_t rings = streamed(u) ? net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) : 0;
     uint64_t floats = 0;
     switch (u.kind) {
       case UnitKind::kStem: floats = px * (nf + S * S * 3 * 2); break;
       case UnitKind::kBlockA:  // out, crop, the steps' remainders; streamed: the rings
-        floats = strip_ ? net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) : px * (cc + nf + 2 * nf);
+        floats = strip_ ? rings : px * (cc + nf + 2 * nf);
         break;
       case UnitKind::kBlockSums:
         // (Tiles: kBlockWhole's buffers, on the same crops, are larger.) Streamed: the rings, and
         // a row of cells' sums in double.
-        if (strip_) floats = net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) + cells(u.tile.w) * cc * 4;
+        if (strip_) floats = rings + cells(u.tile.w) * cc * 4;
         break;
       case UnitKind::kBlockWhole:  // as kBlockA, and the core's cat, x and acc
         floats = px * (cc + nf + 2 * nf) + uint64_t(u.tile.h) * u.tile.w * (cc + 2 * nf);
         // Streamed: the rings, a band of acc, and of the core's cat and x unless the strip is
         // the whole width.
-        if (strip_)
-          floats = net_.stream_bytes(u.crop.w, band(u.crop.w)) / sizeof(float) +
-                   band(u.crop.w) * u.tile.w * (nf + (u.tile.w == u.crop.w ? 0 : cc + nf));
+        if (strip_) floats = rings + band(u.crop.w) * u.tile.w * (nf + (u.tile.w == u.crop.w ? 0 : cc + nf));
         break;
       case UnitKind::kBlockB:
         floats = std::min<uint64_t>(u.p1 - u.p0, half_ ? kHalfChunk : kChunk) * (cc + 3 * nf);
@@ -1270,14 +1270,7 @@ void Job::stream_unit(size_t i, const std::function<void(size_t)>& tick) {
             double *s = sums.data() + j * cc * 2, *q = s + cc;
             const size_t x0 = cx + j * kCell, x1 = cx + std::min(cw, (j + 1) * kCell);
             for (size_t y = y0; y < y1; ++y) {
-              const float* px = cat + ((y - y0) * W + x0) * cc;
-              for (size_t xx = x0; xx < x1; ++xx, px += cc) {
-                for (size_t c = 0; c < cc; ++c) {
-                  const double v = px[c];
-                  s[c] += v;
-                  q[c] += v * v;
-                }
-              }
+              add_row(cat + ((y - y0) * W + x0) * cc, x1 - x0, cc, s, q);
               if ((y + 1) % kCell == 0 || y + 1 == H) {
                 finish_cell(s, q, cc, p.cells.data() + ((y / kCell) * grid + u.tile.x / kCell + j) * C4);
                 std::fill(s, s + 2 * cc, 0.0);
@@ -1383,17 +1376,16 @@ void Job::run(const std::function<void(size_t, size_t, const Rect&)>& progress) 
   size_t total = 0, done = 0;
   for (size_t i = 0; i < units_.size(); ++i) total += weight(i);
   for (size_t i = 0; i < units_.size(); ++i) {
+    const size_t base = done;
+    Rect rect;
     if (streamed(units_[i])) {
-      const size_t base = done;
       stream_unit(i, [&](size_t k) {
         if (progress && k < weight(i)) progress(base + k, total, Rect{});
       });
-      done = base + weight(i);
-      if (progress) progress(done, total, Rect{});
-      continue;
+    } else {
+      rect = run_here(i);
     }
-    const Rect rect = run_here(i);
-    done += weight(i);
+    done = base + weight(i);
     if (progress) progress(done, total, rect);
   }
 }

@@ -277,7 +277,7 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
   const val bits = options["mapBits"], recompute = options["recompute"];
   if (bits.isNumber()) o.map_bits = bits.as<int>();
   if (recompute.isNumber()) o.recompute = recompute.as<int>();
-  // (stream: the job runs in this instance, whole: recomputed blocks may be streamed, plan.h.)
+  // (stream: the job runs in this instance, whole: its blocks may be streamed, plan.h.)
   o.stream = options["stream"].isTrue();
   // (externalMemory: false keeps float16 maps and the output inside the instance; for tests.)
   if (!options["externalMemory"].isFalse()) o.external = &js_store;
@@ -400,18 +400,21 @@ class Engine {
       for (size_t i = 0; i < in.size(); ++i) in[i] = float((i * 7919) % 251) / 250.f;
       const auto [oh, ow] = net_->output_size(size_t(height), size_t(width));
       std::vector<float> out(oh * ow * 3);
+      // (A job's input: the same pixels as 8-bit values, as the package's images are.)
+      imdn::Image image;
+      if (!options.isUndefined()) {
+        image.width = size_t(width);
+        image.height = size_t(height);
+        image.channels = 3;
+        image.data = in;
+        for (float& v : image.data) v = float(imdn::to_u8(v)) / 255.f;
+      }
       double wall = 0;
       auto pass = [&] {
         const auto t0 = std::chrono::steady_clock::now();
         if (options.isUndefined()) {
           net_->run(in.data(), size_t(height), size_t(width), out.data());
         } else {
-          imdn::Image image;
-          image.width = size_t(width);
-          image.height = size_t(height);
-          image.channels = 3;
-          for (float& v : in) v = float(imdn::to_u8(v)) / 255.f;
-          image.data = in;
           imdn::Job job(*net_, image, job_options(options, *net_));
           job.run();
         }

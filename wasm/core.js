@@ -600,7 +600,7 @@ export class Upscaler {
     if (!Number.isInteger(tileSize) || tileSize < 16) throw new RangeError(`imdn: tileSize must be an integer of at least 16, got ${tileSize}`);
     if (typeof exact !== 'boolean') throw new TypeError(`imdn: exact must be true or false, got ${exact}`);
     checkMemoryLimit(memoryLimit);
-    // (One worker runs the whole job in its instance, where recomputed blocks may stream; a
+    // (One worker runs the whole job in its instance, where its blocks may stream; a
     // pool's units are gathered here and need at least one tile per worker.)
     return { raw, tileSize, exact, targetWidth, targetHeight, memoryLimit, ...(this.workers > 1 ? { minTiles: this.workers } : { stream: true }) };
   }
