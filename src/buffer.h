@@ -8,6 +8,7 @@
 #include <xnnpack.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -43,6 +44,23 @@ class Buffer {
  private:
   float* data_ = nullptr;
   size_t capacity_ = 0;
+};
+
+// The scratch a network's units and copies reuse from unit to unit and job to job (fresh memory
+// costs page faults, more than the work on it): three float buffers for a unit's whole-crop
+// outputs, and one of float16 values for maps that live outside (maps.h). One per Network
+// (Network::workspace), whose units one thread at a time runs.
+struct Workspace {
+  Buffer floats[3];
+  Buffer halves;  // (as floats: two float16 values each)
+  float* get(size_t k, size_t n) {
+    floats[k].resize(n);
+    return floats[k].data();
+  }
+  uint16_t* staging(size_t n) {
+    halves.resize((n + 1) / 2);
+    return reinterpret_cast<uint16_t*>(halves.data());
+  }
 };
 
 }  // namespace imdn

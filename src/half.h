@@ -1,4 +1,4 @@
-// IEEE binary16 storage for feature maps (plan.h: maps too large for the memory budget in float32
+// IEEE binary16 storage for feature maps and model files (docs/plan.md: maps too large for the memory budget in float32
 // are kept as float16 and widened to float32 for every unit's arithmetic).
 //
 // WebAssembly SIMD has no conversion instruction, so these are integer bit manipulations written

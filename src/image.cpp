@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 
+#include "bytes.h"
 #include "model.h"
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -42,16 +43,8 @@ std::vector<uint8_t> read_file(const std::string& path, size_t max_size) {
 
 namespace {
 
-uint32_t le(const uint8_t* p, int k) {
-  uint32_t v = 0;
-  for (int j = k - 1; j >= 0; --j) v = v << 8 | p[j];
-  return v;
-}
-uint32_t be(const uint8_t* p, int k) {
-  uint32_t v = 0;
-  for (int j = 0; j < k; ++j) v = v << 8 | p[j];
-  return v;
-}
+uint32_t le(const uint8_t* p, int k) { return uint32_t(read_le(p, k)); }
+uint32_t be(const uint8_t* p, int k) { return uint32_t(read_be(p, k)); }
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 }  // namespace

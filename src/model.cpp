@@ -7,33 +7,10 @@
 #include <set>
 
 #include "architecture.h"
-#include "checkpoint.h"
+#include "bytes.h"
+#include "half.h"
 
 namespace imdn {
-
-const char* arch_name(Arch arch) {
-  switch (arch) {
-    case Arch::kIMDN: return "IMDN";
-    case Arch::kIMDN_AS: return "IMDN_AS";
-    case Arch::kIMDN_RTC: return "IMDN_RTC";
-    case Arch::kIMDN_RTE: return "IMDN_RTE";
-  }
-  return "unknown";
-}
-
-uint32_t crc32(const uint8_t* data, size_t size) {
-  static uint32_t table[256] = {0};
-  if (table[1] == 0) {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-  }
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < size; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 namespace {
 
@@ -57,14 +34,13 @@ class Reader {
   }
   uint16_t u16(const char* what) {
     need(2, what);
-    uint16_t v = uint16_t(p_[pos_] | p_[pos_ + 1] << 8);
+    const uint16_t v = uint16_t(read_le(p_ + pos_, 2));
     pos_ += 2;
     return v;
   }
   uint32_t u32(const char* what) {
     need(4, what);
-    uint32_t v =
-        uint32_t(p_[pos_]) | uint32_t(p_[pos_ + 1]) << 8 | uint32_t(p_[pos_ + 2]) << 16 | uint32_t(p_[pos_ + 3]) << 24;
+    const uint32_t v = uint32_t(read_le(p_ + pos_, 4));
     pos_ += 4;
     return v;
   }
@@ -96,43 +72,6 @@ class Reader {
 
 }  // namespace
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-  float f;
-  if (exp == 0) {
-    f = std::ldexp(float(mant), -24);
-  } else if (exp == 31) {
-    f = mant ? NAN : INFINITY;
-  } else {
-    f = std::ldexp(float(mant | 0x400), int(exp) - 25);
-  }
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits |= sign;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint16_t float_to_half(float f) {  // round to nearest even; finite inputs beyond the range -> inf
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint16_t sign = uint16_t((x >> 16) & 0x8000);
-  const uint32_t abs = x & 0x7FFFFFFF;
-  if (abs >= 0x7F800000) return uint16_t(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));
-  if (abs >= 0x477FF000) return uint16_t(sign | 0x7C00);  // rounds past 65504
-  if (abs < 0x38800000) {                                 // subnormal half (or zero): units of 2^-24
-    float a;
-    std::memcpy(&a, &abs, 4);
-    return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.f)));
-  }
-  const uint32_t e = (abs >> 23) - 112, m = abs & 0x7FFFFF;
-  uint32_t h = (e << 10) | (m >> 13);
-  const uint32_t rest = m & 0x1FFF;
-  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;  // carries into the exponent correctly
-  return uint16_t(sign | h);
-}
-
 namespace {
 
 std::string shape_str(const std::vector<uint32_t>& s) {
@@ -143,16 +82,52 @@ std::string shape_str(const std::vector<uint32_t>& s) {
 
 }  // namespace
 
-Model Model::parse(const uint8_t* bytes, size_t size) {
-#ifndef IMDN_NO_CHECKPOINTS  // (the threaded WebAssembly module: handed .imdn files only)
-  if (!(size >= 8 && std::memcmp(bytes, kMagic, 8) == 0) && looks_like_checkpoint(bytes, size)) {
-    // The authors' PyTorch checkpoints are models too (src/checkpoint.h): read them, then check
-    // the result as any model file.
-    const Checkpoint c = read_checkpoint(bytes, size);
-    const std::vector<uint8_t> own = serialize(c.info, c.tensors);
-    return parse(own.data(), own.size());
+namespace {
+
+// The header of an .imdn file of `size` bytes (its size checked), its checksum and what it says
+// of the network; *count: the tensors it announces.
+ModelInfo read_header(const uint8_t* bytes, size_t size, uint32_t* count) {
+  Reader r(bytes, size);
+  r.bytes(8, "magic");
+  const uint32_t version = r.u32("version");
+  if (version != Model::kVersion) {
+    throw Error("unsupported model file version " + std::to_string(version) + " (this build reads version " +
+                std::to_string(Model::kVersion) + (version > Model::kVersion ? "; update imdn-wasm)" : ")"));
   }
-#endif
+  const uint32_t header_size = r.u32("header size");
+  if (header_size != Model::kHeaderSize)
+    throw Error("model header size is " + std::to_string(header_size) + ", expected 64");
+  ModelInfo info;
+  info.arch = Arch(r.u32("architecture"));
+  info.nf = r.u32("nf");
+  info.blocks = r.u32("blocks");
+  info.scale = r.u32("scale");
+  info.upsample = r.u32("upsample");
+  info.input_range = r.f32("input range");
+  info.receptive_radius = r.u32("receptive radius");
+  info.size_multiple = r.u32("size multiple");
+  *count = r.u32("tensor count");
+  r.u32("flags");
+  const uint64_t payload = r.u64("payload size");
+  if (payload != size - Model::kHeaderSize - 4) {
+    throw Error("model file is truncated or has trailing bytes: header says " + std::to_string(payload) +
+                " bytes of tensors, file has " + std::to_string(size - Model::kHeaderSize - 4));
+  }
+  const uint32_t stored_crc = uint32_t(read_le(bytes + size - 4, 4));
+  if (crc32(bytes, size - 4) != stored_crc) throw Error("model file is corrupt: checksum mismatch");
+
+  const uint32_t arch_id = uint32_t(info.arch);
+  if (arch_id < 1 || arch_id > 4) throw Error("unknown architecture id " + std::to_string(arch_id) + " in model file");
+  if (!(std::isfinite(info.input_range) && info.input_range > 0 && info.input_range <= 65535)) {
+    throw Error("model header has an invalid input range");
+  }
+  if (info.receptive_radius > 4096) throw Error("model header has an invalid receptive radius");
+  return info;
+}
+
+}  // namespace
+
+Model Model::parse(const uint8_t* bytes, size_t size) {
   // (A prefix of the magic is a truncated model file; empty data may come as a null pointer.)
   if (size > 0 && std::memcmp(bytes, kMagic, size < 8 ? size : 8) != 0) {
     throw Error(
@@ -163,42 +138,10 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
                 std::to_string(kHeaderSize + 4) + "-byte header and checksum");
   }
   if (size > kMaxFileSize) throw Error("model file too large: " + std::to_string(size) + " bytes");
-  Reader r(bytes, size);
-  r.bytes(8, "magic");
-  const uint32_t version = r.u32("version");
-  if (version != kVersion) {
-    throw Error("unsupported model file version " + std::to_string(version) + " (this build reads version " +
-                std::to_string(kVersion) + (version > kVersion ? "; update imdn-wasm)" : ")"));
-  }
-  const uint32_t header_size = r.u32("header size");
-  if (header_size != kHeaderSize) throw Error("model header size is " + std::to_string(header_size) + ", expected 64");
   Model m;
   ModelInfo& info = m.info_;
-  info.arch = Arch(r.u32("architecture"));
-  info.nf = r.u32("nf");
-  info.blocks = r.u32("blocks");
-  info.scale = r.u32("scale");
-  info.upsample = r.u32("upsample");
-  info.input_range = r.f32("input range");
-  info.receptive_radius = r.u32("receptive radius");
-  info.size_multiple = r.u32("size multiple");
-  const uint32_t count = r.u32("tensor count");
-  r.u32("flags");
-  const uint64_t payload = r.u64("payload size");
-  if (payload != size - kHeaderSize - 4) {
-    throw Error("model file is truncated or has trailing bytes: header says " + std::to_string(payload) +
-                " bytes of tensors, file has " + std::to_string(size - kHeaderSize - 4));
-  }
-  uint32_t stored_crc = 0;
-  std::memcpy(&stored_crc, bytes + size - 4, 4);  // little-endian hosts only (wasm, x86, arm)
-  if (crc32(bytes, size - 4) != stored_crc) throw Error("model file is corrupt: checksum mismatch");
-
-  const uint32_t arch_id = uint32_t(info.arch);
-  if (arch_id < 1 || arch_id > 4) throw Error("unknown architecture id " + std::to_string(arch_id) + " in model file");
-  if (!(std::isfinite(info.input_range) && info.input_range > 0 && info.input_range <= 65535)) {
-    throw Error("model header has an invalid input range");
-  }
-  if (info.receptive_radius > 4096) throw Error("model header has an invalid receptive radius");
+  uint32_t count = 0;
+  info = read_header(bytes, size, &count);
   const Architecture arch = Architecture::of(info);
   const auto expected = arch.tensors();
   if (count != expected.size()) {
@@ -245,7 +188,7 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
     } else if (dtype == kDtypeF16) {
       const uint8_t* p = body.bytes(numel * 2, "tensor data");
       t.data.resize(numel);
-      for (uint64_t k = 0; k < numel; ++k) t.data[k] = half_to_float(uint16_t(p[2 * k] | p[2 * k + 1] << 8));
+      for (uint64_t k = 0; k < numel; ++k) t.data[k] = from_half(uint16_t(read_le(p + 2 * k, 2)));
     } else {
       throw Error("tensor " + name + " has unknown dtype " + std::to_string(dtype));
     }
@@ -258,23 +201,6 @@ Model Model::parse(const uint8_t* bytes, size_t size) {
   if (body.pos() != size - 4) throw Error("model file has unexplained bytes after the last tensor");
   if (!want.empty()) throw Error("model file lacks tensor " + want.begin()->first);
   return m;
-}
-
-Model Model::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open model file " + path);
-  f.seekg(0, std::ios::end);
-  const std::streamoff n = f.tellg();
-  if (n < 0 || size_t(n) > kMaxFileSize) throw Error("model file " + path + " is too large or unreadable");
-  f.seekg(0);
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
-  f.read(reinterpret_cast<char*>(bytes.data()), n);
-  if (!f) throw Error("cannot read model file " + path);
-  try {
-    return parse(bytes.data(), bytes.size());
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
 }
 
 const Tensor& Model::tensor(const std::string& name) const {
@@ -329,7 +255,7 @@ std::vector<uint8_t> Model::serialize(const ModelInfo& info, const std::map<std:
     while (out.size() % 4) out.push_back(0);
     if (half) {
       for (float v : kv.second.data) {
-        const uint16_t h = float_to_half(v);
+        const uint16_t h = to_half(v);
         out.push_back(uint8_t(h));
         out.push_back(uint8_t(h >> 8));
       }

@@ -16,7 +16,6 @@
 #include "architecture.h"
 #include "buffer.h"
 #include "ops.h"
-#include "plan.h"
 #include "winograd.h"
 
 namespace imdn {
@@ -521,23 +520,6 @@ std::vector<std::pair<std::string, double>> Network::profile() const {
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return out;
 }
-void Network::run(const float* input, size_t h, size_t w, float* output, size_t tile,
-                  const std::function<void(size_t, size_t)>& progress) {
-  const ModelInfo& i = info();
-  if (h % i.size_multiple || w % i.size_multiple) {
-    throw Error(std::string(arch_name(i.arch)) + " needs sides that are multiples of " +
-                std::to_string(i.size_multiple) + ", got " + std::to_string(w) + "x" + std::to_string(h) +
-                " (imdn::Upscaler takes any size)");
-  }
-  // The whole image: one tile as large as the body.
-  const size_t S = stem_stride();
-  size_t oh = 0, ow = 0;
-  const std::vector<float> out =
-      run_raw(*this, input, h, w, tile ? tile : std::max<size_t>(8, std::max((h + S - 1) / S, (w + S - 1) / S)),
-              progress, &oh, &ow);
-  std::copy(out.begin(), out.end(), output);
-}
-
 void Network::stage_stem(const float* rgb, size_t ih, size_t iw, float* fea) { impl_->stem_stage(rgb, ih, iw, fea); }
 void Network::stage_block_a(size_t block, const float* x, size_t h, size_t w, float* cat) {
   impl_->block_a(block, x, h, w, cat);

@@ -1,9 +1,9 @@
 // One IMDN network built from XNNPACK operators, for whole images of any size.
 //
-//   imdn::Network net(imdn::Model::load("IMDN_x4.imdn"), /*threads=*/2);
+//   imdn::Network net(imdn::load_model_file("IMDN_x4.imdn"), /*threads=*/2);
 //   auto [oh, ow] = net.output_size(h, w);
 //   std::vector<float> out(oh * ow * 3);
-//   net.run(rgb_hwc, h, w, out.data());   // RGB in [0,1] in, raw RGB (unclamped) out
+//   imdn::run_network(net, rgb_hwc, h, w, out.data());   // job.h: RGB in [0,1] in, raw RGB out
 //
 // Operators are created once, on the first stage that runs (a network that only plans jobs never
 // builds them), and reshaped when the input size changes.
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "architecture.h"
+#include "buffer.h"
 #include "model.h"
 #include "ops.h"
 
@@ -96,7 +97,7 @@ class Network {
   size_t upsample() const;
   // The output tile side of the Winograd convolutions (winograd.h: 4, F(4x4, 3x3)), or 0 for
   // direct ones: how far a 3x3 convolution's outputs depend on its inputs in floating point, and
-  // the grid its tiles fall on (plan.cpp: halos and alignment).
+  // the grid its tiles fall on (geometry.h: halos and alignment).
   size_t winograd_tile() const;
   // The thread pool the operators share (null: the calling thread only).
   pthreadpool_t pool() const;
@@ -104,22 +105,17 @@ class Network {
   // Per-operation wall time, summed over runs while enabled (for tools/ benchmarks): pairs of
   // (operation kind, milliseconds), e.g. ("conv3x3 64->64", 812.5).
   void set_profiling(bool on);
-  // f(), its wall time added to `kind` while profiling (plan.cpp: its own work between operations).
+  // f(), its wall time added to `kind` while profiling (job.cpp, stream.cpp: the plan's own work between operations).
   void timed(const std::string& kind, const std::function<void()>& f);
   std::vector<std::pair<std::string, double>> profile() const;
 
-  // input: h*w*3 floats, RGB in [0,1] (the network's own input range is applied inside).
-  // output: oh*ow*3 floats, raw network output scaled back to [0,1] (not clamped).
-  // h and w must be multiples of info().size_multiple (IMDN_AS: 4; see Upscaler for any size).
-  // tile: 0 = the whole image as one tile, else exact tiles of that many body pixels a side (the
-  // same bytes either way, plan.h); progress(done, total) after each unit. Throws imdn::Error for
-  // sizes it cannot handle.
-  void run(const float* input, size_t h, size_t w, float* output, size_t tile = 0,
-           const std::function<void(size_t, size_t)>& progress = nullptr);
+  // The scratch its units reuse (buffer.h): one thread at a time runs a network's units.
+  Workspace& workspace() { return workspace_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  Workspace workspace_;
 };
 
 }  // namespace imdn

@@ -66,50 +66,6 @@ void scale_channels(float* x, size_t pixels, size_t channels, const float* s, pt
   });
 }
 
-namespace {
-
-// Adds n pixels' channels and their squares into s and q.
-void accumulate(const float* px, size_t n, size_t channels, double* s, double* q) {
-  for (size_t p = 0; p < n; ++p, px += channels) {
-    for (size_t c = 0; c < channels; ++c) {
-      const double v = px[c];
-      s[c] += v;
-      q[c] += v * v;
-    }
-  }
-}
-
-// Partial sums per chunk in double (add_chunk(k, s, q) sums chunk k), combined in chunk order so
-// that the result does not depend on the thread count.
-template <typename F>
-ChannelSums sums_by_chunk(size_t chunks, size_t channels, size_t count, pthreadpool_t pool, const F& add_chunk) {
-  std::vector<double> part(chunks * channels * 2, 0.0);
-  parallel_for(pool, chunks, 1, [&](size_t b, size_t e) {
-    for (size_t k = b; k < e; ++k)
-      add_chunk(k, part.data() + k * channels * 2, part.data() + k * channels * 2 + channels);
-  });
-  ChannelSums out;
-  out.sum.assign(channels, 0.0);
-  out.sumsq.assign(channels, 0.0);
-  out.count = count;
-  for (size_t k = 0; k < chunks; ++k) {
-    for (size_t c = 0; c < channels; ++c) {
-      out.sum[c] += part[k * channels * 2 + c];
-      out.sumsq[c] += part[k * channels * 2 + channels + c];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool) {
-  const size_t grain = std::max<size_t>(256, kGrain / channels);
-  return sums_by_chunk((pixels + grain - 1) / grain, channels, pixels, pool, [&](size_t k, double* s, double* q) {
-    accumulate(x + k * grain * channels, std::min(grain, pixels - k * grain), channels, s, q);
-  });
-}
-
 void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f) {
   parallel_for(pool, n, grain, f);
 }
@@ -124,11 +80,6 @@ void stats_from_sums(const ChannelSums& s, std::vector<double>* mean, std::vecto
     (*mean)[c] = m;
     (*stdev)[c] = std::sqrt(std::max(0.0, s.sumsq[c] / n - m * m));
   }
-}
-
-void channel_stats(const float* x, size_t pixels, size_t channels, pthreadpool_t pool, std::vector<double>* mean,
-                   std::vector<double>* stdev) {
-  stats_from_sums(channel_sums(x, pixels, channels, pool), mean, stdev);
 }
 
 std::vector<float> cca_weights(const std::vector<double>& mean, const std::vector<double>& stdev,

@@ -26,21 +26,17 @@ void scale_copy(const float* x, float* y, size_t n, float s, pthreadpool_t pool)
 // x[p, c] *= s[c]
 void scale_channels(float* x, size_t pixels, size_t channels, const float* s, pthreadpool_t pool);
 
-// Per-channel sum and sum of squares over `pixels` pixels, accumulated in double in fixed chunks
-// (the same result whatever the thread count). The plan (plan.h) sums by cells instead, and
-// hands the network these sums.
+// Per-channel sum and sum of squares over `count` pixels, in double: what the attention's
+// statistics are made of (attention_sums.h takes them, by cells, in a fixed order).
 struct ChannelSums {
   std::vector<double> sum, sumsq;
   size_t count = 0;
 };
-ChannelSums channel_sums(const float* x, size_t pixels, size_t channels, pthreadpool_t pool);
 
 // Runs f(begin, end) over [0, n) in chunks of `grain` items, split across the pool.
 void parallel_rows(pthreadpool_t pool, size_t n, size_t grain, const std::function<void(size_t, size_t)>& f);
 
 // Mean and population standard deviation per channel.
-void channel_stats(const float* x, size_t pixels, size_t channels, pthreadpool_t pool, std::vector<double>* mean,
-                   std::vector<double>* stdev);
 void stats_from_sums(const ChannelSums& s, std::vector<double>* mean, std::vector<double>* stdev);
 
 // CCA's channel weights: sigmoid(W1 relu(W0 (stdev + mean) + b0) + b1).

@@ -13,6 +13,7 @@ Image Upscaler::upscale(const Image& input, const UpscaleOptions& options) {
   o.tile = options.tile;
   o.target_width = options.target_width;
   o.target_height = options.target_height;
+  o.executor = Executor::kInstance;  // (Job::run below: its blocks may stream)
   Job job(net_, input, o);
   std::function<void(size_t, size_t, const Rect&)> units;
   if (options.progress) units = [&](size_t done, size_t total, const Rect&) { options.progress(done, total); };

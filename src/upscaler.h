@@ -1,7 +1,7 @@
 // Whole images through a network: grayscale, alpha, 16-bit sources, IMDN_AS at any size and any
 // output size. This is what the CLI calls; the WebAssembly bindings run the same Job (plan.h).
 //
-//   imdn::Upscaler up(imdn::Model::load("IMDN_x4.imdn"), /*threads=*/0);
+//   imdn::Upscaler up(imdn::load_model_file("IMDN_x4.imdn"), /*threads=*/0);
 //   imdn::Image out = up.upscale(imdn::load_image("in.png"));
 //   imdn::save_png("out.png", out);
 #pragma once
@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "image.h"
+#include "job.h"
 #include "model.h"
 #include "network.h"
-#include "plan.h"
 
 namespace imdn {
 

@@ -232,13 +232,44 @@ struct BlockArgs {
   size_t scratch_stride;
 };
 
+// Output transform of a block's nt tiles: Y = A^T M A (m x m per tile), + bias, activation, into
+// the output rows (run_block's second half; inlined into it).
+template <size_t m>
+inline __attribute__((always_inline)) void output_tiles(const BlockArgs& a, const float* M, size_t nt, size_t ty,
+                                                        size_t tx0, float* const* out_row, float* const* out2_row) {
+  constexpr size_t K = m + 2, K2 = K * K;
+  using F = Transforms<m>;
+  const size_t h = a.h, w = a.w, cout = a.cout, cout8 = a.cout8;
+  for (size_t t = 0; t < nt; ++t) {
+    const size_t oy = m * ty, ox = m * (tx0 + t);
+    for (size_t co = 0; co < cout; co += 4) {
+      const size_t lanes = std::min<size_t>(4, cout - co);
+      v4 s[m][K];
+      for (size_t c = 0; c < K; ++c) {  // A^T M, a column at a time
+        v4 p[K], col[m];
+        for (size_t r = 0; r < K; ++r) p[r] = load(M + (t * K2 + r * K + c) * cout8 + co);
+        F::output(p, 1, col);
+        for (size_t r = 0; r < m; ++r) s[r][c] = col[r];
+      }
+      const v4 bv = load(a.bias + co);
+      for (size_t r = 0; r < m && oy + r < h; ++r) {
+        v4 y[m];
+        F::output(s[r], 1, y);  // (A^T M) A: columns
+        for (size_t c = 0; c < m && ox + c < w; ++c)
+          put(y[c] + bv, a.relu, a.leaky, ox + c, co, lanes, out_row[r], a.out_stride, out2_row[r], a.out2_stride,
+              a.split);
+      }
+    }
+  }
+}
+
 // One block of T tiles of F(m x m, 3x3) (job: its strip and first tile), on this thread's scratch.
 template <size_t m, size_t T>
 void run_block(const BlockArgs& args, size_t thread, size_t job) {
   constexpr size_t K = m + 2, K2 = K * K;
   using F = Transforms<m>;
   const BlockArgs a = args;
-  const size_t h = a.h, w = a.w, cin = a.cin, cin4 = a.cin4, cout = a.cout, cout8 = a.cout8, nb = cout8 / 8;
+  const size_t h = a.h, w = a.w, cin = a.cin, cin4 = a.cin4, cout8 = a.cout8, nb = cout8 / 8;
   const size_t groups = cin4 / 4, full_groups = cin / 4, tail_lanes = cin % 4;
   float* V = a.scratch + thread * a.scratch_stride;
   float* M = V + K2 * T * cin4;
@@ -297,28 +328,7 @@ void run_block(const BlockArgs& args, size_t thread, size_t job) {
 
   products(V, M, a.u, K2, nt, cin, cin4, nb, cout8);
 
-  // Output transform: Y = A^T M A (m x m per tile), + bias, activation, into the output.
-  for (size_t t = 0; t < nt; ++t) {
-    const size_t oy = m * ty, ox = m * (tx0 + t);
-    for (size_t co = 0; co < cout; co += 4) {
-      const size_t lanes = std::min<size_t>(4, cout - co);
-      v4 s[m][K];
-      for (size_t c = 0; c < K; ++c) {  // A^T M, a column at a time
-        v4 p[K], col[m];
-        for (size_t r = 0; r < K; ++r) p[r] = load(M + (t * K2 + r * K + c) * cout8 + co);
-        F::output(p, 1, col);
-        for (size_t r = 0; r < m; ++r) s[r][c] = col[r];
-      }
-      const v4 bv = load(a.bias + co);
-      for (size_t r = 0; r < m && oy + r < h; ++r) {
-        v4 y[m];
-        F::output(s[r], 1, y);  // (A^T M) A: columns
-        for (size_t c = 0; c < m && ox + c < w; ++c)
-          put(y[c] + bv, a.relu, a.leaky, ox + c, co, lanes, out_row[r], a.out_stride, out2_row[r], a.out2_stride,
-              a.split);
-      }
-    }
-  }
+  output_tiles<m>(a, M, nt, ty, tx0, out_row, out2_row);
 }
 
 }  // namespace

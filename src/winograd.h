@@ -15,7 +15,7 @@
 // 1/24 (about 2e-6 relative; against the authors' outputs on Set5 at most 4.2e-6 raw,
 // tests/test_parity.cpp).
 //
-// Tiling (plan.h): an output of F(2x2) is computed from its own receptive field only, but an output
+// Tiling (docs/plan.md): an output of F(2x2) is computed from its own receptive field only, but an output
 // of F(4x4) from its tile's whole 6x6 input patch (the extra inputs cancel only in exact
 // arithmetic), so in floating point it depends on inputs up to 4 px outside its receptive field and
 // on where the tile grid lies: exact tiles need that much more halo and one grid for all crops.
@@ -30,7 +30,7 @@ namespace imdn {
 
 // Where an image's rows lie in a buffer: row y at ((y - y0) % cap) rows from its start. The
 // default is the whole image, row y at y: run_rows over rings of rows streams an image down
-// (plan.cpp: blocks streamed).
+// (stream.cpp: blocks streamed).
 struct Rows {
   size_t y0 = 0, cap = size_t(-1);
   size_t at(size_t y) const { return (y - y0) % cap; }

@@ -8,7 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include "bytes.h"
 #include "checkpoint.h"
+#include "half.h"
 #include "model.h"
 
 namespace checkpoint_writer {
@@ -106,7 +108,7 @@ inline std::vector<uint8_t> state_pickle(const std::vector<Entry>& entries, cons
 inline void put_values(std::vector<uint8_t>* out, const std::vector<float>& v, bool half) {
   for (float x : v) {
     if (half) {
-      const uint16_t h = imdn::float_to_half(x);
+      const uint16_t h = imdn::to_half(x);
       out->push_back(uint8_t(h));
       out->push_back(uint8_t(h >> 8));
     } else {

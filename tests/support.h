@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "loader.h"
 #include "model.h"
 
 namespace testing_support {
@@ -90,10 +91,10 @@ inline std::vector<float> nchw_to_hwc(const Npy& n) {
   return out;
 }
 
-// The message Model::parse refuses these bytes with, or "" if it accepts them.
+// The message load_model refuses these bytes with, or "" if it accepts them.
 inline std::string parse_error(const std::vector<uint8_t>& b) {
   try {
-    imdn::Model::parse(b.data(), b.size());
+    imdn::load_model(b.data(), b.size());
   } catch (const imdn::Error& e) {
     return e.what();
   }
@@ -155,7 +156,7 @@ inline std::vector<uint8_t> random_model_bytes(const imdn::ModelInfo& info, unsi
 
 inline imdn::Model random_model(const imdn::ModelInfo& info, unsigned seed) {
   const std::vector<uint8_t> b = random_model_bytes(info, seed);
-  return imdn::Model::parse(b.data(), b.size());
+  return imdn::load_model(b.data(), b.size());
 }
 
 inline std::vector<float> random_image(size_t h, size_t w, unsigned seed) {

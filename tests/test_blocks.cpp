@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attention_sums.h"
+#include "job.h"
 #include "naive.h"
 #include "network.h"
 #include "ops.h"
@@ -44,7 +46,7 @@ TEST_P(NetworkVsNaive, Matches) {
     imdn::Network net(m, threads);
     const auto [oh, ow] = net.output_size(size_t(c.h), size_t(c.w));
     std::vector<float> out(oh * ow * 3);
-    net.run(in.data(), size_t(c.h), size_t(c.w), out.data());
+    imdn::run_network(net, in.data(), size_t(c.h), size_t(c.w), out.data());
     const naive::Map ref = naive::forward(m, naive::from_hwc(in.data(), c.h, c.w));
     ASSERT_EQ(size_t(ref.h), oh);
     ASSERT_EQ(size_t(ref.w), ow);
@@ -73,7 +75,7 @@ TEST(Network, ReshapesBetweenSizesAndBack) {
   auto run = [&](int h, int w) {
     const std::vector<float> in = random_image(size_t(h), size_t(w), unsigned(h * 100 + w));
     std::vector<float> out(size_t(h) * w * 27);
-    net.run(in.data(), size_t(h), size_t(w), out.data());
+    imdn::run_network(net, in.data(), size_t(h), size_t(w), out.data());
     return std::make_pair(out, naive::to_hwc(naive::forward(m, naive::from_hwc(in.data(), h, w))));
   };
   for (auto [h, w] : {std::pair<int, int>{5, 9}, {9, 5}, {3, 3}, {5, 9}}) {
@@ -87,12 +89,12 @@ TEST(Network, RefusesSizesItCannotMake) {
   imdn::Network net(as, 1);
   std::vector<float> buf(64 * 3 * 16);
   try {
-    net.run(buf.data(), 6, 8, buf.data());
+    imdn::run_network(net, buf.data(), 6, 8, buf.data());
     FAIL() << "IMDN_AS accepted 8x6";
   } catch (const imdn::Error& e) {
     EXPECT_NE(std::string(e.what()).find("multiples of 4"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(net.run(buf.data(), 0, 8, buf.data()), imdn::Error);
+  EXPECT_THROW(imdn::run_network(net, buf.data(), 0, 8, buf.data()), imdn::Error);
 }
 
 TEST(Ops, PixelShuffleMatchesPyTorchOrder) {
@@ -124,7 +126,7 @@ TEST(Ops, ChannelStatsArePopulationStatistics) {
     x.push_back(2.f);
   }
   std::vector<double> mean, stdev;
-  imdn::ops::channel_stats(x.data(), 6, 2, nullptr, &mean, &stdev);
+  imdn::channel_stats(x.data(), 6, 2, nullptr, &mean, &stdev);
   EXPECT_DOUBLE_EQ(mean[0], 3.5);
   EXPECT_NEAR(stdev[0], std::sqrt(35.0 / 12.0), 1e-12);
   EXPECT_DOUBLE_EQ(mean[1], 2.0);

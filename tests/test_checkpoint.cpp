@@ -11,6 +11,7 @@
 
 #include "checkpoint.h"
 #include "checkpoint_writer.h"
+#include "loader.h"
 #include "model.h"
 #include "support.h"
 
@@ -29,7 +30,7 @@ TEST(Checkpoint, BothFormatsOfEveryArchitectureReadExactlyAndIdentified) {
     for (bool as_zip : {false, true}) {
       SCOPED_TRACE(std::string(imdn::arch_name(arch)) + (as_zip ? " zip" : " legacy"));
       const std::vector<uint8_t> file = checkpoint(original, {as_zip});
-      const imdn::Model m = imdn::Model::parse(file.data(), file.size());
+      const imdn::Model m = imdn::load_model(file.data(), file.size());
       const imdn::ModelInfo &a = m.info(), &b = original.info();
       EXPECT_EQ(a.arch, b.arch);
       EXPECT_EQ(a.nf, b.nf);
@@ -50,12 +51,12 @@ TEST(Checkpoint, Float16DataParallelAndWrappedStateDicts) {
   for (const Options& o : {Options{false, true}, Options{true, true}, Options{false, false, "module."},
                            Options{true, false, "module.", true}}) {
     const std::vector<uint8_t> file = checkpoint(original, o);
-    const imdn::Model m = imdn::Model::parse(file.data(), file.size());
+    const imdn::Model m = imdn::load_model(file.data(), file.size());
     const auto& got = m.tensor("blocks.1.c4.weight").data;
     const auto& want = original.tensor("blocks.1.c4.weight").data;
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {
-      const float w = o.half ? imdn::half_to_float(imdn::float_to_half(want[i])) : want[i];
+      const float w = o.half ? imdn::from_half(imdn::to_half(want[i])) : want[i];
       ASSERT_EQ(got[i], w) << i;
     }
   }
@@ -65,15 +66,15 @@ TEST(Checkpoint, Float16ModelFilesHalveTheSizeAndReadBack) {
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 9);
   const std::vector<uint8_t> full = m.serialize(), half = m.serialize(true);
   EXPECT_LT(half.size(), full.size() * 7 / 10);  // small tensors and the stem stay float32
-  const imdn::Model h = imdn::Model::parse(half.data(), half.size());
+  const imdn::Model h = imdn::load_model(half.data(), half.size());
   for (const auto& [name, t] : imdn::Model::expected_tensors(m.info())) {
     const auto& a = m.tensor(name).data;
     const auto& b = h.tensor(name).data;
     for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(b[i], a[i], std::abs(a[i]) / 1024 + 6e-8f) << name;
   }
   for (float v : {0.f, 1.f, -2.5f, 65504.f, 1e-7f, 6.1e-5f, 0.33333334f})
-    EXPECT_NEAR(imdn::half_to_float(imdn::float_to_half(v)), v, std::abs(v) / 2048 + 3e-8f);
-  EXPECT_TRUE(std::isinf(imdn::half_to_float(imdn::float_to_half(1e6f))));
+    EXPECT_NEAR(imdn::from_half(imdn::to_half(v)), v, std::abs(v) / 2048 + 3e-8f);
+  EXPECT_TRUE(std::isinf(imdn::from_half(imdn::to_half(1e6f))));
 }
 
 TEST(Checkpoint, RefusesCodeAnywhereWithoutRunningIt) {
@@ -213,7 +214,7 @@ TEST(Checkpoint, OfficialCheckpointsAreIdentifiedFromTheirTensors) {
       std::ifstream f(path, std::ios::binary);
       bytes.assign(std::istreambuf_iterator<char>(f), {});
     }
-    const imdn::Model m = imdn::Model::parse(bytes.data(), bytes.size());
+    const imdn::Model m = imdn::load_model(bytes.data(), bytes.size());
     const imdn::ModelInfo& i = m.info();
     EXPECT_EQ(i.arch, w.arch) << w.file;
     EXPECT_EQ(i.nf, w.nf) << w.file;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bytes.h"
 #include "image.h"
 #include "naive.h"
 #include "support.h"

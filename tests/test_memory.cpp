@@ -9,8 +9,8 @@
 
 #include "half.h"
 #include "image.h"
+#include "job.h"
 #include "network.h"
-#include "plan.h"
 #include "support.h"
 
 using namespace testing_support;
@@ -429,7 +429,7 @@ TEST(HalfMaps, OfficialModelsWithinOneLevelOfFloat32Maps) {
   REQUIRE_FILE(imdn_dir() + "/datasets/Set5_HR/baby.bmp");
   for (const auto& [model, lr] : std::vector<std::pair<std::string, std::string>>{
            {"IMDN_x2", "x2"}, {"IMDN_x3", "x3"}, {"IMDN_x4", "x4"}, {"IMDN_RTC", "x2"}, {"IMDN_RTE", "x2"}}) {
-    imdn::Network net(imdn::Model::load(models_dir() + "/" + model + ".imdn"), 0);
+    imdn::Network net(imdn::load_model_file(models_dir() + "/" + model + ".imdn"), 0);
     size_t moved = 0, total = 0;
     double raw = 0;
     for (const char* name : {"baby", "butterfly"}) {
@@ -564,7 +564,7 @@ TEST(StreamedBlocks, SameBytesAsTiles) {
       // (Its last step reads nf / 4 channels: at nf 20 too few for Winograd, so not streamed.)
       imdn::Network direct(random_model(info, 7), 1, imdn::Convolutions::kWinograd);
       imdn::JobOptions o = job_options(24, 32, 1, false);
-      o.stream = true;
+      o.executor = imdn::Executor::kInstance;
       EXPECT_FALSE(direct.can_stream());
       EXPECT_FALSE(imdn::Job::estimate(direct, 64, 64, 3, o).streamed);
       info.nf = 32;
@@ -587,7 +587,7 @@ TEST(StreamedBlocks, SameBytesAsTiles) {
                                        (net == &two ? " two threads" : "") + (outside ? " external" : "");
               imdn::JobOptions o = job_options(24, bits, recompute, false);
               o.raw = true;
-              o.stream = true;
+              o.executor = imdn::Executor::kInstance;
               o.strip = strip;
               VectorStore store;
               if (outside) o.external = &store;
@@ -615,7 +615,7 @@ TEST(StreamedBlocks, SameBytesAsTiles) {
 }
 
 // Streamed blocks hold rings of rows, not crops: under a limit they come before tiles, and a job
-// planned for a pool (stream = false) never gets them; the estimate covers what the job holds.
+// planned for a pool (Executor::kUnits) never gets them; the estimate covers what the job holds.
 TEST(StreamedBlocks, PlannedUnderTheLimitBeforeTiles) {
   imdn::ModelInfo info = small_info(imdn::Arch::kIMDN);  // IMDN x4's own shape: nf 64, 6 blocks
   info.nf = 64;
@@ -625,16 +625,16 @@ TEST(StreamedBlocks, PlannedUnderTheLimitBeforeTiles) {
   imdn::Network net(m, 1, imdn::Convolutions::kWinograd);
   imdn::JobOptions o;
   o.rgba8 = true;
-  o.stream = true;
+  o.executor = imdn::Executor::kInstance;
   o.memory_limit = uint64_t(352) << 20;
   const imdn::JobMemory big = imdn::Job::estimate(net, 1024, 1024, 3, o);
   EXPECT_TRUE(big.fits && big.recompute && big.streamed) << big.bytes;
-  o.stream = false;
+  o.executor = imdn::Executor::kUnits;
   const imdn::JobMemory tiled = imdn::Job::estimate(net, 1024, 1024, 3, o);
   EXPECT_TRUE(tiled.recompute && !tiled.streamed);
   EXPECT_LT(big.bytes, tiled.bytes);
   // Kept maps still come first where they fit.
-  o.stream = true;
+  o.executor = imdn::Executor::kInstance;
   EXPECT_FALSE(imdn::Job::estimate(net, 512, 512, 3, o).recompute);
   // Strips narrower than the image where the whole width does not fit.
   o.memory_limit = big.bytes - (4 << 20);
@@ -644,7 +644,7 @@ TEST(StreamedBlocks, PlannedUnderTheLimitBeforeTiles) {
   const size_t h = 40, w = 36;
   imdn::Network small(random_model(small_info(imdn::Arch::kIMDN), 2), 1, imdn::Convolutions::kWinograd);
   imdn::JobOptions s = job_options(16, 32, 1, false);
-  s.stream = true;
+  s.executor = imdn::Executor::kInstance;
   s.raw = true;
   imdn::Job job(small, image_of(random_image(h, w, 1), h, w), s);
   ASSERT_TRUE(job.memory().streamed);

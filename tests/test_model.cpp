@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "architecture.h"
+#include "bytes.h"
+#include "loader.h"
 #include "model.h"
 #include "support.h"
 
@@ -132,7 +134,7 @@ TEST(Model, RejectsWrongModelForScale) {
 
 TEST(Model, LoadNamesTheFile) {
   try {
-    imdn::Model::load("/nonexistent/x.imdn");
+    imdn::load_model_file("/nonexistent/x.imdn");
     FAIL();
   } catch (const imdn::Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/x.imdn"), std::string::npos);
@@ -148,7 +150,7 @@ TEST(Model, RandomBitFlipsNeverCrash) {
     c[pos] ^= uint8_t(1u << (rng() % 8));
     if (i % 2) fix_crc(&c);  // also past the checksum: the structural checks must hold alone
     try {
-      imdn::Model::parse(c.data(), c.size());
+      imdn::load_model(c.data(), c.size());
     } catch (const imdn::Error&) {
     }
   }

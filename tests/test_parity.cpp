@@ -41,7 +41,7 @@ TEST(Converter, AllSixOfficialCheckpoints) {
   REQUIRE_FILE(imdn_dir() + "/checkpoints/IMDN_x4.pth");
   for (const Official& o : kOfficial) {
     SCOPED_TRACE(o.name);
-    const imdn::Model m = imdn::Model::load(model_path(o.name));
+    const imdn::Model m = imdn::load_model_file(model_path(o.name));
     EXPECT_EQ(m.info().arch, o.arch);
     EXPECT_EQ(m.info().nf, o.nf);
     EXPECT_EQ(m.info().blocks, o.blocks);
@@ -69,12 +69,12 @@ TEST_P(RawParity, WithinOneTenThousandth) {
   const Npy want = read_npy(imdn_dir() + "/reference/" + c.prefix + "_" + c.image + "_output_f32.npy");
   const size_t h = in.shape[2], w = in.shape[3];
   for (size_t threads : {size_t(1), size_t(2)}) {
-    imdn::Network net(imdn::Model::load(model_path(c.model)), threads);
+    imdn::Network net(imdn::load_model_file(model_path(c.model)), threads);
     const auto [oh, ow] = net.output_size(h, w);
     ASSERT_EQ(oh, want.shape[2]);
     ASSERT_EQ(ow, want.shape[3]);
     std::vector<float> out(oh * ow * 3);
-    net.run(nchw_to_hwc(in).data(), h, w, out.data());
+    imdn::run_network(net, nchw_to_hwc(in).data(), h, w, out.data());
     const std::vector<float> ref = nchw_to_hwc(want);
     double max_diff = 0;
     for (size_t i = 0; i < out.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(out[i]) - ref[i]));
@@ -85,11 +85,11 @@ TEST_P(RawParity, WithinOneTenThousandth) {
   // WebAssembly's convolutions (Winograd F(4x4), our 1x1 kernel) against XNNPACK's direct ones.
   std::vector<float> outs[2];
   for (int k = 0; k < 2; ++k) {
-    imdn::Network net(imdn::Model::load(model_path(c.model)), 1,
+    imdn::Network net(imdn::load_model_file(model_path(c.model)), 1,
                       k ? imdn::Convolutions::kWinograd : imdn::Convolutions::kDirect);
     const auto [oh, ow] = net.output_size(h, w);
     outs[k].resize(oh * ow * 3);
-    net.run(nchw_to_hwc(in).data(), h, w, outs[k].data());
+    imdn::run_network(net, nchw_to_hwc(in).data(), h, w, outs[k].data());
   }
   double max_diff = 0;
   for (size_t i = 0; i < outs[0].size(); ++i) max_diff = std::max(max_diff, std::fabs(double(outs[1][i]) - outs[0][i]));
@@ -122,7 +122,7 @@ class Set5 : public ::testing::TestWithParam<Set5Case> {};
 TEST_P(Set5, MatchesReferenceImagesAndPaperNumbers) {
   const Set5Case c = GetParam();
   REQUIRE_FILE(imdn_dir() + "/datasets/Set5_HR/baby.bmp");
-  imdn::Upscaler up(imdn::Model::load(model_path(c.model)), 0);
+  imdn::Upscaler up(imdn::load_model_file(model_path(c.model)), 0);
   double psnr = 0, ssim = 0;
   size_t values = 0, off_by_one = 0;
   int worst = 0;

@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "image.h"
+#include "job.h"
 #include "network.h"
-#include "plan.h"
 #include "support.h"
 
 using namespace testing_support;
@@ -45,9 +45,9 @@ TEST_P(TiledVsWhole, RandomWeights) {
   const std::vector<float> in = random_image(c.h, c.w, 8);
   const auto [oh, ow] = net.output_size(c.h, c.w);
   std::vector<float> whole(oh * ow * 3), tiled(oh * ow * 3, NAN);
-  net.run(in.data(), c.h, c.w, whole.data());
+  imdn::run_network(net, in.data(), c.h, c.w, whole.data());
   size_t last = 0, total = 0;
-  net.run(in.data(), c.h, c.w, tiled.data(), c.tile, [&](size_t d, size_t n) {
+  imdn::run_network(net, in.data(), c.h, c.w, tiled.data(), c.tile, [&](size_t d, size_t n) {
     last = d;
     total = n;
   });
@@ -71,7 +71,7 @@ TEST(Tiled, RefusesTinyTiles) {
   const imdn::Model m = random_model(small_info(imdn::Arch::kIMDN), 1);
   imdn::Network net(m, 1);
   std::vector<float> in = random_image(16, 16, 1), out(16 * 16 * 16 * 3);
-  EXPECT_THROW(net.run(in.data(), 16, 16, out.data(), 4), imdn::Error);
+  EXPECT_THROW(imdn::run_network(net, in.data(), 16, 16, out.data(), 4), imdn::Error);
 }
 
 struct Official {
@@ -89,14 +89,14 @@ class TiledSet5 : public ::testing::TestWithParam<Official> {};
 TEST_P(TiledSet5, WithinOneLevelOfWholeImage) {
   const Official c = GetParam();
   REQUIRE_FILE(imdn_dir() + "/datasets/Set5_HR/baby.bmp");
-  imdn::Network net(imdn::Model::load(models_dir() + "/" + c.model + ".imdn"), 0);
+  imdn::Network net(imdn::load_model_file(models_dir() + "/" + c.model + ".imdn"), 0);
   for (const char* name : {"baby", "bird", "butterfly", "head", "woman"}) {
     const imdn::Image img = imdn::load_image(imdn_dir() + "/datasets/Set5_LR/" + c.lr + "/" + name + c.lr + ".bmp");
     const auto [oh, ow] = net.output_size(img.height, img.width);
     std::vector<float> whole(oh * ow * 3), tiled(oh * ow * 3);
-    net.run(img.data.data(), img.height, img.width, whole.data());
+    imdn::run_network(net, img.data.data(), img.height, img.width, whole.data());
     for (size_t tile : {size_t(16), size_t(32), size_t(64), size_t(128), size_t(1024)}) {
-      net.run(img.data.data(), img.height, img.width, tiled.data(), tile);
+      imdn::run_network(net, img.data.data(), img.height, img.width, tiled.data(), tile);
       const double raw = max_diff(tiled, whole);
       const int levels = max_level_diff(tiled, whole);
       std::printf("[ tiled    ] %s %s tile %zu: max raw diff %.2g, max level diff %d\n", c.model, name, tile, raw,
@@ -125,9 +125,9 @@ TEST(Tiled, SameBytesForAnyTileThreadsAndInstance) {
     const std::vector<float> in = random_image(h, w, 8);
     const auto [oh, ow] = one.output_size(h, w);
     std::vector<float> whole(oh * ow * 3), other(oh * ow * 3);
-    one.run(in.data(), h, w, whole.data());
+    imdn::run_network(one, in.data(), h, w, whole.data());
     for (size_t tile : {size_t(8), size_t(11), size_t(16), size_t(33), size_t(64)}) {
-      two.run(in.data(), h, w, other.data(), tile);
+      imdn::run_network(two, in.data(), h, w, other.data(), tile);
       ASSERT_EQ(0, std::memcmp(whole.data(), other.data(), whole.size() * sizeof(float)))
           << imdn::arch_name(arch) << " tile " << tile;
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The code's habits, checked (tools/test.sh runs this): the package's JavaScript type-checked with
 # checkJs (tsconfig.json), JavaScript formatted and linted by Biome (biome.json), C++ formatted by
-# clang-format (.clang-format). `tools/lint.sh --fix` applies the formatters instead.
+# clang-format (.clang-format), and the C++ core's shape (tools/check-structure.mjs: file and
+# function sizes, no include cycles). `tools/lint.sh --fix` applies the formatters instead.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,4 +22,5 @@ check() {
 check "tsc --noEmit, checkJs over wasm/" node_modules/.bin/tsc -p tsconfig.json
 check "biome ci, JavaScript format and lint" node_modules/.bin/biome ci --colors=off --diagnostic-level=error .
 check "clang-format-14, C++ format" clang-format-14 --dry-run -Werror $cpp
+check "src/ structure: files, functions, include cycles" node tools/check-structure.mjs
 exit $status

@@ -24,14 +24,15 @@
 
 #include "architecture.h"
 #include "image.h"
+#include "job.h"
+#include "loader.h"
 #include "model.h"
 #include "network.h"
 #include "ops.h"
-#include "plan.h"
 
 using emscripten::val;
 
-// A job's external memory (imdn::ExternalStore, plan.h): ArrayBuffers in Module.imdnBuffers by id.
+// A job's external memory (imdn::ExternalStore, maps.h): ArrayBuffers in Module.imdnBuffers by id.
 // Maps are resizable where the engine has them, so that release() gives their pages back at once
 // (resize(0)) instead of at some later collection; the output is a plain buffer, the caller's.
 // Called only from the thread that runs the job (the pool's threads copy inside this instance).
@@ -277,8 +278,11 @@ imdn::JobOptions job_options(const val& options, const imdn::Network& net) {
   const val bits = options["mapBits"], recompute = options["recompute"];
   if (bits.isNumber()) o.map_bits = bits.as<int>();
   if (recompute.isNumber()) o.recompute = recompute.as<int>();
-  // (stream: the job runs in this instance, whole: its blocks may be streamed, plan.h.)
-  o.stream = options["stream"].isTrue();
+  // (executor: 'instance' where this instance runs the whole job, whose blocks may then stream;
+  // else a pool's workers run its units: plan.h.)
+  const val executor = options["executor"];
+  o.executor = executor.isString() && executor.as<std::string>() == "instance" ? imdn::Executor::kInstance
+                                                                               : imdn::Executor::kUnits;
   // (externalMemory: false keeps float16 maps and the output inside the instance; for tests.)
   if (!options["externalMemory"].isFalse()) o.external = &js_store;
   o.raw = options["raw"].isTrue();
@@ -317,7 +321,7 @@ class Engine {
   Engine(const val& model_bytes, int threads) {
     try {
       const std::vector<uint8_t> b = bytes_of(model_bytes);
-      net_ = std::make_unique<imdn::Network>(imdn::Model::parse(b.data(), b.size()), size_t(std::max(1, threads)));
+      net_ = std::make_unique<imdn::Network>(imdn::load_model(b.data(), b.size()), size_t(std::max(1, threads)));
     } catch (const std::exception& e) {
       error_ = e.what();
     }
@@ -563,7 +567,7 @@ class Job {
 val convert_model(const val& model_bytes, bool f16) {
   try {
     const std::vector<uint8_t> b = bytes_of(model_bytes);
-    const imdn::Model m = imdn::Model::parse(b.data(), b.size());
+    const imdn::Model m = imdn::load_model(b.data(), b.size());
     val r = val::object();
     r.set("data", js_copy(m.serialize(f16)));
     r.set("arch", std::string(imdn::arch_name(m.info().arch)));

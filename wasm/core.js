@@ -542,7 +542,7 @@ export class Upscaler {
     // `workers` single-threaded workers.
     this.threads = threadedModule ? workers : 1;
     this.workers = threadedModule ? 1 : workers;
-    // One worker runs whole jobs (its instance tiles the image itself, plan.h); a pool of them
+    // One worker runs whole jobs (its instance tiles the image itself, docs/plan.md); a pool of them
     // runs the units of a job this thread plans, phase by phase.
     // Tiles trade scratch memory for halos, which Winograd F(4x4) makes wide (13 px a side for a
     // block): 256 by default (x4 on 256x256: one instance 1.44x and two workers 1.20x faster than
@@ -602,7 +602,7 @@ export class Upscaler {
     checkMemoryLimit(memoryLimit);
     // (One worker runs the whole job in its instance, where its blocks may stream; a
     // pool's units are gathered here and need at least one tile per worker.)
-    return { raw, tileSize, exact, targetWidth, targetHeight, memoryLimit, ...(this.workers > 1 ? { minTiles: this.workers } : { stream: true }) };
+    return { raw, tileSize, exact, targetWidth, targetHeight, memoryLimit, ...(this.workers > 1 ? { minTiles: this.workers } : { executor: 'instance' }) };
   }
 
   /**

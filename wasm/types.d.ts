@@ -73,7 +73,7 @@ export interface UpscalerOptions {
   tileSize?: number;
   /**
    * Exact tiling (default true): the output is the same bytes as whole-image inference, for any
-   * tile size, number of workers or threads (src/plan.h). The network runs block by block over
+   * tile size, number of workers or threads (docs/plan.md). The network runs block by block over
    * all tiles; each block's contrast-aware attention uses the statistics of the whole image (one
    * barrier per block); the halo is 13 px per block on tiles (Winograd F(4x4): see the README for
    * the compute it adds; streamed blocks have none). The main thread's instance (threaded: the worker's) holds the feature maps:

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "image.h"
+#include "loader.h"
 #include "model.h"
 #include "upscaler.h"
 
@@ -57,7 +58,7 @@ static int convert(int argc, char** argv) {
     return 2;
   }
   try {
-    const std::vector<uint8_t> out = imdn::Model::load(files[0]).serialize(f16);
+    const std::vector<uint8_t> out = imdn::load_model_file(files[0]).serialize(f16);
     const std::string tmp = files[1] + ".tmp";
     {
       std::ofstream f(tmp, std::ios::binary);
@@ -71,6 +72,38 @@ static int convert(int argc, char** argv) {
     std::fprintf(stderr, "imdn-upscale: %s\n", e.what());
     return 1;
   }
+}
+
+// Upscales input to output (and the raw floats to raw_path, if any); the process's exit status.
+int upscale(const std::string& model_path, const std::string& input, const std::string& output,
+            const std::string& raw_path, const imdn::UpscaleOptions& options, size_t threads, size_t max_pixels,
+            bool quiet) {
+  try {
+    const imdn::Model model = imdn::load_model_file(model_path);
+    imdn::Upscaler up(model, threads);
+    const imdn::Image in = imdn::load_image(input, max_pixels);
+    const auto t0 = std::chrono::steady_clock::now();
+    const imdn::Image out = up.upscale(in, options);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    imdn::save_png(output, out);
+    if (!raw_path.empty()) {
+      if (in.channels != 3) throw imdn::Error("--raw needs an RGB input");
+      size_t oh = 0, ow = 0;
+      const std::vector<float> raw = up.run_rgb(in.data.data(), in.height, in.width, &oh, &ow);
+      std::FILE* f = std::fopen(raw_path.c_str(), "wb");
+      if (!f || std::fwrite(raw.data(), sizeof(float), raw.size(), f) != raw.size() || std::fclose(f) != 0) {
+        throw imdn::Error("cannot write " + raw_path);
+      }
+    }
+    if (!quiet) {
+      std::printf("%s: %zux%zu -> %zux%zu with %s in %.0f ms\n", output.c_str(), in.width, in.height, out.width,
+                  out.height, imdn::arch_name(model.info().arch), ms);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "imdn-upscale: %s\n", e.what());
+    return 1;
+  }
+  return 0;
 }
 
 int main(int argc, char** argv) {
@@ -137,30 +170,5 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  try {
-    const imdn::Model model = imdn::Model::load(model_path);
-    imdn::Upscaler up(model, threads);
-    const imdn::Image in = imdn::load_image(input, max_pixels);
-    const auto t0 = std::chrono::steady_clock::now();
-    const imdn::Image out = up.upscale(in, options);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    imdn::save_png(output, out);
-    if (!raw_path.empty()) {
-      if (in.channels != 3) throw imdn::Error("--raw needs an RGB input");
-      size_t oh = 0, ow = 0;
-      const std::vector<float> raw = up.run_rgb(in.data.data(), in.height, in.width, &oh, &ow);
-      std::FILE* f = std::fopen(raw_path.c_str(), "wb");
-      if (!f || std::fwrite(raw.data(), sizeof(float), raw.size(), f) != raw.size() || std::fclose(f) != 0) {
-        throw imdn::Error("cannot write " + raw_path);
-      }
-    }
-    if (!quiet) {
-      std::printf("%s: %zux%zu -> %zux%zu with %s in %.0f ms\n", output.c_str(), in.width, in.height, out.width,
-                  out.height, imdn::arch_name(model.info().arch), ms);
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "imdn-upscale: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return upscale(model_path, input, output, raw_path, options, threads, max_pixels, quiet);
 }

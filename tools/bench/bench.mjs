@@ -153,7 +153,7 @@ if (o.profile) {
   const engine = new WasmEngine(module, readFileSync(modelPath));
   // Each profile() call times one pass after an untimed one; single passes swing by 10-20% on a
   // shared machine, so: one call discarded, then the median of --runs calls per operation.
-  const job = { stream: true, memoryLimit: DEFAULT_MEMORY_LIMIT };
+  const job = { executor: 'instance', memoryLimit: DEFAULT_MEMORY_LIMIT };
   const pass = () => (o.job ? engine.profileJob(size, size, job) : { ops: engine.profile(size, size), wall: 0 });
   pass();
   const passes = Array.from({ length: runs }, pass);

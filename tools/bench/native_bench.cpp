@@ -17,9 +17,10 @@
 #include <vector>
 
 #include "architecture.h"
+#include "job.h"
+#include "loader.h"
 #include "model.h"
 #include "network.h"
-#include "plan.h"
 
 int main(int argc, char** argv) {
   std::string model_path;
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const imdn::Model model = imdn::Model::load(model_path);
+    const imdn::Model model = imdn::load_model_file(model_path);
     const size_t side =
         (size + model.info().size_multiple - 1) / model.info().size_multiple * model.info().size_multiple;
     const double gmac = double(imdn::Architecture::of(model.info()).macs(side, side)) / 1e9;
@@ -95,16 +96,16 @@ int main(int argc, char** argv) {
       imdn::Network net(model, t);
       const auto [oh, ow] = net.output_size(side, side);
       std::vector<float> out(oh * ow * 3);
-      net.run(in.data(), side, side, out.data());  // warm-up: shapes operators, allocates
+      imdn::run_network(net, in.data(), side, side, out.data());  // warm-up: shapes operators, allocates
       std::vector<double> ms;
       for (size_t r = 0; r < runs; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        net.run(in.data(), side, side, out.data());
+        imdn::run_network(net, in.data(), side, side, out.data());
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
       if (profile) {
         net.set_profiling(true);
-        net.run(in.data(), side, side, out.data());
+        imdn::run_network(net, in.data(), side, side, out.data());
         for (const auto& [kind, t_ms] : net.profile()) std::printf("  %-22s %8.1f ms\n", kind.c_str(), t_ms);
         net.set_profiling(false);
       }
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
         std::vector<double> tms;
         for (size_t r = 0; r <= runs; ++r) {
           const auto t0 = std::chrono::steady_clock::now();
-          net.run(in.data(), side, side, out.data(), tile);
+          imdn::run_network(net, in.data(), side, side, out.data(), tile);
           if (r)
             tms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
