@@ -7,14 +7,11 @@
 // Where a bundler does not (esbuild, Rollup without plugins), serve the package's folder and pass
 // `baseUrl`: the workers then load unbundled from there.
 import createImdnModule from '../dist/imdn.js';
-import { BROWSER_MEMORY_LIMIT, createUpscalerWith, download, KNOWN_MODELS, MAX_PIXELS, sha256 } from './core.js';
+import { BROWSER_MEMORY_LIMIT, createUpscalerWith, isPixels, KNOWN_MODELS, MAX_PIXELS } from './core.js';
+import { fetchBytes, fetchThroughCache } from './model-source.js';
 import { DEFAULT_MAX_INPUT_PIXELS, decodeWithModule, hasWasmSimd } from './engine.js';
 
 export { KNOWN_MODELS, hasWasmSimd };
-
-function isPixels(x) {
-  return x && typeof x === 'object' && 'data' in x && 'width' in x && 'height' in x && ArrayBuffer.isView(x.data);
-}
 
 function drawToPixels(source, width, height) {
   if (!width || !height) throw new RangeError('imdn: the image has no pixels');
@@ -76,21 +73,26 @@ function pick(d) {
 // A named model's file and its sha256, cached with the Cache API where the page has it (secure
 // contexts); only files whose sha256 is the expected one are kept.
 const CACHE = 'imdn-wasm-models-v1';
+/** @type {import('./platform.js').Platform['fetchModel']} */
 async function fetchModel(url, { sha256: want, onProgress }) {
   const cache = typeof caches === 'object' ? await caches.open(CACHE).catch(() => null) : null;
-  const hit = await cache?.match(url).catch(() => null);
-  if (hit) {
-    const bytes = new Uint8Array(await hit.arrayBuffer());
-    const digest = await sha256(bytes);
-    if (digest === want) return { bytes, digest };
-    await cache.delete(url).catch(() => {});
-  }
-  const bytes = await download(url, onProgress);
-  const digest = await sha256(bytes);
-  if (cache && digest === want) {
-    await cache.put(url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } })).catch(() => {});
-  }
-  return { bytes, digest };
+  return fetchThroughCache(
+    url,
+    want,
+    {
+      get: async () => {
+        const hit = await cache?.match(url);
+        return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+      },
+      put: async (bytes) => {
+        await cache?.put(url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
+      },
+      drop: async () => {
+        await cache?.delete(url);
+      },
+    },
+    onProgress,
+  );
 }
 
 // How many cores to use by default. navigator.hardwareConcurrency is the answer, but in WebKit
@@ -149,20 +151,12 @@ async function probeCores(said) {
   }
 }
 
+/** @type {import('./platform.js').Platform} */
 const platform = {
   fetchModel,
   cores: claimedCores,
   measureCores,
-  async readBytes(src) {
-    let response;
-    try {
-      response = await fetch(src);
-    } catch (e) {
-      throw new Error(`imdn: cannot load ${src}: ${e.message}`);
-    }
-    if (!response.ok) throw new Error(`imdn: cannot load ${src}: HTTP ${response.status}`);
-    return response.arrayBuffer();
-  },
+  readBytes: (src) => fetchBytes(src, 'load'),
   join(base, file) {
     const b = String(base);
     return new URL(file, new URL(b.endsWith('/') ? b : `${b}/`, globalThis.location?.href)).href;

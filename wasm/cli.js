@@ -9,6 +9,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { message } from './engine.js';
 import { convertModel, createUpscaler, KNOWN_MODELS, modelCacheDir, readImage, writePng } from './node.js';
 
 const names = Object.keys(KNOWN_MODELS).join(', ');
@@ -32,6 +33,7 @@ const usage = `usage: imdn-upscale INPUT -o OUTPUT.png [--model NAME|FILE] [opti
                       (half the size; Set5 PSNR within 0.001 dB of float32)
 `;
 
+/** @param {string} message @param {number} [code] @returns {never} */
 function fail(message, code = 1) {
   process.stderr.write(`imdn-upscale: ${message}\n`);
   process.exit(code);
@@ -56,7 +58,7 @@ try {
     },
   });
 } catch (e) {
-  fail(`${e.message}\n${usage}`, 2);
+  fail(`${message(e)}\n${usage}`, 2);
 }
 const { values: o, positionals } = args;
 if (o.help) {
@@ -65,10 +67,12 @@ if (o.help) {
 }
 
 // Checked before any work: an input that is a file, an output whose folder exists.
+/** @param {string} path @param {string} what */
 function inputFile(path, what) {
   if (!existsSync(path)) fail(`no ${what} ${path}`);
   if (statSync(path).isDirectory()) fail(`the ${what} ${path} is a folder; give a file`);
 }
+/** @param {string} path @param {string} example */
 function outputFile(path, example) {
   const dir = dirname(resolve(path));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`the output folder ${dir} does not exist`);
@@ -90,13 +94,14 @@ if (positionals[0] === 'convert') {
     });
     if (!o.quiet) process.stdout.write(`${to}: ${r.arch} x${r.scale}, ${r.data.length} bytes${o.f16 ? ' (float16)' : ''}\n`);
   } catch (e) {
-    fail(e.message.replace(/^imdn: /, ''));
+    fail(message(e).replace(/^imdn: /, ''));
   }
   process.exit(0);
 }
 
 if (positionals.length !== 1 || !o.output) fail(`need one INPUT and -o OUTPUT\n${usage}`, 2);
 
+/** @param {string} name @param {string} text */
 function integer(name, text) {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) fail(`--${name} takes a positive integer, got ${text}`, 2);
@@ -112,16 +117,17 @@ if (!Object.hasOwn(KNOWN_MODELS, model)) {
 const input = positionals[0];
 inputFile(input, 'input file');
 outputFile(o.output, 'out.png');
+/** @type {import('./types.js').UpscaleOptions} */
 const options = {};
 if (o['scale-to']) {
-  const m = /^(\d+)[xX](\d+)$/.exec(o['scale-to']);
-  if (!m) fail('--scale-to takes WIDTHxHEIGHT, e.g. 1920x1080', 2);
+  const m = /^(\d+)[xX](\d+)$/.exec(o['scale-to']) ?? fail('--scale-to takes WIDTHxHEIGHT, e.g. 1920x1080', 2);
   options.targetWidth = Number(m[1]);
   options.targetHeight = Number(m[2]);
 }
 
 const showBar = !o.quiet && process.stderr.isTTY;
 const started = performance.now();
+/** @param {{ done: number, total: number }} p */
 function bar({ done, total }) {
   const width = 30;
   const filled = Math.round((done / total) * width);
@@ -129,6 +135,7 @@ function bar({ done, total }) {
   process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} tiles ${secs}s`);
   if (done === total) process.stderr.write('\n');
 }
+/** @param {{ loaded: number, total: number | null, url: string }} p */
 function downloading({ loaded, total, url }) {
   const file = url.split('/').pop();
   const of = total ? ` of ${(total / 2 ** 20).toFixed(1)} MiB` : '';
@@ -157,8 +164,8 @@ try {
     process.stdout.write(`${o.output}: ${image.width}x${image.height} -> ${result.width}x${result.height} with ${up.info.arch} in ${ms} ms\n`);
   }
 } catch (e) {
-  if (e.name === 'AbortError') fail('interrupted', 130);
-  fail(e.message.replace(/^imdn: /, ''));
+  if (/** @type {{ name?: unknown }} */ (e)?.name === 'AbortError') fail('interrupted', 130);
+  fail(message(e).replace(/^imdn: /, ''));
 } finally {
   up?.dispose();
 }

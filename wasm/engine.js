@@ -29,6 +29,11 @@ export function canShareMemory() {
  * Compiles the module from a WebAssembly.Module (returned as is), bytes, or a location that
  * `readBytes` (the platform's reader: fetch in browsers, fs or fetch under Node) can read.
  */
+/**
+ * @param {WebAssembly.Module | BufferSource | string | URL | null | undefined} source
+ * @param {(src: string | URL) => Promise<ArrayBuffer | Uint8Array>} readBytes
+ * @returns {Promise<WebAssembly.Module>}
+ */
 export async function compileWasm(source, readBytes) {
   if (source === undefined || source === null) throw new TypeError('imdn: compileWasm needs a module, its bytes or its location');
   if (!hasWasmSimd()) {
@@ -39,9 +44,9 @@ export async function compileWasm(source, readBytes) {
   if (source instanceof WebAssembly.Module) return source;
   const bytes = ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : await readBytes(source);
   try {
-    return await WebAssembly.compile(bytes);
+    return await WebAssembly.compile(/** @type {BufferSource} */ (bytes));
   } catch (e) {
-    throw new Error(`imdn: cannot compile the WebAssembly module: ${e.message}`);
+    throw new Error(`imdn: cannot compile the WebAssembly module: ${message(e)}`);
   }
 }
 
@@ -50,41 +55,54 @@ export async function compileWasm(source, readBytes) {
  * compiled WebAssembly.Module. `options` go to the factory as Module settings; the threaded one
  * takes { imdnThreads, pthreadWorker, mainScriptUrlOrBlob } (see worker-mt.js).
  */
+/**
+ * @param {import('./platform.js').Factory} factory @param {WebAssembly.Module} wasmModule
+ * @param {Record<string, unknown>} [options]
+ * @returns {Promise<any>} the Emscripten module (its API: wasm/bindings.cpp)
+ */
 export async function instantiate(factory, wasmModule, options = {}) {
   let lastError = '';
   return factory({
     ...options,
+    /** @param {WebAssembly.Imports} imports @param {(i: WebAssembly.Instance, m: WebAssembly.Module) => void} receive */
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(wasmModule, imports).then(
         (instance) => receive(instance, wasmModule),
-        (e) => {
+        (/** @type {Error} */ e) => {
           lastError = e.message;
         },
       );
       return {};
     },
-    // Without these, a trap can end a Node process with no message (../shared/DEPS.md, quirk 3).
+    // Without these hooks, Emscripten 3.1.6's MODULARIZE output can end a Node process with exit
+    // code 1 and no message when the module traps.
     print: () => {},
-    printErr: (text) => {
+    printErr: (/** @type {unknown} */ text) => {
       lastError = String(text);
     },
-    onAbort: (what) => {
+    onAbort: (/** @type {unknown} */ what) => {
       lastError = `WebAssembly aborted: ${what} ${lastError}`;
     },
-    quit: (status, toThrow) => {
+    quit: (/** @type {number} */ status, /** @type {Error | undefined} */ toThrow) => {
       throw toThrow ?? new Error(`imdn: WebAssembly module exited (${status})`);
     },
   });
 }
 
+/** A message of any thrown value. @param {unknown} e */
+export const message = (e) => (e instanceof Error ? e.message : String(e));
+
+/** The module's answer, or its error thrown (cancelled: the caller stopped it). @param {any} r */
 const check = (r) => {
   if (r.error) throw Object.assign(new Error(`imdn: ${r.error}`), r.cancelled ? { cancelled: true } : {});
   return r;
 };
 
 /**
- * @typedef {{ raw?: boolean, tileSize?: number, exact?: boolean, minTiles?: number,
- *   targetWidth?: number, targetHeight?: number }} JobOptions
+ * The options of a job (wasm/bindings.cpp: job_options).
+ * @typedef {{ raw?: boolean, tileSize?: number, exact?: boolean, minTiles?: number, targetWidth?: number,
+ *   targetHeight?: number, memoryLimit?: number, executor?: 'instance' | 'units', mapBits?: number,
+ *   recompute?: number, externalMemory?: boolean }} JobOptions
  * @typedef {{ x: number, y: number, width: number, height: number }} Rect
  */
 
@@ -115,7 +133,8 @@ export class WasmEngine {
    * when raw). Stopped: throws with `cancelled: true`.
    * @param {Uint8Array | Uint8ClampedArray} pixels
    * @param {number} width @param {number} height @param {number} channels
-   * @param {JobOptions & { onProgress?: Function, progressPixels?: boolean }} options
+   * @param {JobOptions & { onProgress?: (done: number, total: number, tile: Rect | null, pixels: Uint8ClampedArray | Float32Array | null, tiles: number) => boolean, progressPixels?: boolean }} options
+   * @returns {{ width: number, height: number, channels: number, data: Uint8ClampedArray | Float32Array | null, memory: import('./types.js').MemoryPlan }}
    */
   upscale(pixels, width, height, channels, options = {}) {
     return check(this.engine.upscale(pixels, width, height, channels, options));
@@ -133,6 +152,8 @@ export class WasmEngine {
 
   /**
    * A job planned in this instance whose units may run anywhere (see wasm/bindings.cpp).
+   * @param {Uint8Array | Uint8ClampedArray} pixels @param {number} width @param {number} height
+   * @param {number} channels @param {JobOptions} options
    * @returns {WasmJob}
    */
   job(pixels, width, height, channels, options) {
@@ -143,6 +164,7 @@ export class WasmEngine {
    * The memory plan a width x height image of `channels` channels would get with these job
    * options (memoryLimit included), planned without pixels: { bytes, limit, fits, maps, tileSize,
    * float32Bytes?, why? } (see wasm/bindings.cpp).
+   * @param {number} width @param {number} height @param {number} channels @param {JobOptions} options
    * @returns {import('./types.js').MemoryPlan}
    */
   estimate(width, height, channels, options) {
@@ -167,7 +189,10 @@ export class WasmEngine {
     return { now: this.module.imdnExternalBytes ?? 0, most: this.module.imdnExternalPeak ?? 0 };
   }
 
-  /** Milliseconds per kind of operation for one pass (after a warm-up): [[kind, ms], ...]. */
+  /**
+   * Milliseconds per kind of operation for one pass (after a warm-up): [[kind, ms], ...].
+   * @param {number} width @param {number} height @returns {[string, number][]}
+   */
   profile(width, height) {
     return check(this.engine.profile(width, height, undefined)).ops;
   }
@@ -175,6 +200,8 @@ export class WasmEngine {
   /**
    * The same for the job upscale() would run with these options (RGBA out): { ops, wall }, wall
    * the job's milliseconds (what the operations leave out is the plan's own work).
+   * @param {number} width @param {number} height @param {JobOptions} options
+   * @returns {{ ops: [string, number][], wall: number }}
    */
   profileJob(width, height, options) {
     const r = check(this.engine.profile(width, height, options));
@@ -189,6 +216,7 @@ export class WasmEngine {
 
 /** A job: its plan, and its units' inputs and results, in the instance that planned it. */
 export class WasmJob {
+  /** @param {any} job the module's Job (wasm/bindings.cpp) */
   constructor(job) {
     this.job = job;
     const plan = job.plan();
@@ -238,6 +266,8 @@ export const DEFAULT_MAX_INPUT_PIXELS = 2 ** 26;
  * Decodes PNG, JPEG, BMP, TGA, GIF, PSD, HDR or PNM bytes with stb_image inside the module.
  * maxPixels: largest image accepted (0: DEFAULT_MAX_INPUT_PIXELS); the header is checked before anything
  * is allocated, and raw formats shorter than their dimensions need are refused (src/image.h).
+ * @param {any} module @param {Uint8Array} bytes @param {number} [maxPixels]
+ * @returns {{ data: Uint8Array, width: number, height: number, channels: number }}
  */
 export function decodeWithModule(module, bytes, maxPixels = 0) {
   if (maxPixels !== 0 && !(Number.isInteger(maxPixels) && maxPixels > 0)) {
@@ -248,14 +278,22 @@ export function decodeWithModule(module, bytes, maxPixels = 0) {
   return r;
 }
 
-/** Encodes 8-bit pixels (1-4 channels) as PNG inside the module. */
+/**
+ * Encodes 8-bit pixels (1-4 channels) as PNG inside the module.
+ * @param {any} module @param {Uint8Array | Uint8ClampedArray} pixels @param {number} width @param {number} height
+ * @param {number} channels @returns {Uint8Array}
+ */
 export function encodePngWithModule(module, pixels, width, height, channels) {
   const r = module.encodePng(pixels, width, height, channels);
   if (r.error) throw new Error(`imdn: ${r.error}`);
   return r.data;
 }
 
-/** A model file (.imdn or .pth) as .imdn bytes, inside the module: { data, arch, scale }. */
+/**
+ * A model file (.imdn or .pth) as .imdn bytes, inside the module: { data, arch, scale }.
+ * @param {any} module @param {Uint8Array} bytes @param {boolean} f16
+ * @returns {{ data: Uint8Array, arch: string, scale: number }}
+ */
 export function convertWithModule(module, bytes, f16) {
   const r = module.convertModel(bytes, f16);
   if (r.error) throw new Error(`imdn: ${r.error}`);

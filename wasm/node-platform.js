@@ -8,24 +8,23 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import createImdnModule from '../dist/imdn.js';
-import { download, sha256 } from './core.js';
+import { isPixels } from './core.js';
+import { fetchBytes, fetchThroughCache, sha256 } from './model-source.js';
 import { compileWasm, decodeWithModule, instantiate } from './engine.js';
 
 const WASM = new URL('../dist/imdn.wasm', import.meta.url);
 const WASM_THREADED = new URL('../dist/imdn-mt.wasm', import.meta.url);
 const WORKER = new URL('./worker-node.js', import.meta.url);
 
+/** @param {string | URL} src */
 function isRemote(src) {
   const s = String(src);
   return s.startsWith('http://') || s.startsWith('https://');
 }
 
+/** @param {string | URL} src @returns {Promise<Uint8Array>} */
 export async function readBytes(src) {
-  if (isRemote(src)) {
-    const response = await fetch(src);
-    if (!response.ok) throw new Error(`imdn: cannot load ${src}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  }
+  if (isRemote(src)) return fetchBytes(src, 'load');
   const path = src instanceof URL || String(src).startsWith('file:') ? fileURLToPath(src) : String(src);
   try {
     return await readFile(path);
@@ -34,7 +33,10 @@ export async function readBytes(src) {
   }
 }
 
-// A file system error in words.
+/**
+ * A file system error in words.
+ * @param {unknown} e
+ */
 export function why(e) {
   const words = {
     ENOENT: 'no such file or folder',
@@ -45,7 +47,8 @@ export function why(e) {
     ENOSPC: 'no space left on the device',
     EROFS: 'the file system is read-only',
   };
-  return words[e.code] ?? e.message;
+  const { code, message } = /** @type {{ code?: string, message?: string }} */ (e);
+  return words[/** @type {keyof typeof words} */ (code)] ?? message ?? String(e);
 }
 
 /**
@@ -59,29 +62,28 @@ export function modelCacheDir() {
 
 // A named model's file and its sha256: read where it is local; downloaded once and cached where
 // it is remote (the cache keeps only files whose sha256 is the expected one).
+/** @type {import('./platform.js').Platform['fetchModel']} */
 async function fetchModel(url, { checkpoint, sha256: want, onProgress }) {
   if (!isRemote(url)) {
     const bytes = await readBytes(url);
     return { bytes, digest: await sha256(bytes) };
   }
   const file = joinPath(modelCacheDir(), `${want.slice(0, 16)}-${checkpoint}`);
-  const cached = await readFile(file).catch(() => null);
-  if (cached) {
-    const digest = await sha256(cached);
-    if (digest === want) return { bytes: cached, digest };
-  }
-  const bytes = await download(url, onProgress);
-  const digest = await sha256(bytes);
-  if (digest === want) {
-    // A cache that cannot be written (read-only home, full disk) only costs a download next time.
-    try {
-      await mkdir(modelCacheDir(), { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, bytes);
-      await rename(tmp, file);
-    } catch {}
-  }
-  return { bytes, digest };
+  return fetchThroughCache(
+    url,
+    want,
+    {
+      get: () => readFile(file),
+      put: async (bytes) => {
+        await mkdir(modelCacheDir(), { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, bytes);
+        await rename(tmp, file);
+      },
+      drop: async () => {},
+    },
+    onProgress,
+  );
 }
 
 let mainModule = null;
@@ -91,11 +93,7 @@ export async function module() {
   return mainModule;
 }
 
-function isPixels(x) {
-  return x && typeof x === 'object' && 'data' in x && 'width' in x && 'height' in x && ArrayBuffer.isView(x.data);
-}
-
-/** @param {any} input @param {any} wasm @param {{ maxInputPixels?: number }} [limits] */
+/** @type {import('./platform.js').Platform['toPixels']} */
 async function toPixels(input, wasm, { maxInputPixels } = {}) {
   if (isPixels(input)) return input;
   let bytes;
@@ -106,6 +104,7 @@ async function toPixels(input, wasm, { maxInputPixels } = {}) {
   return decodeWithModule(wasm ?? (await module()), bytes, maxInputPixels ?? 0);
 }
 
+/** @type {import('./platform.js').Platform} */
 export const platform = {
   cores: () => (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length),
   readBytes,
@@ -122,11 +121,12 @@ export const platform = {
   spawnWorker(url) {
     // The host's flags (--expose-gc, --input-type, a loader, ...) are for its main script, not
     // for the package's workers: some are refused in workers (ERR_WORKER_INVALID_EXEC_ARGV).
-    const w = new Worker(url, { execArgv: [] });
+    const w = new Worker(url ?? WORKER, { execArgv: [] });
     let terminated = false;
-    let failed = null;
+    /** @type {(message: string) => void} */
+    let failed = () => {};
     return {
-      post: (m, t) => w.postMessage(m, t),
+      post: (m, t) => w.postMessage(m, /** @type {any[]} */ (t)),
       onMessage: (f) => w.on('message', f),
       onFailure: (f) => {
         failed = f;

@@ -9,10 +9,16 @@ import createImdnThreadedModule from '../dist/imdn-mt.js';
 
 const HOST = new URL('./pthread-node.js', import.meta.url);
 
+/** @typedef {(this: WebLikeWorker, event: any) => void} Listener */
+
 class WebLikeWorker {
+  /** @param {string | URL} url */
   constructor(url) {
+    /** @type {Listener | null} */
     this.onmessage = null;
+    /** @type {Listener | null} */
     this.onerror = null;
+    /** @type {{ message: Listener[], error: Listener[] }} */
     this.listeners = { message: [], error: [] };
     // The host's own flags (--expose-gc, --input-type, ...) are not for the package's threads.
     this.worker = new NodeWorker(HOST, { workerData: { url: String(url) }, execArgv: [] });
@@ -24,20 +30,24 @@ class WebLikeWorker {
     this.worker.on('error', (e) => this.dispatch('error', e));
   }
 
+  /** @param {'message' | 'error'} type @param {unknown} event */
   dispatch(type, event) {
     const own = type === 'message' ? this.onmessage : this.onerror;
     if (own) own.call(this, event);
     for (const f of this.listeners[type]) f.call(this, event);
   }
 
+  /** @param {string} type @param {Listener} f */
   addEventListener(type, f) {
-    this.listeners[type]?.push(f);
+    if (type === 'message' || type === 'error') this.listeners[type].push(f);
   }
 
+  /** @param {string} type @param {Listener} f */
   removeEventListener(type, f) {
-    if (this.listeners[type]) this.listeners[type] = this.listeners[type].filter((g) => g !== f);
+    if (type === 'message' || type === 'error') this.listeners[type] = this.listeners[type].filter((g) => g !== f);
   }
 
+  /** @param {unknown} message @param {any[]} [transfer] */
   postMessage(message, transfer) {
     this.worker.postMessage(message, transfer);
   }
@@ -62,7 +72,10 @@ export function installWorkerShim() {
 const PTHREAD_WORKER = new URL('../dist/imdn-mt.worker.js', import.meta.url);
 const MAIN_SCRIPT = new URL('../dist/imdn-mt.js', import.meta.url);
 
-/** A pool worker's module factory for `threads` and its settings (see serve in worker-core.js). */
+/**
+ * A pool worker's module factory for `threads` and its settings (see serve in worker-core.js).
+ * @param {number} threads
+ */
 export async function loadForNode(threads) {
   if (threads === 1) return { factory: createImdnModule, options: {} };
   installWorkerShim();
@@ -72,8 +85,11 @@ export async function loadForNode(threads) {
   };
 }
 
-/** A pool worker's port to the pool (worker_threads' parentPort). */
+/**
+ * A pool worker's port to the pool (worker_threads' parentPort).
+ * @returns {import('./protocol.js').Port}
+ */
 export const parentPortOf = () => ({
-  post: (m, t) => parentPort?.postMessage(m, t),
+  post: (m, t) => parentPort?.postMessage(m, /** @type {any[]} */ (t)),
   listen: (f) => parentPort?.on('message', f),
 });

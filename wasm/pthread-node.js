@@ -8,6 +8,6 @@ import { availableParallelism } from 'node:os';
 const g = /** @type {any} */ (globalThis); // Node's globals, given what a browser worker has
 g.self = globalThis;
 if (typeof g.navigator !== 'object') g.navigator = { hardwareConcurrency: availableParallelism() };
-g.postMessage = (message, transfer) => parentPort?.postMessage(message, transfer);
+g.postMessage = (/** @type {unknown} */ message, /** @type {any[]} */ transfer) => parentPort?.postMessage(message, transfer);
 await import(workerData.url); // sets self.onmessage
 parentPort?.on('message', (data) => g.onmessage({ data }));

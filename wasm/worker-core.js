@@ -5,44 +5,44 @@
 // awaits at the top level or imports by condition, so bundlers can emit any of them as a classic
 // (IIFE) or module worker.
 //
-// The messages (one typed union each way) are declared in core.js (ToWorker, FromWorker):
-//   init     the module and the model                    -> ready | init-error
-//   upscale  a whole image, planned and run here          -> progress* then result | error
-//            (result.recycle: this instance grew past init's recycleBytes; replace the worker;
-//            result.memoryBytes: its memory now)
-//   unit     one unit of a job planned elsewhere (bytes)  -> result { data } | error
-//            (`held`: sent while another runs here; kept until go or drop. `stop`: a shared
-//            flag; set, the unit is dropped unrun)
-//   go       run the held unit `id`                       -> as unit
-//   drop     forget the held unit `id`                    -> error { message: dropped }
-import { instantiate, WasmEngine } from './engine.js';
+// The messages, a request and a reply type each, are declared in protocol.d.ts (ToWorker,
+// FromWorker), which the pool (pool.js) is checked against too.
+import { instantiate, message, WasmEngine } from './engine.js';
 
 /**
- * port: { post(message, transfer), listen(f) }. load(threads) resolves to { factory, options }:
- * the Emscripten factory for that many threads and the Module settings it needs.
- * @param {{ post: (m: any, t?: Transferable[]) => void, listen: (f: (m: any) => void) => void }} port
- * @param {(threads: number) => Promise<{ factory: any, options?: object }>} load
+ * @typedef {import('./protocol.js').ToWorker} ToWorker
+ * @typedef {import('./protocol.js').UnitRequest} UnitRequest
+ */
+
+/**
+ * port: how this worker receives requests and sends replies. load(threads) resolves to
+ * { factory, options }: the Emscripten factory for that many threads and the Module settings it
+ * needs.
+ * @param {import('./protocol.js').Port} port
+ * @param {(threads: number) => Promise<{ factory: import('./platform.js').Factory, options?: Record<string, unknown> }>} load
  */
 export function serve(port, load) {
   /** @type {WasmEngine | null} */
   let engine = null;
-  /** @type {Promise<any> | null} */
+  /** @type {Promise<unknown> | null} */
   let ready = null;
   let recycleBytes = Infinity;
 
   // Runs f once the engine is ready; its failure is this message's error (fatal when the
   // instance cannot go on: a trap leaves it unusable, and the pool replaces this worker).
+  /** @param {Exclude<ToWorker, { type: 'init' }>} msg @param {(e: WasmEngine) => void} f */
   const answer = (msg, f) => {
     (ready ?? Promise.reject(new Error(`imdn: worker was sent ${msg.type} before init`)))
       .then(() => f(/** @type {WasmEngine} */ (engine)))
       .catch((e) => {
         const fatal = e instanceof WebAssembly.RuntimeError || !engine;
-        port.post({ type: 'error', id: msg.id, message: e.message, fatal });
+        port.post({ type: 'error', id: msg.id, message: message(e), fatal });
       });
   };
 
-  /** @type {Map<number, any>} units held until told go (or drop) */
+  /** @type {Map<number, UnitRequest>} units held until told go (or drop) */
   const held = new Map();
+  /** @param {UnitRequest} msg */
   const runUnit = (msg) => {
     if (msg.stop && Atomics.load(/** @type {Int32Array} */ (msg.stop), 0) !== 0) {
       port.post({ type: 'error', id: msg.id, message: 'imdn: dropped', fatal: false });
@@ -50,7 +50,7 @@ export function serve(port, load) {
     }
     answer(msg, (e) => {
       const data = e.run(msg.data);
-      port.post({ type: 'result', id: msg.id, data }, [data.buffer]);
+      port.post({ type: 'unit-result', id: msg.id, data }, [data.buffer]);
     });
   };
 
@@ -67,7 +67,7 @@ export function serve(port, load) {
         })();
         ready.then(
           () => port.post({ type: 'ready' }),
-          (e) => port.post({ type: 'init-error', message: e.message }),
+          (e) => port.post({ type: 'init-error', message: message(e) }),
         );
         return;
       case 'unit':
@@ -84,6 +84,7 @@ export function serve(port, load) {
       }
       case 'upscale':
         answer(msg, (e) => {
+          /** @type {Parameters<WasmEngine['upscale']>[4]} */
           const options = { ...msg.options, progressPixels: msg.progress };
           if (msg.progress || msg.cancel) {
             // After each unit: report (with the tile's pixels), and stop if the call was cancelled.
@@ -98,7 +99,7 @@ export function serve(port, load) {
           // (data is null when the tiles' pixels went with the progress messages)
           port.post(
             {
-              type: 'result',
+              type: 'job-result',
               id: msg.id,
               width: r.width,
               height: r.height,
@@ -112,14 +113,19 @@ export function serve(port, load) {
           );
         });
         return;
-      default:
-        port.post({ type: 'error', id: msg.id, message: `imdn: unknown message ${msg.type}`, fatal: false });
+      default: {
+        const unknown = /** @type {{ type?: unknown, id?: unknown }} */ (msg);
+        port.post({ type: 'error', id: Number(unknown.id), message: `imdn: unknown message ${unknown.type}`, fatal: false });
+      }
     }
   });
 }
 
-/** The port of a browser worker (a dedicated Web Worker's global scope). */
+/**
+ * The port of a browser worker (a dedicated Web Worker's global scope).
+ * @returns {import('./protocol.js').Port}
+ */
 export const selfPort = () => ({
-  post: (m, t) => self.postMessage(m, t),
+  post: (m, t) => self.postMessage(m, { transfer: t ?? [] }),
   listen: (f) => self.addEventListener('message', (e) => f(e.data)),
 });

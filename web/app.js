@@ -1,31 +1,95 @@
 // The demo page: the package used as a web app uses it. Everything runs in this tab and its workers.
 import { createUpscaler, hasWasmSimd, KNOWN_MODELS } from 'imdn-wasm';
 
-const $ = (id) => document.getElementById(id);
+/**
+ * A canvas's 2D context (null only where the canvas has another kind already: never here).
+ * @template T
+ * @param {T | null} c @returns {T}
+ */
+function context(c) {
+  if (!c) throw new Error('demo: no 2D context');
+  return c;
+}
+
+/** A thrown value's message, without the package's prefix. @param {unknown} e */
+const messageOf = (e) => (e instanceof Error ? e.message : String(e)).replace(/^imdn: /, '');
+
+/**
+ * The page's element of this id, checked to be of this type.
+ * @template {HTMLElement} T
+ * @param {string} id @param {{ new (): T, name: string }} type
+ * @returns {T}
+ */
+function element(id, type) {
+  const e = document.getElementById(id);
+  if (!(e instanceof type)) throw new Error(`demo: #${id} is not a ${type.name}`);
+  return e;
+}
+const ui = {
+  afterClip: element('after-clip', HTMLElement),
+  asScale: element('as-scale', HTMLLabelElement),
+  barFill: element('bar-fill', HTMLElement),
+  before: element('before', HTMLCanvasElement),
+  cancel: element('cancel', HTMLButtonElement),
+  cores: element('cores', HTMLElement),
+  divider: element('divider', HTMLElement),
+  download: element('download', HTMLButtonElement),
+  drop: element('drop', HTMLLabelElement),
+  error: element('error', HTMLElement),
+  exact: element('exact', HTMLSelectElement),
+  file: element('file', HTMLInputElement),
+  inputInfo: element('input-info', HTMLElement),
+  model: element('model', HTMLSelectElement),
+  modelBase: element('model-base', HTMLElement),
+  output: element('output', HTMLCanvasElement),
+  outputCard: element('output-card', HTMLElement),
+  progress: element('progress', HTMLElement),
+  progressText: element('progress-text', HTMLElement),
+  reference: element('reference', HTMLSelectElement),
+  run: element('run', HTMLButtonElement),
+  simd: element('simd', HTMLElement),
+  slider: element('slider', HTMLInputElement),
+  status: element('status', HTMLElement),
+  target: element('target', HTMLInputElement),
+  tile: element('tile', HTMLSelectElement),
+  workers: element('workers', HTMLInputElement),
+};
 const params = new URLSearchParams(location.search);
 // Where the authors' checkpoints are: ?models=URL (a folder of IMDN_x4.pth, model_RTC.pth, ...),
 // else the package fetches them from the authors' repository (once: they are cached).
-const modelBase = params.has('models') ? new URL(params.get('models'), location.href).href : undefined;
+const modelBase = params.has('models') ? new URL(String(params.get('models')), location.href).href : undefined;
 
+/**
+ * @typedef {import('imdn-wasm').Upscaler} Upscaler
+ * @typedef {{ done: number, total: number, tiles: { done: number, total: number } }} Shown
+ */
+/**
+ * What the page holds; window.imdnDemo for the browser tests and the curious.
+ * @type {{ image: { name: string, pixels: ImageData, bitmap: ImageBitmap } | null, upscaler: Upscaler | null,
+ *   upscalerKey: string, controller: AbortController | null, result: import('imdn-wasm').UpscaleResult | null,
+ *   elapsedMs: number, progress: Shown, painted: number, download: string }}
+ */
 const state = {
-  image: null, // { name, pixels: ImageData, bitmap }
+  image: null,
   upscaler: null,
   upscalerKey: '',
   controller: null,
   result: null,
   elapsedMs: 0,
-  progress: null,
+  progress: { done: 0, total: 0, tiles: { done: 0, total: 0 } },
   painted: 0, // output tiles painted as they finished, this run
   download: '', // what a model download has reached, while it runs
 };
-window.imdnDemo = state; // for the browser tests and the curious
+/** @type {any} */ (window).imdnDemo = state;
 
+/** @param {string} name */
 function setState(name) {
   document.body.dataset.state = name;
 }
 
+/** @param {string} message */
 function showError(message) {
-  const box = $('error');
+  const box = ui.error;
   box.textContent = message;
   box.hidden = !message;
 }
@@ -33,6 +97,7 @@ function showError(message) {
 // ---------------------------------------------------------------------------------------------
 // Input
 
+/** @param {File | null | undefined} file */
 async function loadFile(file) {
   showError('');
   if (!file) return;
@@ -41,23 +106,24 @@ async function loadFile(file) {
     bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
   } catch {
     state.image = null;
-    $('run').disabled = true;
-    $('input-info').textContent = '';
+    ui.run.disabled = true;
+    ui.inputInfo.textContent = '';
     showError(`“${file.name || 'pasted data'}” is not an image this browser can open.`);
     setState('error');
     return;
   }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const ctx = context(canvas.getContext('2d', { willReadFrequently: true }));
   ctx.drawImage(bitmap, 0, 0);
-  state.image = { name: file.name || 'pasted', pixels: ctx.getImageData(0, 0, bitmap.width, bitmap.height), bitmap };
-  $('input-info').textContent = `${state.image.name}: ${bitmap.width} × ${bitmap.height}`;
-  $('run').disabled = false;
+  const image = { name: file.name || 'pasted', pixels: ctx.getImageData(0, 0, bitmap.width, bitmap.height), bitmap };
+  state.image = image;
+  ui.inputInfo.textContent = `${image.name}: ${bitmap.width} × ${bitmap.height}`;
+  ui.run.disabled = false;
   setState('ready');
 }
 
-$('file').addEventListener('change', (e) => loadFile(e.target.files[0]));
-const drop = $('drop');
+ui.file.addEventListener('change', () => loadFile(ui.file.files?.[0]));
+const drop = ui.drop;
 drop.addEventListener('dragover', (e) => {
   e.preventDefault();
   drop.classList.add('over');
@@ -66,7 +132,7 @@ drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
-  loadFile(e.dataTransfer.files[0]);
+  loadFile(e.dataTransfer?.files[0]);
 });
 document.addEventListener('paste', (e) => {
   const item = [...(e.clipboardData?.items ?? [])].find((i) => i.type.startsWith('image/'));
@@ -76,20 +142,21 @@ document.addEventListener('paste', (e) => {
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-$('workers').value = navigator.hardwareConcurrency || 4;
-$('model').addEventListener('change', () => {
-  $('as-scale').hidden = $('model').value !== 'as';
+ui.workers.value = String(navigator.hardwareConcurrency || 4);
+ui.model.addEventListener('change', () => {
+  ui.asScale.hidden = ui.model.value !== 'as';
 });
-$('model-base').textContent = modelBase ?? "the authors' repository (Zheng222/IMDN, cached after the first use)";
+ui.modelBase.textContent = modelBase ?? "the authors' repository (Zheng222/IMDN, cached after the first use)";
 
 const simd = hasWasmSimd();
-$('simd').textContent = simd ? 'WebAssembly SIMD: available' : 'WebAssembly SIMD: missing — this browser cannot run imdn-wasm';
-$('simd').classList.add(simd ? 'ok' : 'bad');
-$('cores').textContent = `${navigator.hardwareConcurrency || '?'} cores`;
+ui.simd.textContent = simd ? 'WebAssembly SIMD: available' : 'WebAssembly SIMD: missing — this browser cannot run imdn-wasm';
+ui.simd.classList.add(simd ? 'ok' : 'bad');
+ui.cores.textContent = `${navigator.hardwareConcurrency || '?'} cores`;
 
 // IMDN-AS output size from "1.5" (a scale) or "1920px" / "1920" (a width).
+/** @param {number} w @param {number} h */
 function targetSize(w, h) {
-  const text = $('target').value.trim().toLowerCase();
+  const text = ui.target.value.trim().toLowerCase();
   const n = Number.parseFloat(text);
   if (!Number.isFinite(n) || n <= 0) throw new Error('Type a scale such as 1.5, or a width such as 1920px.');
   const scale = text.endsWith('px') || n > 16 ? n / w : n;
@@ -99,83 +166,104 @@ function targetSize(w, h) {
   return { targetWidth: tw, targetHeight: th };
 }
 
+/**
+ * @param {string} model @param {number} workers @param {number} tileSize @param {boolean} exact
+ * @returns {Promise<Upscaler>}
+ */
 async function upscalerFor(model, workers, tileSize, exact) {
   const key = `${model}|${workers}|${tileSize}|${exact}`;
   if (state.upscaler && state.upscalerKey === key) return state.upscaler;
   state.upscaler?.dispose();
   state.upscaler = null;
+  /** @type {Upscaler} */
+  let up;
   try {
-    const onDownloadProgress = ({ loaded, total }) => {
-      const mib = (n) => (n / 2 ** 20).toFixed(1);
-      state.download = `Downloading ${KNOWN_MODELS[model]}: ${mib(loaded)}${total ? ` of ${mib(total)}` : ''} MiB`;
+    const file = KNOWN_MODELS[/** @type {import('imdn-wasm').KnownModel} */ (model)];
+    const onDownloadProgress = (/** @type {{ loaded: number, total: number | null }} */ { loaded, total }) => {
+      const mib = (/** @type {number} */ n) => (n / 2 ** 20).toFixed(1);
+      state.download = `Downloading ${file}: ${mib(loaded)}${total ? ` of ${mib(total)}` : ''} MiB`;
     };
-    state.upscaler = await createUpscaler({ model, ...(modelBase ? { modelBaseUrl: modelBase } : {}), onDownloadProgress, workers, tileSize, exact });
+    up = await createUpscaler({ model, ...(modelBase ? { modelBaseUrl: modelBase } : {}), onDownloadProgress, workers, tileSize, exact });
   } catch (e) {
     throw new Error(
-      `The model could not be loaded (${KNOWN_MODELS[model]} from ${modelBase ?? "the authors' repository"}): ${e.message.replace(/^imdn: /, '')}`,
+      `The model could not be loaded (${KNOWN_MODELS[/** @type {import('imdn-wasm').KnownModel} */ (model)]} from ${modelBase ?? "the authors' repository"}): ${messageOf(e)}`,
     );
   }
+  state.upscaler = up;
   state.upscalerKey = key;
-  return state.upscaler;
+  return up;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Running
 
-let ticker = 0;
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let ticker;
+/** @param {Shown} p @param {number} started */
 function progress(p, started) {
-  $('bar-fill').style.width = `${p.total ? (100 * p.done) / p.total : 0}%`;
+  ui.barFill.style.width = `${p.total ? (100 * p.done) / p.total : 0}%`;
   const pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
   if (!p.total && state.download) {
-    $('progress-text').textContent = state.download; // the model is still on its way
+    ui.progressText.textContent = state.download; // the model is still on its way
     return;
   }
-  $('progress-text').textContent = `${p.tiles.done} / ${p.tiles.total} tiles · ${pct}% · ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  ui.progressText.textContent = `${p.tiles.done} / ${p.tiles.total} tiles · ${pct}% · ${((performance.now() - started) / 1000).toFixed(1)} s`;
 }
 
-$('run').addEventListener('click', async () => {
-  if (!state.image) return;
+ui.run.addEventListener('click', async () => {
+  const image = state.image;
+  if (!image) return;
   showError('');
-  const { pixels } = state.image;
-  const model = $('model').value;
-  const workers = Math.max(1, Math.min(64, Number($('workers').value) || 1));
-  const tileSize = Number($('tile').value);
-  const exact = $('exact').value === 'exact';
+  const { pixels } = image;
+  const model = ui.model.value;
+  const workers = Math.max(1, Math.min(64, Number(ui.workers.value) || 1));
+  const tileSize = Number(ui.tile.value);
+  const exact = ui.exact.value === 'exact';
+  /** @type {{ targetWidth?: number, targetHeight?: number }} */
   let options = {};
   try {
     if (model === 'as') options = targetSize(pixels.width, pixels.height);
   } catch (e) {
-    showError(e.message);
+    showError(messageOf(e));
     return;
   }
 
-  $('run').disabled = true;
-  $('cancel').hidden = false;
-  $('progress').hidden = false;
-  $('download').disabled = true;
+  ui.run.disabled = true;
+  ui.cancel.hidden = false;
+  ui.progress.hidden = false;
+  ui.download.disabled = true;
   setState('running');
   const started = performance.now();
   state.progress = { done: 0, total: 0, tiles: { done: 0, total: 0 } };
   state.painted = 0;
   progress(state.progress, started);
   ticker = setInterval(() => progress(state.progress, started), 100);
-  state.controller = new AbortController();
+  const controller = new AbortController();
+  state.controller = controller;
 
   try {
     const up = await upscalerFor(model, workers, tileSize, exact);
     state.download = '';
     const out = up.outputSize(pixels.width, pixels.height, options);
     prepareCanvases(out.width, out.height);
-    const ctx = $('output').getContext('2d');
+    const ctx = context(ui.output.getContext('2d'));
     const result = await up.upscale(pixels, {
       ...options,
-      signal: state.controller.signal,
-      onProgress: (p) => {
+      signal: controller.signal,
+      onProgress: (/** @type {import('imdn-wasm').Progress} */ p) => {
         state.progress = p;
         // Paint a finished output tile straight from the growing result.
         const { tile, output } = p;
         if (tile) {
-          ctx.putImageData(new ImageData(output.data, output.width, output.height), 0, 0, tile.x, tile.y, tile.width, tile.height);
+          ctx.putImageData(
+            new ImageData(/** @type {Uint8ClampedArray<ArrayBuffer>} */ (output.data), output.width, output.height),
+            0,
+            0,
+            tile.x,
+            tile.y,
+            tile.width,
+            tile.height,
+          );
           state.painted++;
         }
       },
@@ -183,85 +271,90 @@ $('run').addEventListener('click', async () => {
     state.elapsedMs = performance.now() - started;
     state.result = result;
     progress(state.progress, started);
-    $('status').textContent =
-      `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`}`;
-    $('download').disabled = false;
+    ui.status.textContent = `${pixels.width} × ${pixels.height} → ${result.width} × ${result.height} in ${(state.elapsedMs / 1000).toFixed(2)} s with ${up.info.arch}, ${up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`}`;
+    ui.download.disabled = false;
     setState('done');
   } catch (e) {
-    if (e.name === 'AbortError') {
-      $('progress-text').textContent = 'Cancelled.';
+    if (/** @type {{ name?: unknown }} */ (e)?.name === 'AbortError') {
+      ui.progressText.textContent = 'Cancelled.';
       setState('cancelled');
     } else {
-      showError(e.message.replace(/^imdn: /, ''));
+      showError(messageOf(e));
       setState('error');
     }
   } finally {
     clearInterval(ticker);
-    $('run').disabled = !state.image;
-    $('cancel').hidden = true;
+    ui.run.disabled = !state.image;
+    ui.cancel.hidden = true;
     state.controller = null;
   }
 });
 
-$('cancel').addEventListener('click', () => state.controller?.abort());
+ui.cancel.addEventListener('click', () => state.controller?.abort());
 
 // ---------------------------------------------------------------------------------------------
 // Output and comparison
 
+/** @param {number} w @param {number} h */
 function prepareCanvases(w, h) {
-  $('output-card').hidden = false;
-  const out = $('output');
+  ui.outputCard.hidden = false;
+  const out = ui.output;
   out.width = w;
   out.height = h;
-  out.getContext('2d').clearRect(0, 0, w, h);
-  $('status').textContent = '';
+  context(out.getContext('2d')).clearRect(0, 0, w, h);
+  ui.status.textContent = '';
   drawBefore(w, h);
 }
 
+/** @param {number} w @param {number} h */
 function drawBefore(w, h) {
-  const before = $('before');
-  const mode = $('reference').value;
+  const before = ui.before;
+  const mode = ui.reference.value;
+  if (!state.image) return;
   const { pixels } = state.image;
   before.classList.toggle('pixelated', mode === 'pixelated');
   if (mode === 'pixelated') {
     // Input pixels as they are; CSS scales them with nearest neighbour.
     before.width = pixels.width;
     before.height = pixels.height;
-    before.getContext('2d').putImageData(pixels, 0, 0);
+    context(before.getContext('2d')).putImageData(pixels, 0, 0);
   } else {
     before.width = w;
     before.height = h;
-    before.getContext('2d').putImageData(bicubic(pixels, w, h), 0, 0);
+    context(before.getContext('2d')).putImageData(bicubic(pixels, w, h), 0, 0);
   }
 }
 
-$('reference').addEventListener('change', () => state.image && drawBefore($('output').width, $('output').height));
+ui.reference.addEventListener('change', () => state.image && drawBefore(ui.output.width, ui.output.height));
 
-$('slider').addEventListener('input', (e) => {
-  const v = e.target.value;
-  $('after-clip').style.clipPath = `inset(0 0 0 ${v}%)`;
-  $('divider').style.left = `${v}%`;
+ui.slider.addEventListener('input', () => {
+  const v = ui.slider.value;
+  ui.afterClip.style.clipPath = `inset(0 0 0 ${v}%)`;
+  ui.divider.style.left = `${v}%`;
 });
 
-$('download').addEventListener('click', () => {
-  $('output').toBlob((blob) => {
+ui.download.addEventListener('click', () => {
+  ui.output.toBlob((blob) => {
+    if (!blob || !state.image) return;
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = `${state.image.name.replace(/\.[^.]*$/, '')}-${$('model').value}.png`;
+    a.download = `${state.image.name.replace(/\.[^.]*$/, '')}-${ui.model.value}.png`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   }, 'image/png');
 });
 
 // Bicubic (Keys, a = -0.5) resize of RGBA ImageData, separable, for the "before" view.
+/** @param {ImageData} src @param {number} w @param {number} h */
 function bicubic(src, w, h) {
-  const kernel = (x) => {
+  const kernel = (/** @type {number} */ x) => {
     const a = Math.abs(x);
     if (a <= 1) return 1.5 * a ** 3 - 2.5 * a ** 2 + 1;
     if (a < 2) return -0.5 * a ** 3 + 2.5 * a ** 2 - 4 * a + 2;
     return 0;
   };
-  const taps = (inLen, outLen) => {
+  const taps = (/** @type {number} */ inLen, /** @type {number} */ outLen) => {
+    /** @type {[number[], number[]][]} */
     const t = [];
     for (let o = 0; o < outLen; o++) {
       const u = ((o + 0.5) * inLen) / outLen - 0.5;

@@ -43,7 +43,7 @@ async function run(messages) {
 
 const init = () => ({ message: { type: 'init' } });
 const unit = (n) => () => ({ message: { type: 'unit', n } });
-const answer = (w, m) => w.listen({ type: 'result', id: m.id, data: m.n });
+const answer = (w, m) => w.listen({ type: 'unit-result', id: m.id, data: m.n });
 
 test('a busy worker is sent the next short unit before it finishes, never a second long job', async () => {
   const { made, spawn, units, sent } = fakes();
