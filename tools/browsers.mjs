@@ -24,7 +24,9 @@ export const ENGINES = {
 };
 
 // The page's result, or its error as ours (the drivers report page errors each their own way).
+/** @param {Function | string} fn */
 const wrap = (fn) => `async (arg) => { try { return { ok: await (${fn})(arg) }; } catch (e) { return { error: String(e?.stack ?? e) }; } }`;
+/** @param {any} r */
 const unwrap = (r) => {
   if (r?.error) throw new Error(`in the page: ${r.error}`);
   return r?.ok;
@@ -41,6 +43,7 @@ async function freePort() {
   });
 }
 
+/** @param {string} what @param {() => Promise<unknown> | unknown} f @param {number} [ms] */
 async function until(what, f, ms = 20000) {
   const end = Date.now() + ms;
   for (;;) {
@@ -53,13 +56,17 @@ async function until(what, f, ms = 20000) {
   }
 }
 
-// A playwright or puppeteer browser and page (their page APIs agree on what is used here).
+/**
+ * A playwright or puppeteer browser and page (their page APIs agree on what is used here).
+ * @param {string} name @param {any} browser
+ */
 async function driven(name, browser) {
   const page = await browser.newPage();
   return {
     name,
-    open: (url) => page.goto(url).then(() => {}),
-    evaluate: async (fn, arg) => unwrap(await page.evaluate(`(${wrap(fn)})(${JSON.stringify(arg ?? null)})`)),
+    open: (/** @type {string} */ url) => page.goto(url).then(() => {}),
+    evaluate: async (/** @type {Function | string} */ fn, /** @type {unknown} */ arg) =>
+      unwrap(await page.evaluate(`(${wrap(fn)})(${JSON.stringify(arg ?? null)})`)),
     close: () => browser.close(),
   };
 }
@@ -86,7 +93,7 @@ async function firefox() {
 // then the browser is started again, the page opened again and the call made once more, with a
 // line saying so. A page that crashes it every time still fails.
 async function webkit() {
-  const { Builder } = await import('selenium-webdriver');
+  const { Builder } = /** @type {any} */ (await import(/** @type {string} */ ('selenium-webdriver')));
   const start = async () => {
     const display = `:${90 + (process.pid % 400)}`;
     const xvfb = spawn(XVFB, [display, '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], { stdio: 'ignore' });
@@ -111,27 +118,28 @@ async function webkit() {
     }
   };
   let current = await start();
+  /** @type {string | null} */
   let url = null;
-  const lost = (e) => e?.name === 'NoSuchSessionError' || /Could not parse script result/.test(e?.message ?? '');
-  const restart = async (e) => {
+  const lost = (/** @type {any} */ e) => e?.name === 'NoSuchSessionError' || /Could not parse script result/.test(e?.message ?? '');
+  const restart = async (/** @type {any} */ e) => {
     console.log(`webkit: the session was lost (${e.name}: ${e.message}); starting MiniBrowser again`);
     await current.session.quit().catch(() => {});
     current.stop();
     current = await start();
     if (url) await current.session.get(url);
   };
-  const call = (fn, arg) =>
+  const call = (/** @type {Function | string} */ fn, /** @type {unknown} */ arg) =>
     current.session.executeAsyncScript(`const done = arguments[arguments.length - 1]; (${wrap(fn)})(arguments[0]).then(done);`, arg ?? null);
   return {
     name: 'webkit',
-    open: async (to) => {
+    open: async (/** @type {string} */ to) => {
       url = to;
-      await current.session.get(to).catch(async (e) => {
+      await current.session.get(to).catch(async (/** @type {any} */ e) => {
         if (!lost(e)) throw e;
         await restart(e);
       });
     },
-    evaluate: async (fn, arg) => {
+    evaluate: async (/** @type {Function | string} */ fn, /** @type {unknown} */ arg) => {
       try {
         return unwrap(await call(fn, arg));
       } catch (e) {

@@ -51,7 +51,7 @@ for (const file of files) {
 }
 
 // Include cycles between modules (a .cpp and its .h are one module).
-const module = (file) => file.replace(/\.(cpp|h)$/, '');
+const module = (/** @type {string} */ file) => file.replace(/\.(cpp|h)$/, '');
 const edges = new Map();
 for (const file of files) {
   const from = module(file);
@@ -74,5 +74,9 @@ const visit = (node, path) => {
 for (const node of edges.keys()) if (!state.has(node)) visit(node, [node]);
 
 for (const p of problems) console.log(p);
-console.log(problems.length ? `structure: ${problems.length} problems` : `structure: ${files.length} files in src/, none over ${MAX_FILE} lines, no function over ${MAX_FUNCTION}, no include cycle`);
+console.log(
+  problems.length
+    ? `structure: ${problems.length} problems`
+    : `structure: ${files.length} files in src/, none over ${MAX_FILE} lines, no function over ${MAX_FUNCTION}, no include cycle`,
+);
 process.exit(problems.length ? 1 : 0);

@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
+/** @param {string[]} [extraArgs] */
 export function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,

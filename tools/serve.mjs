@@ -30,7 +30,7 @@ export function serve({ root = ROOT, port = 8080, host = '127.0.0.1', isolate = 
   const server = createServer((req, res) => {
     let path;
     try {
-      path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     } catch {
       res.writeHead(400).end();
       return;
@@ -44,7 +44,7 @@ export function serve({ root = ROOT, port = 8080, host = '127.0.0.1', isolate = 
       if (statSync(file).isDirectory()) file = join(file, 'index.html');
       const size = statSync(file).size;
       res.writeHead(200, {
-        'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'Content-Type': /** @type {Record<string, string>} */ (TYPES)[extname(file)] ?? 'application/octet-stream',
         'Content-Length': size,
         'Cache-Control': 'no-cache',
         // Cross-origin isolation, so that the page can use SharedArrayBuffer (threads).
@@ -58,7 +58,7 @@ export function serve({ root = ROOT, port = 8080, host = '127.0.0.1', isolate = 
   return new Promise((ok, fail) => {
     server.once('error', fail);
     server.listen(port, host, () => {
-      const url = `http://${host}:${server.address().port}/`;
+      const url = `http://${host}:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}/`;
       ok({ url, close: () => new Promise((done) => server.close(done)) });
     });
   });

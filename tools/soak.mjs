@@ -32,15 +32,17 @@ const rand = () => {
   state = (state * 1664525 + 1013904223) >>> 0;
   return state / 2 ** 32;
 };
+/** @template T @param {T[]} a @returns {T} */
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const mib = () => (process.memoryUsage().rss / 2 ** 20).toFixed(0);
 
 const NAMES = ['x2', 'x4', 'rtc', 'rte', 'as'];
+/** @type {Record<string, string>} */
 const CHECKPOINT = { x2: 'IMDN_x2.pth', x4: 'IMDN_x4.pth', rtc: 'model_RTC.pth', rte: 'model_RTE.pth', as: 'IMDN_AS.pth' };
-const modelOf = (name) => (o.official ? readFileSync(join(IMDN, 'checkpoints', CHECKPOINT[name])) : readFileSync(randomModel(name)));
+const modelOf = (/** @type {string} */ name) => (o.official ? readFileSync(join(IMDN, 'checkpoints', CHECKPOINT[name])) : readFileSync(randomModel(name)));
 const REPRO = join(ROOT, 'tests', 'data', 'repro');
 const HOSTILE = [
-  ...readdirSync(REPRO).map((f) => ['bomb ' + f, join(REPRO, f), {}]),
+  ...readdirSync(REPRO).map((f) => [`bomb ${f}`, join(REPRO, f), {}]),
   ['garbage bytes', new Uint8Array(300).map((_, i) => (i * 7) & 255), {}],
   ['null options', null, null],
   ['a signal that is not one', null, { signal: 'x' }],
@@ -56,6 +58,7 @@ const HOSTILE = [
   ['an onProgress that is a number', null, { onProgress: 5 }],
 ];
 
+/** @param {number} w @param {number} h @param {number} channels */
 function image(w, h, channels) {
   const data = new Uint8Array(w * h * channels);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 256);
@@ -66,13 +69,17 @@ function image(w, h, channels) {
 console.log(
   `soak: ${calls} calls, ${workers} workers, seed ${o.seed}, ${o.official ? 'official' : 'random-weight'} models; ${cpus()[0]?.model ?? '?'}, load ${loadavg()[0].toFixed(2)}`,
 );
+// (any: the soak calls them with hostile inputs and options, which their types rule out)
+/** @type {Record<string, any>} */
 const ups = {};
 for (const name of NAMES) ups[name] = await createUpscaler({ model: modelOf(name), workers });
 const rss0 = mib();
 let rss100 = null;
+/** @type {[string, any, any, any][]} */
 const kept = []; // [name, input, options, output] of normal calls, checked at the end
 const counts = { normal: 0, aborted: 0, hostile: 0, concurrent: 0, unexpected: 0 };
 
+/** @param {string} name */
 async function normal(name) {
   const w = 1 + Math.floor(rand() * 60);
   const h = 1 + Math.floor(rand() * 60);
@@ -91,7 +98,7 @@ for (let i = 0; i < calls; i++) {
       const [what, input, options] = pick(HOSTILE);
       const ok = await ups[name].upscale(input ?? image(20, 20, 3), options).then(
         () => true,
-        (e) => {
+        (/** @type {any} */ e) => {
           if (!String(e.message).startsWith('imdn:')) throw new Error(`${what}: not an imdn: error: ${e.message}`);
           return false;
         },
@@ -104,7 +111,7 @@ for (let i = 0; i < calls; i++) {
       setTimeout(() => c.abort(), Math.floor(rand() * 30));
       await p.then(
         () => {},
-        (e) => {
+        (/** @type {any} */ e) => {
           if (e.name !== 'AbortError') throw e;
         },
       );
@@ -118,7 +125,7 @@ for (let i = 0; i < calls; i++) {
     }
   } catch (e) {
     counts.unexpected++;
-    console.error(`call ${i}: ${e.message}`);
+    console.error(`call ${i}: ${e instanceof Error ? e.message : e}`);
   }
   if (i >= 99 && rss100 === null) rss100 = mib();
 }
@@ -127,11 +134,12 @@ for (const u of Object.values(ups)) u.dispose();
 
 // Every kept output against a fresh upscaler's.
 let mismatches = 0;
+/** @type {Record<string, any>} */
 const fresh = {};
 for (const [name, input, options, out] of kept) {
   fresh[name] ??= await createUpscaler({ model: modelOf(name), workers });
   const want = await fresh[name].upscale(input, options);
-  if (want.width !== out.width || want.height !== out.height || want.data.some((v, k) => v !== out.data[k])) {
+  if (want.width !== out.width || want.height !== out.height || want.data.some((/** @type {number} */ v, /** @type {number} */ k) => v !== out.data[k])) {
     mismatches++;
     console.error(`mismatch: ${name} ${input.width}x${input.height}x${input.channels} ${JSON.stringify(options)}`);
   }

@@ -17,12 +17,13 @@ export const haveSet5 = existsSync(join(IMDN, 'datasets', 'Set5_HR', 'baby.bmp')
 export const haveModels = existsSync(join(MODELS, 'IMDN_x4.imdn'));
 export const skipWithoutData = !(haveSet5 && haveModels) && 'needs ../shared Set5 and converted models (tools/test.sh makes them)';
 
-export const model = (name) => join(MODELS, name);
+export const model = (/** @type {string} */ name) => join(MODELS, name);
 
 /**
  * A random-weight model of the official shape of `name` (x2, x3, x4, as, rtc, rte), written by the
  * native tests' imdn-random-model: for tests that need only *some* model, so that they run on a
  * clone without ../shared.
+ * @param {string} name @param {number} [seed]
  */
 export function randomModel(name, seed = 1) {
   const dir = join(tmpdir(), 'imdn-random-models');
@@ -35,6 +36,7 @@ export function randomModel(name, seed = 1) {
 }
 
 /** Y of BT.601 (MATLAB rgb2ycbcr), kept as a float, from 8-bit RGB(A) values. */
+/** @param {ArrayLike<number>} data @param {number} channels @param {number} i */
 function luma(data, channels, i) {
   const r = data[i * channels] / 255;
   const g = channels >= 3 ? data[i * channels + 1] / 255 : r;
@@ -43,6 +45,11 @@ function luma(data, channels, i) {
 }
 
 /** The paper's PSNR: Y channel, `shave` border pixels removed, reference cropped to the result. */
+/**
+ * @param {{ data: ArrayLike<number>, width: number, height: number, channels?: number }} result
+ * @param {{ data: ArrayLike<number>, width: number, height: number, channels?: number }} reference
+ * @param {number} shave
+ */
 export function psnrY(result, reference, shave) {
   const rc = result.channels ?? 4;
   const hc = reference.channels ?? 4;

@@ -32,22 +32,25 @@ const { values: o } = parseArgs({
 if (!o.a) throw new Error('ab.mjs: --a <checkout> is needed (see the header)');
 const size = Number(o.size);
 const workers = Number(o.workers);
-const load = async (dir) => import(pathToFileURL(join(resolve(dir), 'wasm', 'node.js')).href);
+const load = async (/** @type {string} */ dir) => import(pathToFileURL(join(resolve(dir), 'wasm', 'node.js')).href);
 const [A, B] = await Promise.all([load(o.a), load(o.b)]);
+/** @type {Record<string, string>} */
 const FILES = { x2: 'IMDN_x2', x3: 'IMDN_x3', x4: 'IMDN_x4', rtc: 'IMDN_RTC', rte: 'IMDN_RTE', as: 'IMDN_AS' };
-const modelPath = join(o['models-dir'], FILES[o.model] ? `${FILES[o.model]}.imdn` : o.model);
-const image = { data: noiseRgb(size, size), width: size, height: size, channels: 3 };
+const modelName = String(o.model);
+const modelPath = join(String(o['models-dir']), FILES[modelName] ? `${FILES[modelName]}.imdn` : modelName);
+const image = { data: noiseRgb(size), width: size, height: size, channels: 3 };
 const load0 = loadavg()[0];
 console.log(`${cpus()[0].model}, ${cpus().length} cores; ${o.model} on ${size}x${size}, ${o.runs} runs after warm-up`);
 const paths = [
   ['threads', true],
   ['pool', false],
-].filter(([p]) => o.paths.split(',').includes(p));
+].filter(([p]) => String(o.paths).split(',').includes(String(p)));
 for (const [path, threads] of paths) {
   const ups = [
-    await A.createUpscaler({ model: modelPath, workers, threads, ...JSON.parse(o['a-options']) }),
-    await B.createUpscaler({ model: modelPath, workers, threads }),
+    await A.createUpscaler({ model: modelPath, workers, threads: Boolean(threads), ...JSON.parse(String(o['a-options'])) }),
+    await B.createUpscaler({ model: modelPath, workers, threads: Boolean(threads) }),
   ];
+  /** @type {number[][]} */
   const times = [[], []];
   for (const up of ups) await up.upscale(image); // warm-up
   for (let r = 0; r < Number(o.runs); r++) {
@@ -63,6 +66,8 @@ for (const [path, threads] of paths) {
   }
   for (const up of ups) up.dispose();
   const [ma, mb] = times.map(median);
-  console.log(`${path.padEnd(8)} ${workers} ${threads ? 'threads' : 'workers'}: A ${ma.toFixed(0)} ms, B ${mb.toFixed(0)} ms, B is ${(ma / mb).toFixed(3)}x A`);
+  console.log(
+    `${String(path).padEnd(8)} ${workers} ${threads ? 'threads' : 'workers'}: A ${ma.toFixed(0)} ms, B ${mb.toFixed(0)} ms, B is ${(ma / mb).toFixed(3)}x A`,
+  );
 }
 console.log(`load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`);

@@ -84,8 +84,9 @@ const nchw = new Float32Array(rgb.length);
 for (let p = 0; p < size * size; p++) for (let c = 0; c < 3; c++) nchw[c * size * size + p] = rgb[p * 3 + c] / 255;
 
 // Multiply-accumulates of the convolutions, per input pixel (../shared/imdn/README.md).
+/** @type {Record<string, number>} */
 const MACS_PER_PIXEL = { x2: 689088, x3: 697728, x4: 709824, rtc: 19899 };
-const gmac = ((MACS_PER_PIXEL[o.model] ?? NaN) * size * size) / 1e9;
+const gmac = ((MACS_PER_PIXEL[String(o.model)] ?? NaN) * size * size) / 1e9;
 
 const contenders = [];
 // --tile: a list; without it, the package's default tile size (the default path).
@@ -96,7 +97,7 @@ for (const workers of workerCounts) {
     for (const threads of modes) {
       if (threads === false && workers === 1) continue;
       const up = await createUpscaler({ model: modelPath, workers, tileSize, threads });
-      const image = { data: rgb, width: size, height: size, channels: 3 };
+      const image = { data: rgb, width: size, height: size, channels: /** @type {3} */ (3) };
       const how = up.threads > 1 ? `${up.threads} threads` : `${workers} worker${workers > 1 ? 's' : ''}`;
       contenders.push({ name: `imdn-wasm ${how} (tile ${up.tileSize})`, run: () => up.upscale(image), close: () => up.dispose() });
     }
@@ -117,14 +118,19 @@ if (!o['no-tfjs'] && ['x2', 'x3', 'x4'].includes(o.model)) {
   const net = await tfjsImdn(readFileSync(modelPath), { threads: 1 });
   const rgbf = Float32Array.from(rgb, (v) => v / 255);
   const check = await createUpscaler({ model: modelPath, workers: 1 });
-  const diff = await checkAgainst(net, rgb, size, async (data, cs) => (await check.upscale({ data, width: cs, height: cs, channels: 3 }, { raw: true })).data);
+  const diff = await checkAgainst(
+    net,
+    rgb,
+    size,
+    async (/** @type {Uint8Array} */ data, /** @type {number} */ cs) => (await check.upscale({ data, width: cs, height: cs, channels: 3 }, { raw: true })).data,
+  );
   check.dispose();
   console.log(`TensorFlow.js ${net.version}: the same network as ours (max |difference| ${diff.toExponential(1)})`);
   contenders.push({ name: 'TensorFlow.js wasm 1 thread', tfjs: true, run: async () => net.run(rgbf, size, size), close: () => net.dispose() });
 }
 
 const load0 = loadavg()[0];
-const times = contenders.map(() => []);
+const times = contenders.map(() => /** @type {number[]} */ ([]));
 for (const c of contenders) await c.run(); // warm-up: workers, shapes, allocations
 for (let r = 0; r < runs; r++) {
   for (const [i, c] of contenders.entries()) {
@@ -140,7 +146,8 @@ console.log(
 );
 for (const [i, c] of contenders.entries()) {
   const ms = median(times[i]);
-  const peer = (k, name) => (k >= 0 && i !== k && !c.ort && !c.tfjs ? `  ${(median(times[k]) / ms).toFixed(2)}x ${name}` : '');
+  const peer = (/** @type {number} */ k, /** @type {string} */ name) =>
+    k >= 0 && i !== k && !c.ort && !c.tfjs ? `  ${(median(times[k]) / ms).toFixed(2)}x ${name}` : '';
   console.log(
     `${c.name.padEnd(34)} median ${ms.toFixed(0).padStart(6)} ms  ${(gmac / (ms / 1000)).toFixed(1).padStart(5)} GMAC/s${peer(ortIndex, 'onnxruntime-web')}${peer(tfIndex, 'TensorFlow.js')}`,
   );
@@ -149,10 +156,11 @@ for (const c of contenders) await c.close();
 
 if (o.profile) {
   const { default: factory } = await import('../../dist/imdn.js');
-  const module = await instantiate(factory, await compileWasm(new URL('../../dist/imdn.wasm', import.meta.url), (p) => readFileSync(fileURLToPath(p))));
+  const module = await instantiate(factory, await compileWasm(new URL('../../dist/imdn.wasm', import.meta.url), async (p) => readFileSync(fileURLToPath(p))));
   const engine = new WasmEngine(module, readFileSync(modelPath));
   // Each profile() call times one pass after an untimed one; single passes swing by 10-20% on a
   // shared machine, so: one call discarded, then the median of --runs calls per operation.
+  /** @type {import('../../wasm/engine.js').JobOptions} */
   const job = { executor: 'instance', memoryLimit: DEFAULT_MEMORY_LIMIT };
   const pass = () => (o.job ? engine.profileJob(size, size, job) : { ops: engine.profile(size, size), wall: 0 });
   pass();

@@ -51,7 +51,7 @@ try {
   const load0 = loadavg()[0];
   const r = await page.evaluate(
     async ({ model, size, runs, haveOnnx }) => {
-      const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      const median = (/** @type {number[]} */ a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
       const rgb = new Uint8Array(size * size * 3);
       let seed = 1;
       for (let i = 0; i < rgb.length; i++) {
@@ -59,7 +59,7 @@ try {
         rgb[i] = seed >>> 24;
       }
       const rgbf = Float32Array.from(rgb, (v) => v / 255);
-      const { createUpscaler } = await import('/wasm/browser.js');
+      const { createUpscaler } = await import(/** @type {string} */ ('/wasm/browser.js'));
       const contenders = [];
       for (const workers of [1, 2]) {
         const up = await createUpscaler({ model, workers });
@@ -67,16 +67,22 @@ try {
         contenders.push({ name: `imdn-wasm ${how}`, ours: true, run: () => up.upscale({ data: rgb, width: size, height: size, channels: 3 }), up });
       }
       // TensorFlow.js: the same network (checked against ours first).
-      const { checkAgainst, tfjsImdn } = await import('/build/bench/tfjs-imdn.js');
+      const { checkAgainst, tfjsImdn } = await import(/** @type {string} */ ('/build/bench/tfjs-imdn.js'));
       const net = await tfjsImdn(new Uint8Array(await (await fetch(model)).arrayBuffer()), {
         threads: 1,
         wasmPaths: '/node_modules/@tensorflow/tfjs-backend-wasm/dist/',
       });
       const up = contenders[0].up;
-      const diff = await checkAgainst(net, rgb, size, async (data, cs) => (await up.upscale({ data, width: cs, height: cs, channels: 3 }, { raw: true })).data);
+      const diff = await checkAgainst(
+        net,
+        rgb,
+        size,
+        async (/** @type {Uint8Array} */ data, /** @type {number} */ cs) =>
+          (await up.upscale({ data, width: cs, height: cs, channels: 3 }, { raw: true })).data,
+      );
       contenders.push({ name: 'TensorFlow.js wasm 1 thread', tfjs: true, run: async () => net.run(rgbf, size, size) });
       if (haveOnnx) {
-        const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+        const ort = await import(/** @type {string} */ ('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs'));
         ort.env.wasm.numThreads = 1;
         ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
         const session = await ort.InferenceSession.create(new Uint8Array(await (await fetch('/onnx-model')).arrayBuffer()), { executionProviders: ['wasm'] });
@@ -85,7 +91,7 @@ try {
         const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', nchw, [1, 3, size, size]) };
         contenders.push({ name: `onnxruntime-web ${ort.env.versions?.web ?? ''} 1 thread`, ort: true, run: () => session.run(feeds) });
       }
-      const times = contenders.map(() => []);
+      const times = contenders.map(() => /** @type {number[]} */ ([]));
       for (const c of contenders) await c.run(); // warm-up
       for (let k = 0; k < runs; k++) {
         const order = k % 2 ? [...contenders.keys()].reverse() : [...contenders.keys()];
@@ -105,7 +111,7 @@ try {
     },
     { model: `${server.url}imdn-model`, size: Number(o.size), runs: Number(o.runs), haveOnnx: existsSync(onnx) },
   );
-  const gmacPerPixel = { x2: 689088, x3: 697728, x4: 709824 }[o.model];
+  const gmacPerPixel = /** @type {Record<string, number>} */ ({ x2: 689088, x3: 697728, x4: 709824 })[String(o.model)] ?? 0;
   const gmac = (gmacPerPixel * Number(o.size) ** 2) / 1e9;
   console.log(
     `Chromium ${browser.version()}, ${r.isolated ? 'cross-origin isolated' : 'not isolated'}: ${o.model} on ${o.size}x${o.size}, ${o.runs} runs after warm-up (alternating order), ${gmac.toFixed(2)} GMAC per image; ${cpus()[0]?.model}, ${cpus().length} cores; load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}; TensorFlow.js within ${r.diff.toExponential(1)} of ours`,

@@ -35,8 +35,8 @@ const root = resolve(o.root);
 o.model = resolve(o.model ?? (root === ROOT ? join(MODELS, 'IMDN_x4.imdn') : join(root, 'build', 'models', 'IMDN_x4.imdn')));
 if (!o.model.startsWith(root)) throw new Error(`--model must be inside ${root}`);
 const limit = o.limit ? Number(o.limit) : undefined;
-const MiB = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-const input = (side) => new Uint8Array(side * side * 3).map((_, i) => (i * 7919) % 251);
+const MiB = (/** @type {number} */ b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const input = (/** @type {number} */ side) => new Uint8Array(side * side * 3).map((_, i) => (i * 7919) % 251);
 
 if (o.child) {
   // One size in this process: { ms, peak, fresh, idle, plan } as JSON on stdout.
@@ -57,7 +57,7 @@ if (o.child) {
     await up.upscale({ data: input(side), width: side, height: side, channels: 3 });
     ms = performance.now() - t;
   } catch (e) {
-    error = e.message;
+    error = e instanceof Error ? e.message : String(e);
   }
   clearInterval(sample);
   peak = Math.max(peak, process.memoryUsage().rss);
@@ -78,8 +78,9 @@ console.log(
 );
 const sizes = o.sizes.split(',').map(Number);
 const platforms = o.platform.split(',');
+/** @param {string} where @param {number} side @param {any} r */
 const line = (where, side, r) => {
-  const how = (p) =>
+  const how = (/** @type {any} */ p) =>
     p.recompute
       ? p.streamed
         ? 'blocks recomputed, streamed'
@@ -115,12 +116,13 @@ if (platforms.includes('chromium')) {
     const server = await serve({ port: 0, root });
     // The renderer's resident set (page and its workers share it): the renderers from ps once,
     // then their /proc status as the job runs (ps 20 times a second took a core's share from it).
+    /** @type {number[]} */
     let renderers = [];
     const findRenderers = () => {
       const out = execFileSync('ps', ['-C', 'chromium', '-o', 'pid=,args='], { encoding: 'utf8' }).trim().split('\n');
       renderers = out.filter((l) => l.includes('--type=renderer')).map((l) => Number(l.trim().split(/\s+/)[0]));
     };
-    const rssOf = (pid) => {
+    const rssOf = (/** @type {number} */ pid) => {
       try {
         return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
       } catch {
@@ -140,9 +142,9 @@ if (platforms.includes('chromium')) {
       const model = `${server.url}${resolve(o.model).slice(root.length + 1)}`;
       await page.evaluate(
         async ({ model, limit }) => {
-          const { createUpscaler } = await import('/wasm/browser.js');
+          const { createUpscaler } = await import(/** @type {string} */ ('/wasm/browser.js'));
           if (!globalThis.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: no threads');
-          globalThis.up = await createUpscaler({ model, workers: 2, ...(limit ? { memoryLimit: limit } : {}) });
+          /** @type {any} */ (globalThis).up = await createUpscaler({ model, workers: 2, ...(limit ? { memoryLimit: limit } : {}) });
         },
         { model, limit },
       );
@@ -153,13 +155,13 @@ if (platforms.includes('chromium')) {
       const sample = setInterval(() => (peak = Math.max(peak, renderer())), 50);
       const r = await page.evaluate(async (side) => {
         const data = new Uint8Array(side * side * 3).map((_, i) => (i * 7919) % 251);
-        const plan = globalThis.up.memoryNeeded?.(side, side) ?? null;
+        const plan = /** @type {any} */ (globalThis).up.memoryNeeded?.(side, side) ?? null;
         const t = performance.now();
         try {
-          await globalThis.up.upscale({ data, width: side, height: side, channels: 3 });
+          await /** @type {any} */ (globalThis).up.upscale({ data, width: side, height: side, channels: 3 });
           return { ms: performance.now() - t, plan, error: null };
         } catch (e) {
-          return { ms: performance.now() - t, plan, error: e.message };
+          return { ms: performance.now() - t, plan, error: e instanceof Error ? e.message : String(e) };
         }
       }, side);
       clearInterval(sample);

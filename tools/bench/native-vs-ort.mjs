@@ -21,7 +21,7 @@ const { values: o } = parseArgs({
 });
 let ort;
 try {
-  ort = (await import('onnxruntime-node')).default;
+  ort = (await import(/** @type {string} */ ('onnxruntime-node'))).default;
 } catch {
   console.error('onnxruntime-node is not installed: npm install --no-save --ignore-scripts onnxruntime-node@1.30.0');
   process.exit(2);
@@ -45,7 +45,7 @@ for (const threads of [1, 2]) {
       ['--model', model, '--size', String(size), '--threads', String(threads), '--runs', '1'],
       { encoding: 'utf8' },
     );
-    ours.push(Number(/median ([\d.]+) ms/.exec(out)[1]));
+    ours.push(Number(/median ([\d.]+) ms/.exec(out)?.[1]));
     await session.run(feeds); // warm again after the other process ran (as imdn-bench warms up)
     const t = performance.now();
     await session.run(feeds);

@@ -33,7 +33,7 @@ if (o.child) {
   // One process, one configuration: a warm-up, then one timed run; prints the milliseconds.
   const rgb = noiseRgb(size);
   const up = await createUpscaler({ model: join(MODELS, STEMS[o.model] ? `${STEMS[o.model]}.imdn` : o.model), workers: Number(o.workers) });
-  const image = { data: rgb, width: size, height: size, channels: 3 };
+  const image = { data: rgb, width: size, height: size, channels: /** @type {3} */ (3) };
   await up.upscale(image);
   const t = performance.now();
   await up.upscale(image);
@@ -44,16 +44,16 @@ if (o.child) {
 
 const cores = availableParallelism();
 const self = fileURLToPath(import.meta.url);
-const run = (cpuList, workers) => {
+const run = (/** @type {string} */ cpuList, /** @type {number} */ workers) => {
   const out = execFileSync('taskset', ['-c', cpuList, process.execPath, self, '--child', '--model', o.model, '--size', o.size, '--workers', String(workers)], {
     encoding: 'utf8',
   });
-  return JSON.parse(out.trim().split('\n').pop());
+  return JSON.parse(out.trim().split('\n').pop() ?? '');
 };
 const configs = [...Array(cores).keys()].map((c) => ({ name: `1 worker on core ${c}`, cpus: String(c), workers: 1 }));
 const all = `0-${cores - 1}`;
 configs.push({ name: `${cores} cores`, cpus: all, workers: cores });
-const times = configs.map(() => []);
+const times = configs.map(() => /** @type {number[]} */ ([]));
 let how = '';
 const load0 = loadavg()[0];
 for (let r = 0; r < Math.max(1, Number(o.rounds)); r++) {

@@ -12,6 +12,8 @@
  * `ours(bytes, cs)` resolves to our raw output for a cs x cs image. Returns the largest
  * difference; throws past 1e-4. (A corner: TensorFlow.js sums the attention's statistics in
  * float32, which drifts past 1e-4 over 256x256 of noise, where ours sums in double.)
+ * @param {{ run(rgb: Float32Array, h: number, w: number): Float32Array }} net @param {Uint8Array} rgb @param {number} side
+ * @param {(bytes: Uint8Array, cs: number) => Promise<ArrayLike<number>>} ours
  */
 export async function checkAgainst(net, rgb, side, ours) {
   const cs = Math.min(side, 64);
@@ -29,14 +31,18 @@ export async function checkAgainst(net, rgb, side, ours) {
   return diff;
 }
 
-/** The tensors of an .imdn file: { info, tensors: Map(name -> { shape, data: Float32Array }) }. */
+/**
+ * The tensors of an .imdn file: { info, tensors: Map(name -> { shape, data: Float32Array }) }.
+ * @param {Uint8Array | ArrayBuffer} bytes
+ */
 export function readImdn(bytes) {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (String.fromCharCode(...b.subarray(0, 8)) !== 'IMDNWASM') throw new Error('not an .imdn file');
-  const u32 = (at) => view.getUint32(at, true);
+  const u32 = (/** @type {number} */ at) => view.getUint32(at, true);
   const info = { arch: u32(16), nf: u32(20), blocks: u32(24), scale: u32(28), upsample: u32(32), range: view.getFloat32(36, true) };
   const count = u32(48);
+  /** @type {Map<string, { shape: number[], data: Float32Array }>} */
   const tensors = new Map();
   let at = 64;
   for (let t = 0; t < count; t++) {
@@ -46,6 +52,7 @@ export function readImdn(bytes) {
     const dtype = b[at];
     const ndim = b[at + 1];
     at += 2;
+    /** @type {number[]} */
     const shape = [];
     for (let i = 0; i < ndim; i++, at += 4) shape.push(u32(at));
     at = (at + 3) & ~3;
@@ -63,6 +70,7 @@ export function readImdn(bytes) {
   return { info, tensors };
 }
 
+/** @param {number} h */
 function half(h) {
   const e = (h >> 10) & 31;
   const m = h & 1023;
@@ -90,12 +98,15 @@ export async function tfjsImdn(imdnBytes, { threads = 1, wasmPaths } = {}) {
   const r = info.upsample;
   // PyTorch (out, in, kh, kw) -> TF (kh, kw, in, out); PixelShuffle's channel c*r*r + dy*r + dx ->
   // depthToSpace's (dy*r + dx)*3 + c for the last convolution.
+  /** @typedef {{ f: import('@tensorflow/tfjs-core').Tensor4D, b: import('@tensorflow/tfjs-core').Tensor1D }} Conv */
+  /** @param {string} name @param {((o: number) => number) | null} [perm] @returns {Conv} */
   const conv = (name, perm = null) => {
     const w = tensors.get(`${name}.weight`);
+    if (!w) throw new Error(`tfjsImdn: no tensor ${name}.weight`);
     const bias = tensors.get(`${name}.bias`);
     const [O, I, KH, KW] = w.shape;
     const f = new Float32Array(KH * KW * I * O);
-    const oo = (o) => (perm ? perm(o) : o);
+    const oo = (/** @type {number} */ o) => (perm ? perm(o) : o);
     for (let o = 0; o < O; o++)
       for (let i = 0; i < I; i++)
         for (let y = 0; y < KH; y++) for (let x = 0; x < KW; x++) f[((y * KW + x) * I + i) * O + oo(o)] = w.data[((o * I + i) * KH + y) * KW + x];
@@ -103,20 +114,23 @@ export async function tfjsImdn(imdnBytes, { threads = 1, wasmPaths } = {}) {
     if (bias) for (let o = 0; o < O; o++) b[oo(o)] = bias.data[o];
     return { f: tf.tensor4d(f, [KH, KW, I, O]), b: tf.tensor1d(b) };
   };
-  const shuffle = (o) => {
+  const shuffle = (/** @type {number} */ o) => {
     const c = Math.floor(o / (r * r));
     const k = o % (r * r);
     return k * 3 + c;
   };
+  /** @type {{ stem: Conv, fusion: Conv, lr: Conv, up: Conv, blocks: { c: Conv[], cca0: Conv, cca1: Conv, fuse: Conv }[] }} */
   const W = { stem: conv('stem.0'), fusion: conv('fusion'), lr: conv('lr'), up: conv('up', shuffle), blocks: [] };
   for (let i = 0; i < info.blocks; i++) {
     const p = `blocks.${i}.`;
     W.blocks.push({ c: [1, 2, 3, 4].map((k) => conv(`${p}c${k}`)), cca0: conv(`${p}cca.0`), cca1: conv(`${p}cca.1`), fuse: conv(`${p}fuse`) });
   }
-  const apply = (x, { f, b }) => tf.add(tf.conv2d(x, f, 1, 'same'), b);
-  const lrelu = (x) => tf.leakyRelu(x, 0.05);
+  /** @param {import('@tensorflow/tfjs-core').Tensor} x @param {Conv} conv */
+  const apply = (x, { f, b }) => tf.add(tf.conv2d(/** @type {import('@tensorflow/tfjs-core').Tensor4D} */ (x), f, 1, 'same'), b);
+  const lrelu = (/** @type {import('@tensorflow/tfjs-core').Tensor} */ x) => tf.leakyRelu(x, 0.05);
   const nf = info.nf;
   const d = nf / 4;
+  /** @param {import('@tensorflow/tfjs-core').Tensor} x @param {(typeof W)['blocks'][number]} B */
   const block = (x, B) => {
     // IMDModule: three distillation steps (split into d distilled and nf - d remaining channels),
     // a fourth convolution, the concatenation, contrast-aware channel attention, the 1x1 fusion.
@@ -136,22 +150,24 @@ export async function tfjsImdn(imdnBytes, { threads = 1, wasmPaths } = {}) {
   return {
     info,
     version: tf.version_core,
-    /** @param {Float32Array} rgb h x w x 3 in [0,1] @returns {Float32Array} */
+    /** @param {Float32Array} rgb h x w x 3 in [0,1] @param {number} h @param {number} w @returns {Float32Array} */
     run(rgb, h, w) {
-      return tf.tidy(() => {
-        const x = tf.mul(tf.tensor4d(rgb, [1, h, w, 3]), info.range);
-        const fea = apply(x, W.stem);
-        const outs = [];
-        let cur = fea;
-        for (const B of W.blocks) {
-          cur = block(cur, B);
-          outs.push(cur);
-        }
-        const fused = lrelu(apply(tf.concat(outs, 3), W.fusion));
-        const lr = tf.add(apply(fused, W.lr), fea);
-        const up = tf.depthToSpace(apply(lr, W.up), r, 'NHWC');
-        return tf.div(up, info.range).dataSync();
-      });
+      return /** @type {Float32Array} */ (
+        tf.tidy(() => {
+          const x = tf.mul(tf.tensor4d(rgb, [1, h, w, 3]), info.range);
+          const fea = apply(x, W.stem);
+          const outs = [];
+          let cur = fea;
+          for (const B of W.blocks) {
+            cur = block(cur, B);
+            outs.push(cur);
+          }
+          const fused = lrelu(apply(tf.concat(outs, 3), W.fusion));
+          const lr = tf.add(apply(fused, W.lr), fea);
+          const up = tf.depthToSpace(/** @type {import('@tensorflow/tfjs-core').Tensor4D} */ (apply(lr, W.up)), r, 'NHWC');
+          return tf.div(up, info.range).dataSync();
+        })
+      );
     },
     dispose() {
       tf.disposeVariables();

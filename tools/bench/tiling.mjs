@@ -18,6 +18,7 @@ const { values: o } = parseArgs({
   },
 });
 
+/** @param {number} side */
 function image(side) {
   const data = new Uint8Array(side * side * 3);
   let seed = 7;
@@ -44,7 +45,7 @@ function image(side) {
   }
   const ups = new Map();
   for (const w of [1, 2]) ups.set(w, await createUpscaler({ model: o.model, workers: w }));
-  const times = configs.map(() => []);
+  const times = configs.map(() => /** @type {number[]} */ ([]));
   for (const c of configs) await ups.get(c.workers).upscale(img, c.opts); // warm-up
   const load0 = loadavg()[0];
   for (let r = 0; r < Math.max(1, Number(o.runs)); r++) {
