@@ -18,7 +18,8 @@ set(IMDN_DEPS_SOURCE_DIR "${IMDN_CACHE_DIR}/src" CACHE PATH "Local dependency so
 
 set(_deps_project "${CMAKE_CURRENT_LIST_DIR}/deps")
 file(READ "${_deps_project}/CMakeLists.txt" _a)
-file(READ "${_deps_project}/pins.cmake" _b)
+# (The pins themselves, not the comments around them: a comment edit keeps the cache.)
+file(STRINGS "${_deps_project}/pins.cmake" _b REGEX "^set\\(")
 set(_extra_args "")
 set(_t "")
 if(EMSCRIPTEN AND IMDN_THREADS)

@@ -2,7 +2,8 @@
 # The code's habits, checked (tools/test.sh runs this): the package's JavaScript type-checked with
 # checkJs (tsconfig.json), JavaScript formatted and linted by Biome (biome.json), C++ formatted by
 # clang-format (.clang-format), and the C++ core's shape (tools/check-structure.mjs: file and
-# function sizes, no include cycles). `tools/lint.sh --fix` applies the formatters instead.
+# function sizes, no include cycles) and the .wasm files' size budgets (tools/bench/wasm-size.mjs;
+# they must be built). `tools/lint.sh --fix` applies the formatters instead.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -19,8 +20,9 @@ check() {
   shift
   if "$@"; then echo "lint ok: $name"; else echo "lint FAILED: $name"; status=1; fi
 }
-check "tsc --noEmit, checkJs over wasm/" node_modules/.bin/tsc -p tsconfig.json
-check "biome ci, JavaScript format and lint" node_modules/.bin/biome ci --colors=off --diagnostic-level=error .
+check "tsc --noEmit, strict checkJs over wasm/, web/ and tools/" sh -c 'node_modules/.bin/tsc -p tsconfig.json && node_modules/.bin/tsc -p tools'
+check "biome ci, JavaScript format and lint (warnings fail)" node_modules/.bin/biome ci --colors=off --error-on-warnings .
 check "clang-format-14, C++ format" clang-format-14 --dry-run -Werror $cpp
 check "src/ structure: files, functions, include cycles" node tools/check-structure.mjs
+check "the .wasm files within their gzipped size budgets" node tools/bench/wasm-size.mjs --budget
 exit $status

@@ -103,6 +103,7 @@ val js_copy(const std::vector<T>& v) {
   return val(emscripten::typed_memory_view(v.size(), v.data())).call<val>("slice");
 }
 
+#ifndef IMDN_NO_IMAGE_IO  // (the threaded module does not decode)
 // { width, height, channels, data: Uint8Array } of an image, quantized to 8 bits (split across
 // the pool's threads, if any).
 val image_to_js(const imdn::Image& img, pthreadpool_t pool = nullptr) {
@@ -117,6 +118,7 @@ val image_to_js(const imdn::Image& img, pthreadpool_t pool = nullptr) {
   r.set("data", js_copy(px));
   return r;
 }
+#endif
 
 val failure(const std::string& message) {
   val r = val::object();
@@ -226,8 +228,8 @@ imdn::UnitData unit_from_js(const val& bytes) {
 }
 
 // `into`: a Uint8Array to write into when it is large enough (returned as its first bytes), else
-// a new one is made. Reusing buffers matters: a fresh 12 MB ArrayBuffer costs page faults and
-// zeroing, 8 ms against 1.4 ms for the copy into a used one (Node 20, this project's machine).
+// a new one is made. Reusing buffers matters: a fresh large ArrayBuffer costs page faults and
+// zeroing, several times the copy into a used one.
 val unit_to_js(const imdn::UnitData& d, const val& into) {
   const size_t n = d.encoded_size();
   const bool bytes =
@@ -417,7 +419,7 @@ class Engine {
       auto pass = [&] {
         const auto t0 = std::chrono::steady_clock::now();
         if (options.isUndefined()) {
-          net_->run(in.data(), size_t(height), size_t(width), out.data());
+          imdn::run_network(*net_, in.data(), size_t(height), size_t(width), out.data());
         } else {
           imdn::Job job(*net_, image, job_options(options, *net_));
           job.run();

@@ -1,4 +1,6 @@
-# Pinned dependency commits (see ../shared/DEPS.md for why these).
+# Pinned dependency commits: XNNPACK and companions that build unpatched with Debian's emscripten
+# 3.1.6 (wasm32 + SIMD128) and natively with gcc 12. tools/fetch-deps.sh puts their sources in
+# ~/.cache/imdn-wasm/src for offline builds.
 set(IMDN_PIN_XNNPACK_URL https://github.com/google/XNNPACK.git)
 set(IMDN_PIN_XNNPACK_COMMIT 75db3c093b6d74fe90b8df82670cd8a01102ba38)
 set(IMDN_PIN_PTHREADPOOL_URL https://github.com/google/pthreadpool.git)

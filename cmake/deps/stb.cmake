@@ -1,6 +1,6 @@
 # stb_image and stb_image_write, pinned upstream (nothings/stb, stb_image v2.30): Debian's libstb-dev
 # is v2.27, which fuzz-found inputs crash (a JPEG Huffman table overflow, a PNM header integer
-# overflow; ../shared/DEPS.md). Header-only: taken from <IMDN_DEPS_SOURCE_DIR>/stb when that tree
+# overflow). Header-only: taken from <IMDN_DEPS_SOURCE_DIR>/stb when that tree
 # is there (tools/fetch-deps.sh), else downloaded at the pinned commit into the cache.
 # Kept out of pins.cmake so that it is not part of XNNPACK's cache key.
 set(IMDN_PIN_STB_URL https://github.com/nothings/stb.git)

@@ -4,18 +4,42 @@
 // engine, Embind, the C/C++ runtime, ...), using the symbol maps the build writes next to them.
 //
 //   node tools/bench/wasm-size.mjs [dist/imdn.wasm ...]
+//   node tools/bench/wasm-size.mjs --budget     (tools/lint.sh: fails past the budgets below)
 //
-// Prints raw and gzip-9 sizes of each file, then the breakdown.
+// Prints raw and gzip-9 sizes of each file, then the breakdown. --budget prints the gzipped size
+// of each module against its budget and exits 1 if one is over (or not built): a change that
+// grows a module past it either earns a new budget here, in its own commit saying why, or shrinks.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 import { ROOT } from './common.mjs';
 
+/** Gzip-9 bytes each module may have (measured 2026-12-08: 220 and 165 KiB). */
+const BUDGETS = { 'imdn.wasm': 240 * 1024, 'imdn-mt.wasm': 180 * 1024 };
+
+if (process.argv.includes('--budget')) {
+  let over = 0;
+  for (const [name, budget] of Object.entries(BUDGETS)) {
+    const file = join(ROOT, 'dist', name);
+    if (!existsSync(file)) {
+      console.log(`${name}: not built (tools/setup.sh builds it)`);
+      over++;
+      continue;
+    }
+    const gz = gzipSync(readFileSync(file), { level: 9 }).length;
+    const ok = gz <= budget;
+    if (!ok) over++;
+    console.log(`${name}: ${(gz / 1024).toFixed(1)} KiB gzipped, budget ${(budget / 1024).toFixed(0)} KiB${ok ? '' : ': OVER'}`);
+  }
+  process.exit(over ? 1 : 0);
+}
+
 const files = process.argv.slice(2).length ? process.argv.slice(2) : ['imdn.wasm', 'imdn-mt.wasm'].map((f) => join(ROOT, 'dist', f));
 
 const SECTIONS = ['custom', 'type', 'import', 'function', 'table', 'memory', 'global', 'export', 'start', 'element', 'code', 'data', 'data count'];
 
+/** @param {Uint8Array} bytes */
 function reader(bytes) {
   let pos = 0;
   const r = {
@@ -47,6 +71,7 @@ function reader(bytes) {
 }
 
 // Section sizes, the number of imported functions, and each defined function's body size.
+/** @param {Uint8Array} bytes */
 function parse(bytes) {
   const r = reader(bytes);
   r.pos = 8;
@@ -100,9 +125,10 @@ function parse(bytes) {
 
 // Where a function comes from, by its name (as the symbol map writes it: demangled, with
 // \xx escapes for punctuation).
+/** @param {string} raw */
 function origin(raw) {
   if (!raw) return 'unnamed';
-  const name = raw.replace(/\\([0-9a-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  const name = raw.replace(/\\([0-9a-f]{2})/g, (_, /** @type {string} */ h) => String.fromCharCode(parseInt(h, 16)));
   if (/^xnn_.*ukernel|^xnn_.*__(wasm|scalar)/.test(name)) return 'XNNPACK microkernels';
   if (/^stbi/.test(name)) return 'stb_image, stb_image_write';
   if (/^(imdn::|\(anonymous namespace\)::)/.test(name) && !/^\(anonymous namespace\)::.*(itanium|demangle)/.test(name)) {
