@@ -39,7 +39,7 @@ void initialize_xnnpack() {
 }
 
 // Winograd for 3x3 stride-1 convolutions of 8 or more input channels: the stem's 3 gain nothing
-// from it (products 3 long; XNNPACK's direct kernel measured faster), and a direct convolution's
+// from it (products 3 long; XNNPACK's direct kernel is faster: docs/kernels.md), and a direct convolution's
 // outputs depend on their receptive field only, which keeps the plan's halos valid.
 bool winograd_fits(const ConvSpec& spec, size_t cin) { return spec.kernel == 3 && spec.stride == 1 && cin >= 8; }
 

@@ -214,7 +214,7 @@ std::vector<Candidate> candidates(Network& net, const Plan& plan) {
       // (Recomputed blocks are the last resort: float16 unless asked otherwise.)
       if (recompute && !free && o.recompute == 0 && bits == 32 && !o.map_bits) continue;
       // (Float16 maps mean memory is short: their tiles start at 128, whose scratch is a quarter
-      // of 256's for about 3% more compute. Recomputed tiles start at 192, then 160, 128: 13 px of
+      // of 256's for a little more compute. Recomputed tiles start at 192, then 160, 128: 13 px of
       // halo a side make crops 1.29x, 1.35x, 1.45x their tile.)
       const bool small = (bits == 16 || (recompute && !free)) && !whole && !o.map_bits && !o.recompute;
       const bool twice = small && recompute && !free;

@@ -50,9 +50,9 @@ void parallel(pthreadpool_t pool, size_t n, const F& f) {
 
 // The products' kernel: c[2r], c[2r+1] = row r's (a_r) 8 sums over k < cin of a_r[k] * b[k][0..8],
 // b packed 8 floats a k. One k at a time, each row's value broadcast from memory: V8 keeps the eight
-// sums in registers. (Four k per load with the lanes broadcast in registers measured 10 against
-// 14-17 GMAC/s: clang groups that by sum, and the sums spill.) Each sum runs over k in order, a
-// multiply then an add (no fused multiply-add in SIMD128).
+// sums in registers. (Four k per load with the lanes broadcast in registers is slower: clang groups
+// that by sum, and the sums spill; docs/kernels.md.) Each sum runs over k in order, a multiply then
+// an add (no fused multiply-add in SIMD128).
 inline void dot4x8(const float* a0, const float* a1, const float* a2, const float* a3, const float* b, size_t cin,
                    v4* c) {
   v4 c00 = splat(0), c01 = splat(0), c10 = splat(0), c11 = splat(0);
@@ -213,7 +213,7 @@ struct Transforms<4> {
 
 // Everything one block of tiles needs, copied into the block's own locals before use: read through
 // the lambda's references instead, clang must reload each of them after every store into the
-// output (it could alias them), which cost the output transform about 40% of its time.
+// output (it could alias them), a large share of the output transform's time (docs/kernels.md).
 struct BlockArgs {
   const float* in;
   size_t in_stride, h, w;

@@ -67,7 +67,7 @@ class WinogradConv3x3 {
 
   static constexpr size_t kDefaultTile = 4;
   static constexpr size_t kTilesPerBlock = 32;   // F(2x2): 2x2 tiles per block (a strip 64 px wide)
-  static constexpr size_t kTilesPerBlock4 = 32;  // F(4x4): 4x4 tiles per block (128 px; 16 measured 4-7% slower)
+  static constexpr size_t kTilesPerBlock4 = 32;  // F(4x4): 4x4 tiles per block (a strip 128 px wide)
   static constexpr size_t tiles_per_block(size_t m) { return m == 2 ? kTilesPerBlock : kTilesPerBlock4; }
 
  private:
@@ -89,9 +89,8 @@ class WinogradConv3x3 {
 };
 
 // A 1x1 convolution by the same products kernel (4 pixels x 8 outputs at a time), optionally added
-// into its output: out (+)= W in + bias. In WebAssembly the IMDN blocks' 1x1 convolutions and the
-// adds after them took 377 ms against XNNPACK's 434 + 29 (x4 256x256, Node, one thread), adding in
-// place saving the pass over a separate result.
+// into its output: out (+)= W in + bias, adding in place instead of a pass over a separate result
+// (faster than XNNPACK's 1x1 convolution and add in WebAssembly: README, Speed).
 class PointwiseConv {
  public:
   // weights: (cout_all, cin_all) (PyTorch's 1x1 kernels); this takes output channels [o0, o0 + cout)
