@@ -192,7 +192,7 @@ Rect Job::scatter(size_t i, const UnitData& d) {
   };
   expect(d.head.kind == uint32_t(u.kind));
   const size_t n = u.tile.h * u.tile.w;
-  const size_t fused = net_.has_fusion() ? (u.kind == UnitKind::kBlockB ? u.p1 - u.p0 : n) * nf : 0;
+  const size_t fused = net_.has_fusion() ? (traits(u.kind).pointwise ? u.p1 - u.p0 : n) * nf : 0;
   Rect done;
   switch (u.kind) {
     case UnitKind::kStem:
@@ -269,10 +269,8 @@ void Job::attention_barrier(const Unit& first, size_t g) {
 void Job::end_phase(size_t phase) {
   const Unit& first = plan_.units[plan_.phases[phase].begin];
   const size_t g = plan_.passes[first.pass].group;
-  if ((first.kind == UnitKind::kBlockA || first.kind == UnitKind::kBlockSums) && net_.has_attention())
-    attention_barrier(first, g);
-  const bool last_block =
-      (first.kind == UnitKind::kBlockB || first.kind == UnitKind::kBlockWhole) && first.block + 1 == net_.blocks();
+  if (traits(first.kind).before_sums && net_.has_attention()) attention_barrier(first, g);
+  const bool last_block = traits(first.kind).block_end && first.block + 1 == net_.blocks();
   for (size_t i = 0; i < passes_.size(); ++i) {
     Pass& p = *passes_[i];
     if (plan_.passes[i].group != g) continue;
@@ -304,9 +302,7 @@ Rect Job::run_here(size_t i) {
     stream_unit(i, nullptr);
     return {};
   }
-  // (The tail's crop is modified; recomputed blocks keep patches: both through their unit data.)
-  if (u.kind == UnitKind::kTail || u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole)
-    return scatter(i, run_unit(net_, gather(i)));
+  if (traits(u.kind).through_data) return scatter(i, run_unit(net_, gather(i)));
   return run_in_place(i);
 }
 

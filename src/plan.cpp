@@ -311,10 +311,7 @@ size_t Plan::band(size_t w) const {
   return std::min<size_t>(64, std::max(kBand, rows));
 }
 
-bool Plan::streamed(const Unit& u) const {
-  return strip != 0 &&
-         (u.kind == UnitKind::kBlockA || u.kind == UnitKind::kBlockSums || u.kind == UnitKind::kBlockWhole);
-}
+bool Plan::streamed(const Unit& u) const { return strip != 0 && traits(u.kind).block_crop; }
 
 size_t Plan::weight(size_t i) const {
   const Unit& u = units.at(i);

@@ -33,7 +33,7 @@ void build_group(Network& net, Plan& plan, size_t g) {
     for (size_t i = 0; i < plan.passes.size(); ++i)
       if (plan.passes[i].group == g) add_units(i, plan.passes[i]);
     ph.count = plan.units.size() - ph.begin;
-    ph.pointwise = ph.count > 0 && plan.units[ph.begin].kind == UnitKind::kBlockB;
+    ph.pointwise = ph.count > 0 && traits(plan.units[ph.begin].kind).pointwise;
     plan.phases.push_back(ph);
   };
   auto unit = [&](UnitKind kind, size_t pass, size_t block, const Rect& t, const Rect& c, const Rect& wide) {

@@ -14,6 +14,28 @@ namespace imdn {
 
 enum class UnitKind : uint32_t { kStem = 1, kBlockA = 2, kBlockB = 3, kTail = 4, kBlockSums = 5, kBlockWhole = 6 };
 
+// What each kind is, in one place: the planner and the runner ask these, never a list of kinds
+// (what a kind's data are is its case in gather, scatter and run_unit).
+struct KindTraits {
+  bool block_crop;    // a block's crop of x: may be streamed down a strip instead (A, Sums, Whole)
+  bool before_sums;   // its phase ends at the attention's barrier (A, Sums)
+  bool block_end;     // its phase ends a block (B, Whole)
+  bool pointwise;     // a run of pixels, not a crop (B)
+  bool through_data;  // run here through its unit data, not on the maps in place: its crop is
+                      // changed (Tail) or carries kept old values (Sums, Whole)
+};
+constexpr KindTraits traits(UnitKind kind) {
+  switch (kind) {
+    case UnitKind::kStem: return {false, false, false, false, false};
+    case UnitKind::kBlockA: return {true, true, false, false, false};
+    case UnitKind::kBlockB: return {false, false, true, true, false};
+    case UnitKind::kTail: return {false, false, false, false, true};
+    case UnitKind::kBlockSums: return {true, true, false, false, true};
+    case UnitKind::kBlockWhole: return {true, false, true, false, true};
+  }
+  return {false, false, false, false, false};
+}
+
 // What a unit needs or made, as flat float arrays and a header that says what they are; encode()
 // and decode() make it one byte buffer for a message between instances.
 //   kStem    in: a[0] RGB input crop (ih x iw x 3)            out: a[0] features on the core
