@@ -1,6 +1,6 @@
-// The job runner: a plan's units gathered, run and scattered in phase order, the barriers
-// between phases, and the maps' lifetimes. Streaming is stream.cpp, the output compose.cpp, the
-// input planes preprocess.cpp.
+// The job runner: each pass's input plane, a plan's units gathered, run and scattered in phase
+// order, the barriers between phases, and the maps' lifetimes. Streaming is stream.cpp, the output
+// compose.cpp, IMDN_AS's target size preprocess.cpp.
 #include "job.h"
 
 #include <algorithm>
