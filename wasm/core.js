@@ -82,6 +82,17 @@ export function checkPixels(image) {
   return { data, width, height, channels };
 }
 
+/**
+ * The channels an image is planned with: an alpha channel that is 255 everywhere (a screenshot's,
+ * a canvas's) is not planned, as the engine runs such an image as RGB (or grey).
+ * @param {Required<import('./platform.js').Pixels>} image
+ */
+export function planChannels({ data, channels }) {
+  if (channels !== 2 && channels !== 4) return channels;
+  for (let i = channels - 1; i < data.length; i += channels) if (data[i] !== 255) return channels;
+  return channels - 1;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The upscaler
 
@@ -321,7 +332,9 @@ export class Upscaler {
     const out = this.outputSize(image.width, image.height, { targetWidth, targetHeight });
     if (out.width * out.height > MAX_PIXELS) throw new RangeError(`imdn: output of ${out.width}x${out.height} is too large`);
     // Refused before anything image-sized is allocated or sent, saying what it would need.
-    const plan = this.engine.estimate(image.width, image.height, image.channels, jobOptions);
+    // (An alpha channel opaque everywhere is no pass of its own: the engine plans the image
+    // without it, and so does this check.)
+    const plan = this.engine.estimate(image.width, image.height, planChannels(image), jobOptions);
     if (!plan.fits) {
       let also = '';
       if (jobOptions.exact && this.info.arch === 'IMDN') {

@@ -131,6 +131,29 @@ test('a limit that only float16 maps fit: completes under it, on threads and on 
   }
 });
 
+test('an RGBA image whose alpha is 255 everywhere is planned and run as RGB: it fits where a translucent one of its size is refused', async () => {
+  const up = await createUpscaler({ model: x4, workers: 1, tileSize: 128 });
+  try {
+    // The least an RGB 96x80 image can be planned in (a refused plan names the least), as the limit.
+    const least = up.memoryNeeded(96, 80, { memoryLimit: MiB });
+    assert.equal(least.fits, false);
+    const limit = least.bytes;
+    assert.equal(up.memoryNeeded(96, 80, { memoryLimit: limit }).fits, true);
+    assert.equal(up.memoryNeeded(96, 80, { channels: 4, memoryLimit: limit }).fits, false);
+    const rgb = image(96, 80, 3);
+    const rgba = { data: new Uint8Array(96 * 80 * 4), width: 96, height: 80, channels: 4 };
+    for (let p = 0; p < 96 * 80; p++) rgba.data.set([...rgb.data.subarray(p * 3, p * 3 + 3), 255], p * 4);
+    const fromRgba = await up.upscale(rgba, { memoryLimit: limit });
+    const fromRgb = await up.upscale(rgb, { memoryLimit: limit });
+    assert.deepEqual(fromRgba.data, fromRgb.data);
+    // One translucent pixel: alpha is a pass of its own, and the image no longer fits.
+    rgba.data[4 * 17 + 3] = 254;
+    await assert.rejects(up.upscale(rgba, { memoryLimit: limit }), /over the memory limit/);
+  } finally {
+    up.dispose();
+  }
+});
+
 test('a limit that only recomputed blocks fit: completes under it, on threads and on the pool, with the same bytes, within a level of float32', async () => {
   // (Large enough that the maps outweigh a tile's scratch, which is larger when it recomputes.)
   const img = image(400, 360);
