@@ -68,7 +68,8 @@ TEST(PlanJob, WithoutPixelsIsTheJobsPlan) {
       EXPECT_EQ(plan.memory.bytes, job.memory_needed());
       EXPECT_EQ(plan.macs, job.macs());
       // An opaque RGBA image is planned as RGB: one pass, the bytes of an RGB image's plan.
-      if (alpha == 1.f) EXPECT_EQ(plan.memory.bytes, imdn::plan_job(net, imdn::assumed_shape(75, 53, 3), o).memory.bytes);
+      if (alpha == 1.f)
+        EXPECT_EQ(plan.memory.bytes, imdn::plan_job(net, imdn::assumed_shape(75, 53, 3), o).memory.bytes);
     }
   }
 }
