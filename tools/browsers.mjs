@@ -23,9 +23,11 @@ export const ENGINES = {
   webkit: { has: () => existsSync(WEBKIT_DRIVER) && existsSync(MINIBROWSER) && existsSync(XVFB), packages: 'webkit2gtk-driver xvfb' },
 };
 
-// The page's result, or its error as ours (the drivers report page errors each their own way).
+// The page's result, or its error as ours (the drivers report page errors each their own way;
+// WebKit's stack leaves the message out, so it is added).
 /** @param {Function | string} fn */
-const wrap = (fn) => `async (arg) => { try { return { ok: await (${fn})(arg) }; } catch (e) { return { error: String(e?.stack ?? e) }; } }`;
+const wrap = (fn) =>
+  `async (arg) => { try { return { ok: await (${fn})(arg) }; } catch (e) { const s = String(e?.stack ?? e); return { error: s.includes(String(e?.message)) ? s : String(e?.name) + ': ' + String(e?.message) + ' ' + s }; } }`;
 /** @param {any} r */
 const unwrap = (r) => {
   if (r?.error) throw new Error(`in the page: ${r.error}`);
