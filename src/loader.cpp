@@ -9,8 +9,8 @@
 namespace imdn {
 
 Model load_model(const uint8_t* bytes, size_t size) {
-  const bool imdn = size >= 8 && std::memcmp(bytes, Model::kMagic, 8) == 0;
 #ifndef IMDN_NO_CHECKPOINTS  // (the threaded WebAssembly module: handed .imdn files only)
+  const bool imdn = size >= 8 && std::memcmp(bytes, Model::kMagic, 8) == 0;
   if (!imdn && looks_like_checkpoint(bytes, size)) {
     // The authors' PyTorch checkpoints are models too: read them, then check the result as any
     // model file.
@@ -19,7 +19,6 @@ Model load_model(const uint8_t* bytes, size_t size) {
     return Model::parse(own.data(), own.size());
   }
 #endif
-  (void)imdn;
   return Model::parse(bytes, size);
 }
 
